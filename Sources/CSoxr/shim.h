@@ -1,0 +1,4 @@
+#ifndef EMOTIONTAP_CSOXR_SHIM_H
+#define EMOTIONTAP_CSOXR_SHIM_H
+#include <soxr.h>
+#endif

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct EmotionTapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emotiontap",
+        abstract: "Listens to phone calls over RTP and tells the switch how each leg sounds.",
+        version: "0.1.0",
+        subcommands: [FeaturesCommand.self]
+    )
+}

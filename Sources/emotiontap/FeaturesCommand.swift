@@ -1,0 +1,93 @@
+import ArgumentParser
+import EmotionCore
+import Foundation
+
+struct FeatureOptions: ParsableArguments {
+    @Option(help: "Analysis sample rate in Hz; audio at other rates is resampled (libsoxr).")
+    var sampleRate: Int = 8000
+    @Option(help: "FFT size (librosa n_fft); also the RMS and zero-crossing frame length.")
+    var nFFT: Int = 512
+    @Option(help: "Hann window length in samples (librosa win_length).")
+    var winLength: Int = 400
+    @Option(help: "Samples between frames (librosa hop_length).")
+    var hopLength: Int = 160
+    @Option(help: "Mel bands behind the MFCCs.")
+    var nMels: Int = 40
+    @Option(help: "Lowest mel filter frequency in Hz.")
+    var fmin: Double = 0
+    @Option(help: "Highest mel filter frequency in Hz (default: sample-rate / 2).")
+    var fmax: Double?
+
+    var config: FeatureConfig {
+        FeatureConfig(sampleRate: sampleRate, nFFT: nFFT, winLength: winLength, hopLength: hopLength,
+                      nMels: nMels, fmin: fmin, fmax: fmax)
+    }
+}
+
+struct ChannelOption: ParsableArguments {
+    @Option(help: "Channel to analyse in a multi-channel file: 'mix' or a 0-based index (stereo calls: 0 left, 1 right).")
+    var channel: String = "mix"
+
+    func selection() throws -> ChannelSelection {
+        if channel == "mix" { return .mix }
+        if channel == "left" { return .index(0) }
+        if channel == "right" { return .index(1) }
+        guard let i = Int(channel), i >= 0 else { throw ValidationError("--channel must be 'mix', 'left', 'right' or a 0-based index") }
+        return .index(i)
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case jsonl, csv
+}
+
+struct FeaturesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "features",
+        abstract: "Print per-frame features (RMS, ZCR, spectral centroid, 13 MFCCs, 12 chroma) of WAV files."
+    )
+
+    @Argument(help: "WAV files (PCM16, float32, mu-law or A-law; any rate; mono or stereo).")
+    var files: [String]
+    @OptionGroup var features: FeatureOptions
+    @OptionGroup var channel: ChannelOption
+    @Option(help: "Output format.")
+    var format: OutputFormat = .jsonl
+    @Flag(help: "Also print the extra model descriptors (pitch, voicing, roll-off, flatness, slope, flux, band ratio).")
+    var extended = false
+
+    func validate() throws {
+        do { try features.config.validate() } catch { throw ValidationError(error.description) }
+        _ = try channel.selection()
+    }
+
+    func run() throws {
+        let config = features.config
+        let selection = try channel.selection()
+        let extractor = try FrameFeatureExtractor(config: config)
+        let out = StandardOutput()
+        var failures = 0
+        if format == .csv { out.write(FrameRowFormatter.csvHeader(extended: extended, fileColumn: files.count > 1)) }
+        for file in files {
+            let audio: MonoAudio
+            do {
+                audio = try AudioInput.load(URL(fileURLWithPath: file), channel: selection, sampleRate: config.sampleRate)
+            } catch {
+                StandardError.line("emotiontap: \(file): \(error.description)")
+                failures += 1
+                continue
+            }
+            extractor.reset()
+            let emit: (FrameView) -> Void = { frame in
+                switch format {
+                case .jsonl: out.write(FrameRowFormatter.json(frame, extended: extended, file: files.count > 1 ? file : nil))
+                case .csv: out.write(FrameRowFormatter.csv(frame, extended: extended, file: files.count > 1 ? file : nil))
+                }
+            }
+            extractor.push(audio.samples, onFrame: emit)
+            extractor.finish(onFrame: emit)
+        }
+        out.flush()
+        if failures > 0 { throw ExitCode(2) }
+    }
+}
