@@ -68,7 +68,7 @@ public final class FrameFeatureExtractor {
 
         let lo = freqs.firstIndex { $0 >= 250 } ?? 0
         let hi = (freqs.lastIndex { $0 <= 3400 } ?? bins - 1) + 1
-        slopeBins = lo..<max(hi, lo + 2)
+        slopeBins = lo..<min(max(hi, lo + 2), bins)
         let xs = slopeBins.map { freqs[min($0, bins - 1)] / 1000 }
         let mean = xs.reduce(0, +) / Double(xs.count)
         slopeX = xs.map { Float($0 - mean) }
@@ -223,7 +223,7 @@ public final class FrameFeatureExtractor {
         }
         fft.forwardTransform()
         let spectrum = fft.output
-        var magnitudeSum: Float = 0, weightedSum: Float = 0, powerSum: Float = 0, logPowerSum: Float = 0
+        var magnitudeSum: Float = 0, weightedSum: Float = 0
         for k in 0..<bins {
             let re = spectrum[2 * k], im = spectrum[2 * k + 1]
             let p = re * re + im * im
@@ -232,16 +232,13 @@ public final class FrameFeatureExtractor {
             magnitude[k] = m
             magnitudeSum += m
             weightedSum += m * frequencies[k]
-            let floored = max(p, 1e-10)
-            powerSum += floored
-            logPowerSum += log(floored)
         }
         // librosa.util.normalize leaves an all-zero column as it is, so silence has centroid 0.
         row[FrameLayout.centroid] = magnitudeSum > Float.leastNormalMagnitude ? weightedSum / magnitudeSum : 0
 
         melAndMFCC()
         chroma()
-        spectralShape(magnitudeSum: magnitudeSum, powerSum: powerSum, logPowerSum: logPowerSum)
+        spectralShape(magnitudeSum: magnitudeSum)
         pitch()
     }
 
@@ -285,7 +282,7 @@ public final class FrameFeatureExtractor {
         }
     }
 
-    private func spectralShape(magnitudeSum: Float, powerSum: Float, logPowerSum: Float) {
+    private func spectralShape(magnitudeSum: Float) {
         let bins = config.binCount
         // Roll-off at 85 % of the magnitude.
         var rolloff: Float = 0
@@ -298,13 +295,20 @@ public final class FrameFeatureExtractor {
             }
         }
         row[FrameLayout.rolloff] = rolloff
-        row[FrameLayout.flatness] = exp(logPowerSum / Float(bins)) / (powerSum / Float(bins))
-
-        var numerator: Float = 0, meanDB: Float = 0
-        for (j, k) in slopeBins.enumerated() where k < bins { meanDB += 10 * log10(power[k] + 1e-10); _ = j }
-        meanDB /= Float(slopeBins.count)
-        for (j, k) in slopeBins.enumerated() where k < bins { numerator += slopeX[j] * (10 * log10(power[k] + 1e-10) - meanDB) }
-        row[FrameLayout.slope] = numerator / slopeDenominator
+        // Flatness and slope over the telephone band only: out-of-band bins hold nothing but the
+        // codec's noise floor, which would make both depend on the line's gain.
+        var powerSum: Float = 0, logPowerSum: Float = 0, numerator: Float = 0
+        for (j, k) in slopeBins.enumerated() {
+            let p = max(power[k], 1e-10)
+            powerSum += p
+            let l = log(p)
+            logPowerSum += l
+            numerator += slopeX[j] * l
+        }
+        let n = Float(slopeBins.count)
+        row[FrameLayout.flatness] = exp(logPowerSum / n) / (powerSum / n)
+        // Regression on natural-log power, expressed in dB (10 / ln 10) per kHz; slopeX is centred.
+        row[FrameLayout.slope] = numerator / slopeDenominator * (10 / log(10))
 
         var low: Float = 0, high: Float = 0
         for k in 0..<lowBandEnd { low += power[k] }
@@ -340,6 +344,16 @@ public final class FrameFeatureExtractor {
             for lag in pitchLags {
                 let r = (acf[lag] / zero) / windowAutocorrelation[lag]
                 if r > best { best = r; bestLag = lag }
+            }
+        }
+        // Octave errors: a period's multiples correlate almost as well, so take the shortest lag
+        // whose local peak comes close to the best one.
+        if bestLag > pitchLags.lowerBound + 1 {
+            for lag in (pitchLags.lowerBound + 1)..<bestLag {
+                let r = (acf[lag] / zero) / windowAutocorrelation[lag]
+                let before = (acf[lag - 1] / zero) / windowAutocorrelation[lag - 1]
+                let after = (acf[lag + 1] / zero) / windowAutocorrelation[lag + 1]
+                if r >= before, r >= after, r >= 0.9 * best { best = r; bestLag = lag; break }
             }
         }
         var f0: Float = 0

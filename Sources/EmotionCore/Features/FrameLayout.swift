@@ -14,7 +14,7 @@ public enum FrameLayout {
     public static let voicing = pitchHz + 1
     /// Frequency below which 85 % of the magnitude lies.
     public static let rolloff = voicing + 1
-    /// Spectral flatness (geometric / arithmetic mean of the power spectrum).
+    /// Spectral flatness (geometric / arithmetic mean of the power spectrum) over 250-3400 Hz.
     public static let flatness = rolloff + 1
     /// Least-squares slope of the dB power spectrum over 250-3400 Hz, in dB per kHz.
     public static let slope = flatness + 1

@@ -1,0 +1,118 @@
+/// One analysis window: what the model reads, offline and live alike.
+public struct WindowFeatures: Sendable {
+    /// Window span in media seconds.
+    public var start: Double
+    public var end: Double
+    /// Fraction of the window's frames that the speech gate passed.
+    public var speechFraction: Double
+    public var speechSeconds: Double
+    /// The model's input (`WindowVector.names`), or nil when the window holds too little speech for a verdict.
+    public var vector: [Float]?
+}
+
+/// Turns a stream of frames into sliding windows (default 3 s every 1 s) of statistics over speech frames.
+///
+/// Frames are kept in a ring of one window's length; statistics are computed once per hop, so the
+/// per-frame cost is a copy. Silence never dilutes a window: only speech frames enter its statistics.
+public final class WindowAggregator {
+    public let config: WindowConfig
+    public let frameStep: Double
+    private let framesPerWindow: Int
+    private let framesPerHop: Int
+    private var gate: SpeechGate
+
+    private var ring: [Float]
+    private var speechFlags: [Bool]
+    private var frameIndices: [Int]
+    private var stored = 0
+    private var framesSeen = 0
+    private var windowsEmitted = 0
+    private var nextWindowEndFrame: Int
+    private let statistics: WindowVector
+
+    public init(config: WindowConfig = WindowConfig(), frameStep: Double) throws(FeatureConfig.Invalid) {
+        try config.validate()
+        self.config = config
+        self.frameStep = frameStep
+        framesPerWindow = max(1, Int((config.length / frameStep).rounded()))
+        framesPerHop = max(1, Int((config.hop / frameStep).rounded()))
+        gate = SpeechGate(config: config, frameStep: frameStep)
+        ring = [Float](repeating: 0, count: framesPerWindow * FrameLayout.count)
+        speechFlags = [Bool](repeating: false, count: framesPerWindow)
+        frameIndices = [Int](repeating: 0, count: framesPerWindow)
+        nextWindowEndFrame = framesPerWindow
+        statistics = WindowVector(capacity: framesPerWindow)
+    }
+
+    public func reset() {
+        gate = SpeechGate(config: config, frameStep: frameStep)
+        stored = 0
+        framesSeen = 0
+        windowsEmitted = 0
+        nextWindowEndFrame = framesPerWindow
+    }
+
+    /// Adds one frame; returns the window it completes, if any.
+    public func add(_ frame: FrameView) -> WindowFeatures? {
+        var completed: WindowFeatures?
+        // A window ends where the next one's first new frame begins.
+        if frame.index >= nextWindowEndFrame {
+            completed = makeWindow(endFrame: nextWindowEndFrame)
+            nextWindowEndFrame += framesPerHop
+        }
+        let slot = frame.index % framesPerWindow
+        let isSpeech = gate.isSpeech(energyDB: frame.energyDB)
+        ring.withUnsafeMutableBufferPointer { r in
+            let base = slot * FrameLayout.count
+            for i in 0..<FrameLayout.count { r[base + i] = frame.values[i] }
+        }
+        speechFlags[slot] = isSpeech
+        frameIndices[slot] = frame.index
+        stored = min(stored + 1, framesPerWindow)
+        framesSeen = frame.index + 1
+        return completed
+    }
+
+    /// Closes the stream: the last full window if one is due, or a shorter one when none came out at all
+    /// (a clip shorter than the window still gets a verdict).
+    public func finish() -> WindowFeatures? {
+        if framesSeen >= nextWindowEndFrame {
+            let w = makeWindow(endFrame: nextWindowEndFrame)
+            nextWindowEndFrame += framesPerHop
+            return w
+        }
+        if windowsEmitted == 0, framesSeen > 0 {
+            return makeWindow(endFrame: framesSeen)
+        }
+        return nil
+    }
+
+    private func makeWindow(endFrame: Int) -> WindowFeatures {
+        windowsEmitted += 1
+        let startFrame = max(0, endFrame - framesPerWindow)
+        var slots: [Int] = []
+        slots.reserveCapacity(endFrame - startFrame)
+        var speechSlots: [Int] = []
+        var bursts = 0
+        var previousWasSpeech = false
+        for index in startFrame..<endFrame {
+            let slot = index % framesPerWindow
+            guard frameIndices[slot] == index else { continue }
+            slots.append(slot)
+            let speech = speechFlags[slot]
+            if speech { speechSlots.append(slot) }
+            if speech, !previousWasSpeech { bursts += 1 }
+            previousWasSpeech = speech
+        }
+        let total = max(1, slots.count)
+        let speechSeconds = Double(speechSlots.count) * frameStep
+        var vector: [Float]?
+        if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
+            vector = ring.withUnsafeBufferPointer { statistics.compute(rows: $0, slots: speechSlots, bursts: bursts, speechSeconds: speechSeconds) }
+        }
+        return WindowFeatures(
+            start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,
+            speechFraction: Double(speechSlots.count) / Double(total), speechSeconds: speechSeconds,
+            vector: vector)
+    }
+}

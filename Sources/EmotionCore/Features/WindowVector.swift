@@ -1,0 +1,133 @@
+import Foundation
+
+/// The statistics that summarise a window's speech frames into the model's input vector.
+///
+/// Everything here is invariant to the line's gain: absolute level only enters through energy
+/// relative to the window's own median, and MFCC 0 (overall level) only through its spread.
+public final class WindowVector {
+    /// Frame features summarised by mean, standard deviation and 10th/50th/90th percentiles.
+    static let spreadFeatures: [(String, Int)] = {
+        var f: [(String, Int)] = [("zcr", FrameLayout.zcr), ("centroid", FrameLayout.centroid)]
+        for i in FrameLayout.mfcc.dropFirst() { f.append(("mfcc\(i - FrameLayout.mfcc.lowerBound)", i)) }
+        f += [("voicing", FrameLayout.voicing), ("rolloff", FrameLayout.rolloff), ("flatness", FrameLayout.flatness),
+              ("slope", FrameLayout.slope), ("flux", FrameLayout.flux), ("low_high_db", FrameLayout.lowHighRatio)]
+        return f
+    }()
+    static let statNames = ["mean", "std", "p10", "p50", "p90"]
+
+    /// Names of the vector's entries, in order.
+    public static let names: [String] = {
+        var n: [String] = []
+        for (name, _) in spreadFeatures { for s in statNames { n.append("\(name)_\(s)") } }
+        for c in 0..<FeatureConfig.chromaCount { n.append("chroma\(c)_mean") }
+        n += ["energy_rel_mean", "energy_std", "energy_rel_p10", "energy_rel_p90", "mfcc0_std"]
+        n += ["pitch_st_mean", "pitch_st_std", "pitch_st_p10", "pitch_st_p50", "pitch_st_p90", "pitch_st_range", "voiced_fraction"]
+        for i in 1..<FeatureConfig.mfccCount { n.append("mfcc\(i)_delta") }
+        n += ["energy_delta", "pitch_delta", "speech_bursts_per_s"]
+        return n
+    }()
+
+    public static var count: Int { names.count }
+
+    private var column: [Float]
+    private var voiced: [Float]
+
+    init(capacity: Int) {
+        column = []
+        column.reserveCapacity(capacity)
+        voiced = []
+        voiced.reserveCapacity(capacity)
+    }
+
+    /// `rows` is a ring of frame rows; `slots` lists the speech frames in time order; `bursts` counts
+    /// runs of consecutive speech frames.
+    func compute(rows: UnsafeBufferPointer<Float>, slots: [Int], bursts: Int, speechSeconds: Double) -> [Float] {
+        let width = FrameLayout.count
+        func value(_ slot: Int, _ feature: Int) -> Float { rows[slot * width + feature] }
+        var out: [Float] = []
+        out.reserveCapacity(Self.count)
+
+        for (_, feature) in Self.spreadFeatures {
+            fill(slots.map { value($0, feature) })
+            appendSpread(&out)
+        }
+        for c in FrameLayout.chroma {
+            var s: Float = 0
+            for slot in slots { s += value(slot, c) }
+            out.append(s / Float(slots.count))
+        }
+
+        // Level relative to the window's median speech level.
+        fill(slots.map { value($0, FrameLayout.energyDB) })
+        let (energyMean, energyStd) = meanAndStd()
+        column.sort()
+        let median = percentile(0.5)
+        out += [energyMean - median, energyStd, percentile(0.1) - median, percentile(0.9) - median]
+        fill(slots.map { value($0, FrameLayout.mfcc.lowerBound) })
+        out.append(meanAndStd().1)
+
+        // Pitch in semitones re 100 Hz, over voiced frames only.
+        voiced.removeAll(keepingCapacity: true)
+        for slot in slots {
+            let f0 = value(slot, FrameLayout.pitchHz)
+            if f0 > 0 { voiced.append(12 * log2(f0 / 100)) }
+        }
+        if voiced.count >= 2 {
+            fill(voiced)
+            appendSpread(&out)
+            out.append(percentile(0.9) - percentile(0.1))
+        } else {
+            out += [0, 0, 0, 0, 0, 0]
+        }
+        out.append(Float(voiced.count) / Float(slots.count))
+
+        // Dynamics: mean absolute change between consecutive speech frames.
+        for i in FrameLayout.mfcc.dropFirst() { out.append(meanAbsoluteDelta(slots) { value($0, i) }) }
+        out.append(meanAbsoluteDelta(slots) { value($0, FrameLayout.energyDB) })
+        var pitchDelta: Float = 0, pitchPairs = 0
+        for j in 1..<max(1, slots.count) {
+            let a = value(slots[j - 1], FrameLayout.pitchHz), b = value(slots[j], FrameLayout.pitchHz)
+            if a > 0, b > 0 { pitchDelta += abs(12 * log2(b / a)); pitchPairs += 1 }
+        }
+        out.append(pitchPairs > 0 ? pitchDelta / Float(pitchPairs) : 0)
+        // Speech bursts (runs of speech frames) per second of speech: a speaking-rate proxy.
+        out.append(Float(Double(bursts) / max(speechSeconds, 1e-3)))
+        return out
+    }
+
+    private func fill(_ values: [Float]) {
+        column.removeAll(keepingCapacity: true)
+        column.append(contentsOf: values)
+    }
+
+    private func meanAndStd() -> (Float, Float) {
+        var sum: Double = 0
+        for v in column { sum += Double(v) }
+        let mean = sum / Double(column.count)
+        var squares: Double = 0
+        for v in column { squares += (Double(v) - mean) * (Double(v) - mean) }
+        return (Float(mean), Float((squares / Double(column.count)).squareRoot()))
+    }
+
+    /// Linear-interpolated percentile of the sorted `column` (numpy's default method).
+    private func percentile(_ q: Double) -> Float {
+        let position = q * Double(column.count - 1)
+        let lower = Int(position.rounded(.down))
+        let upper = min(lower + 1, column.count - 1)
+        let fraction = Float(position - Double(lower))
+        return column[lower] + (column[upper] - column[lower]) * fraction
+    }
+
+    private func appendSpread(_ out: inout [Float]) {
+        let (mean, std) = meanAndStd()
+        column.sort()
+        out += [mean, std, percentile(0.1), percentile(0.5), percentile(0.9)]
+    }
+
+    private func meanAbsoluteDelta(_ slots: [Int], _ value: (Int) -> Float) -> Float {
+        guard slots.count >= 2 else { return 0 }
+        var s: Float = 0
+        for j in 1..<slots.count { s += abs(value(slots[j]) - value(slots[j - 1])) }
+        return s / Float(slots.count - 1)
+    }
+}
