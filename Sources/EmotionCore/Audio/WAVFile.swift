@@ -49,7 +49,9 @@ public struct WAVFile: Sendable {
         if bytes.isEmpty { throw .empty }
         if bytes.count >= 4, bytes[0..<4].elementsEqual("FORM".utf8) { throw .looksLikeAIFF }
         guard bytes.count >= 12, bytes[0..<4].elementsEqual("RIFF".utf8) else {
-            if bytes.count < 12, "RIFF".utf8.starts(with: bytes) { throw .truncated("header ends after \(bytes.count) bytes") }
+            if bytes.count < 12, bytes.prefix(4).elementsEqual("RIFF".utf8.prefix(bytes.count)) {
+                throw .truncated("header ends after \(bytes.count) bytes")
+            }
             throw .notRIFF
         }
         guard bytes[8..<12].elementsEqual("WAVE".utf8) else {

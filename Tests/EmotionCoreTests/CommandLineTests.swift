@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import EmotionCore
+
+@Suite("emotiontap features")
+struct FeaturesCommandTests {
+    @Test("jsonl rows follow the contract and honour every parameter")
+    func jsonl() throws {
+        let clip = Fixtures.url(Fixtures.clips[0]).path
+        let result = try runEmotionTap(["features", clip, "--n-fft", "256", "--win-length", "200", "--hop-length", "80",
+                                        "--n-mels", "40", "--fmin", "0", "--fmax", "4000"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        let golden = try Golden.load("crema-1009_DFA_ANG_XX__A.json")
+        #expect(lines.count == golden.frames.count)
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[5].utf8)) as? [String: Any])
+        #expect(Set(first.keys).isSuperset(of: ["t", "rms", "zcr", "centroid", "mfcc", "chroma"]))
+        #expect((first["mfcc"] as? [Double])?.count == 13)
+        #expect((first["chroma"] as? [Double])?.count == 12)
+        #expect(abs((first["t"] as? Double ?? -1) - 0.05) < 1e-9)
+        #expect(abs((first["centroid"] as? Double ?? 0) - golden.frames[5].centroid) <= 1e-3 * golden.frames[5].centroid)
+    }
+
+    @Test("csv has a header and one row a frame")
+    func csv() throws {
+        let result = try runEmotionTap(["features", Fixtures.url(Fixtures.clips[1]).path, "--format", "csv"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("t,rms,zcr,centroid,mfcc0") == true)
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",").count == 4 + 13 + 12 })
+    }
+
+    @Test("bad files are reported one line each, the rest still analysed, exit status 2")
+    func badFilesAmongGood() throws {
+        let dir = try TemporaryDirectory()
+        let notRIFF = try dir.write("notes.wav", Array("just text".utf8))
+        let empty = try dir.write("empty.wav", [])
+        let good = Fixtures.url(Fixtures.clips[2]).path
+        let result = try runEmotionTap(["features", notRIFF.path, good, empty.path, "/nonexistent/x.wav"])
+        #expect(result.status == 2)
+        let errors = result.stderr.split(separator: "\n")
+        #expect(errors.count == 3, "\(result.stderr)")
+        #expect(errors.contains { $0.contains("notes.wav") && $0.contains("not a RIFF/WAVE file") })
+        #expect(errors.contains { $0.contains("empty.wav") && $0.contains("empty") })
+        #expect(errors.contains { $0.contains("/nonexistent/x.wav") })
+        // The good file's frames, tagged with its name.
+        let rows = result.stdout.split(separator: "\n")
+        #expect(rows.count == 104)
+        #expect(rows.allSatisfy { $0.contains("crema-1015_ITH_SAD_XX.wav") })
+    }
+
+    @Test("invalid parameters are refused before any work")
+    func invalidParameters() throws {
+        let clip = Fixtures.url(Fixtures.clips[0]).path
+        for args in [["--n-fft", "255"], ["--win-length", "1024"], ["--fmax", "5000"], ["--hop-length", "0"], ["--channel", "x"]] {
+            let result = try runEmotionTap(["features", clip] + args)
+            #expect(result.status != 0, "\(args)")
+            #expect(result.stdout.isEmpty)
+            #expect(!result.stderr.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages EmotionTap builds and tests against, only those missing.
+# Idempotent: a second run installs nothing. Usage: scripts/install-deps.sh [extra-package ...]
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libortp-dev      # RTP sessions
+  libopus-dev      # Opus decoding
+  libfftw3-dev     # FFT
+  libspandsp-dev   # G.711 and packet loss concealment
+  libsoxr-dev      # resampling of WAV input at other rates
+  sip-tester       # sipp, for the RTP scenarios in sip-examples/
+  "$@"
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing missing Debian packages: ${missing[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: apt-get is not available here; install these packages by hand: ${missing[*]}" >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+  else
+    echo "install-deps: not root and no password-less sudo; run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
