@@ -148,6 +148,10 @@ let benchmarks: @Sendable () -> Void = {
         let payload = pcm[0..<packetSamples].map { G711Law.muLaw.encode($0) }
         let decoder = G711Decoder(law: .muLaw)
         var output = [Int16](repeating: 0, count: packetSamples)
+        let decodedCount = payload.withUnsafeBytes { raw in
+            output.withUnsafeMutableBufferPointer { out in try! decoder.decode(raw, into: out) }
+        }
+        precondition(decodedCount == packetSamples, "G.711 packet decoded to \(decodedCount) samples")
         Benchmark(
             "G.711 decode 20 ms packet",
             configuration: .init(scalingFactor: .kilo)
@@ -177,6 +181,16 @@ let benchmarks: @Sendable () -> Void = {
         }
         let decoder = try! OpusPayloadDecoder(sampleRate: 8000)
         var output = [Int16](repeating: 0, count: decoder.maxFrameSamples)
+        // Sanity: every packet decodes to a full 20 ms frame (a scratch decoder, so the measured one starts fresh).
+        do {
+            let check = try! OpusPayloadDecoder(sampleRate: 8000)
+            for packet in packets {
+                let n = packet.withUnsafeBytes { raw in
+                    output.withUnsafeMutableBufferPointer { out in try! check.decode(raw, into: out) }
+                }
+                precondition(n == packetSamples, "Opus packet decoded to \(n) samples")
+            }
+        }
         var next = 0
         Benchmark(
             "Opus decode 20 ms packet",
