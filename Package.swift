@@ -27,6 +27,13 @@ let package = Package(
         .target(
             name: "EmotionCore",
             dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr"],
+            resources: [.embedInCode("Resources/default-model.json")],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: Training and evaluation (offline only)
+        .target(
+            name: "EmotionTraining",
+            dependencies: ["EmotionCore"],
             swiftSettings: swiftSettings
         ),
         // MARK: RTP receive sessions (oRTP)
@@ -40,6 +47,7 @@ let package = Package(
             name: "emotiontap",
             dependencies: [
                 "EmotionCore",
+                "EmotionTraining",
                 "EmotionRTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -47,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionCoreTests",
-            dependencies: ["EmotionCore", "EmotionRTP"],
+            dependencies: ["EmotionCore", "EmotionTraining", "EmotionRTP"],
             resources: [.copy("Fixtures"), .copy("Goldens")],
             swiftSettings: swiftSettings
         ),

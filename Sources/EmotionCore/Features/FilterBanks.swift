@@ -42,6 +42,13 @@ enum FilterBanks {
         return weights
     }
 
+    /// Centre frequency (Hz) of each mel band.
+    static func melCentres(_ c: FeatureConfig) -> [Double] {
+        let lo = hzToMel(c.fmin), hi = hzToMel(c.effectiveFmax)
+        let count = c.nMels + 2
+        return (1...c.nMels).map { melToHz(lo + (hi - lo) * Double($0) / Double(count - 1)) }
+    }
+
     // MARK: Chroma (`librosa.filters.chroma`, tuning 0, ctroct 5, octwidth 2, norm 2, base_c)
 
     static func chroma(sampleRate: Int, nFFT: Int, nChroma: Int = 12) -> [[Double]] {

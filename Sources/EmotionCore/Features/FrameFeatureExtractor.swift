@@ -5,105 +5,138 @@ import Foundation
 /// Frame `i` covers the same samples as librosa's `center=True` framing (the signal padded with
 /// `n_fft / 2` samples at both ends: zeros for the spectral features and RMS, the edge sample for
 /// the zero-crossing rate), so the output equals one whole-file pass whatever the chunk boundaries.
-/// After setup nothing here allocates.
+///
+/// Every table and scratch buffer is allocated once in `init` and held as a raw pointer: the
+/// per-frame path does no allocation, no bounds or exclusivity checks, and no reference counting.
 public final class FrameFeatureExtractor {
     public let config: FeatureConfig
+    private let bins: Int
 
     // MARK: Constant tables
-    private let window: [Float]            // Hann(winLength)
-    private let windowOffset: Int          // where the window sits inside the n_fft frame
-    private let frequencies: [Float]       // bin centre frequencies
-    private let melStart: [Int]            // first bin of each mel band
-    private let melWeights: [[Float]]      // non-zero weights of each band, from melStart
-    private let chromaWeights: [Float]     // 12 x bins, row-major
-    private let dct: [Float]               // 13 x nMels, row-major
-    private let slopeBins: Range<Int>
-    private let slopeX: [Float]            // centred kHz for the slope regression
-    private let slopeDenominator: Float
+    private let window: UnsafeMutablePointer<Float>          // Hann(winLength)
+    private let windowOffset: Int                            // where the window sits inside the n_fft frame
+    private let frequencies: UnsafeMutablePointer<Float>     // bin centre frequencies
+    private let melStart: UnsafeMutablePointer<Int>          // first bin of each mel band
+    private let melLength: UnsafeMutablePointer<Int>         // number of non-zero weights of each band
+    private let melOffset: UnsafeMutablePointer<Int>         // where each band's weights start in melWeights
+    private let melWeights: UnsafeMutablePointer<Float>
+    private let chromaWeights: UnsafeMutablePointer<Float>   // 12 x bins, row-major
+    private let dct: UnsafeMutablePointer<Float>             // 13 x nMels, row-major
+    private let shapeBands: Range<Int>                       // mel bands centred in 250-3400 Hz
+    private let shapeX: UnsafeMutablePointer<Float>          // centred kHz of those bands, for the slope
+    private let shapeDenominator: Float
     private let lowBandEnd: Int
     private let pitchLags: ClosedRange<Int>
-    private let windowAutocorrelation: [Float]
+    private let windowAutocorrelation: UnsafeMutablePointer<Float>
 
     // MARK: Streaming state
     private let capacity: Int
-    private var buffer: [Float]            // padded signal from absolute padded index `base`
+    private let buffer: UnsafeMutablePointer<Float>          // padded signal from absolute padded index `base`
     private var count = 0
     private var base = 0
     private var nextFrame = 0
-    private var received = 0               // real samples pushed
+    private var received = 0                                 // real samples pushed
     private var finished = false
-    private var realEnd = Int.max          // padded index where the real signal ends (known at finish)
+    private var realEnd = Int.max                            // padded index where the real signal ends (known at finish)
+    private var hasPrevious = false
 
     // MARK: Scratch
     private let fft: RealFFT
-    private let pitchFFT: RealFFT
-    private var power: [Float]
-    private var magnitude: [Float]
-    private var previousShape: [Float]
-    private var hasPrevious = false
-    private var melEnergy: [Float]
-    private var row: [Float]
+    /// A separate, larger transform for the autocorrelation when the main FFT frame is too short to avoid wrap-around.
+    private let pitchFFT: RealFFT?
+    private let power: UnsafeMutablePointer<Float>
+    private let magnitude: UnsafeMutablePointer<Float>
+    private let previousShape: UnsafeMutablePointer<Float>
+    private let melEnergy: UnsafeMutablePointer<Float>       // mel bands in dB
+    private let row: UnsafeMutablePointer<Float>
 
     public init(config: FeatureConfig = FeatureConfig()) throws(FeatureConfig.Invalid) {
         try config.validate()
         self.config = config
-        let bins = config.binCount
-        window = FilterBanks.hann(config.winLength).map { Float($0) }
-        windowOffset = (config.nFFT - config.winLength) / 2
-        let freqs = FilterBanks.fftFrequencies(sampleRate: config.sampleRate, nFFT: config.nFFT)
-        frequencies = freqs.map { Float($0) }
+        bins = config.binCount
+        let n = config.nFFT
+        let hann = FilterBanks.hann(config.winLength).map { Float($0) }
+        window = .copy(hann)
+        windowOffset = (n - config.winLength) / 2
+        let freqs = FilterBanks.fftFrequencies(sampleRate: config.sampleRate, nFFT: n)
+        frequencies = .copy(freqs.map { Float($0) })
 
         let mel = FilterBanks.mel(config)
-        var starts: [Int] = [], weights: [[Float]] = []
+        var starts: [Int] = [], lengths: [Int] = [], offsets: [Int] = [], weights: [Float] = []
         for band in mel {
             let first = band.firstIndex { $0 > 0 } ?? 0
-            let last = band.lastIndex { $0 > 0 } ?? -1
+            let last = band.lastIndex { $0 > 0 } ?? (first - 1)
             starts.append(first)
-            weights.append(last >= first ? band[first...last].map { Float($0) } : [])
+            offsets.append(weights.count)
+            lengths.append(last - first + 1)
+            if last >= first { weights += band[first...last].map { Float($0) } }
         }
-        melStart = starts
-        melWeights = weights
-        chromaWeights = FilterBanks.chroma(sampleRate: config.sampleRate, nFFT: config.nFFT).flatMap { $0.map { Float($0) } }
-        dct = FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels).flatMap { $0.map { Float($0) } }
+        melStart = .copy(starts)
+        melLength = .copy(lengths)
+        melOffset = .copy(offsets)
+        melWeights = .copy(weights.isEmpty ? [0] : weights)
+        chromaWeights = .copy(FilterBanks.chroma(sampleRate: config.sampleRate, nFFT: n).flatMap { $0.map { Float($0) } })
+        dct = .copy(FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels).flatMap { $0.map { Float($0) } })
 
-        let lo = freqs.firstIndex { $0 >= 250 } ?? 0
-        let hi = (freqs.lastIndex { $0 <= 3400 } ?? bins - 1) + 1
-        slopeBins = lo..<min(max(hi, lo + 2), bins)
-        let xs = slopeBins.map { freqs[min($0, bins - 1)] / 1000 }
+        // Spectral shape over the telephone band, on the mel bands already computed.
+        let centres = FilterBanks.melCentres(config)
+        let inBand = centres.indices.filter { centres[$0] >= 250 && centres[$0] <= 3400 }
+        shapeBands = inBand.count >= 2 ? inBand.first!..<(inBand.last! + 1) : 0..<config.nMels
+        let xs = shapeBands.map { centres[$0] / 1000 }
         let mean = xs.reduce(0, +) / Double(xs.count)
-        slopeX = xs.map { Float($0 - mean) }
-        slopeDenominator = Float(xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) })
+        shapeX = .copy(xs.map { Float($0 - mean) })
+        shapeDenominator = Float(max(xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }, 1e-9))
         lowBandEnd = freqs.firstIndex { $0 >= 1000 } ?? bins
 
-        // Pitch by autocorrelation (Boersma 1993): linear ACF through a zero-padded FFT, divided by the window's ACF.
-        var pitchSize = 1
-        while pitchSize < 2 * config.winLength { pitchSize *= 2 }
-        pitchFFT = RealFFT(size: pitchSize)
+        // Pitch by autocorrelation (Boersma 1993), the frame's ACF divided by the window's.
         let minLag = max(2, config.sampleRate / 400)
-        let maxLag = max(minLag + 1, min(config.sampleRate / 60, config.winLength / 2))
+        let maxLag = max(minLag + 2, min(config.sampleRate / 60, config.winLength / 2))
         pitchLags = minLag...maxLag
+        // The main FFT's circular ACF is clean when wrapped lags only meet the window's outer tapers.
+        let acfSize: Int
+        if Double(n - maxLag) >= 0.9 * Double(config.winLength) {
+            pitchFFT = nil
+            acfSize = n
+        } else {
+            var size = 1
+            while size < config.winLength + maxLag + 1 { size *= 2 }
+            pitchFFT = RealFFT(size: size)
+            acfSize = size
+        }
+        var padded = [Double](repeating: 0, count: acfSize)
+        let padOffset = pitchFFT == nil ? windowOffset : 0
+        for i in 0..<config.winLength { padded[padOffset + i] = Double(hann[i]) }
         var wacf = [Float](repeating: 0, count: maxLag + 2)
-        for lag in 0..<wacf.count where lag < config.winLength {
+        for lag in 0..<wacf.count {
             var s = 0.0
-            for n in 0..<(config.winLength - lag) { s += Double(window[n]) * Double(window[n + lag]) }
+            for i in 0..<acfSize { s += padded[i] * padded[(i + lag) % acfSize] }
             wacf[lag] = Float(s)
         }
-        windowAutocorrelation = wacf.map { $0 / max(wacf[0], .leastNormalMagnitude) }
+        let w0 = max(wacf[0], .leastNormalMagnitude)
+        windowAutocorrelation = .copy(wacf.map { max($0 / w0, 1e-6) })
 
-        fft = RealFFT(size: config.nFFT)
-        capacity = 2 * config.nFFT + config.hopLength
-        buffer = [Float](repeating: 0, count: capacity)
-        power = [Float](repeating: 0, count: bins)
-        magnitude = [Float](repeating: 0, count: bins)
-        previousShape = [Float](repeating: 0, count: bins)
-        melEnergy = [Float](repeating: 0, count: config.nMels)
-        row = [Float](repeating: 0, count: FrameLayout.count)
+        fft = RealFFT(size: n)
+        capacity = 2 * n + config.hopLength
+        buffer = .zeroed(capacity)
+        power = .zeroed(bins)
+        magnitude = .zeroed(bins)
+        previousShape = .zeroed(bins)
+        melEnergy = .zeroed(config.nMels)
+        row = .zeroed(FrameLayout.count)
         reset()
+    }
+
+    deinit {
+        for p in [window, frequencies, melWeights, chromaWeights, dct, shapeX, windowAutocorrelation,
+                  buffer, power, magnitude, previousShape, melEnergy, row] { p.deallocate() }
+        melStart.deallocate()
+        melLength.deallocate()
+        melOffset.deallocate()
     }
 
     /// Starts a new stream (the left padding is laid in again).
     public func reset() {
-        for i in 0..<capacity { buffer[i] = 0 }
+        buffer.update(repeating: 0, count: capacity)
         count = config.nFFT / 2
         base = 0
         nextFrame = 0
@@ -123,13 +156,11 @@ public final class FrameFeatureExtractor {
     /// Feeds audio; `onFrame` is called for every frame completed by it.
     public func push(_ samples: UnsafeBufferPointer<Float>, onFrame: (FrameView) -> Void) {
         precondition(!finished, "push after finish: call reset() to start a new stream")
+        guard let source = samples.baseAddress else { return }
         var offset = 0
         while offset < samples.count {
             let take = min(capacity - count, samples.count - offset)
-            buffer.withUnsafeMutableBufferPointer { b in
-                _ = UnsafeMutableBufferPointer(rebasing: b[count..<count + take])
-                    .initialize(from: UnsafeBufferPointer(rebasing: samples[offset..<offset + take]))
-            }
+            (buffer + count).update(from: source + offset, count: take)
             count += take
             offset += take
             received += take
@@ -150,7 +181,7 @@ public final class FrameFeatureExtractor {
         var padding = config.nFFT / 2
         while padding > 0 {
             let take = min(capacity - count, padding)
-            for i in count..<count + take { buffer[i] = 0 }
+            (buffer + count).update(repeating: 0, count: take)
             count += take
             padding -= take
             drainFrames(onFrame)
@@ -160,22 +191,17 @@ public final class FrameFeatureExtractor {
     // MARK: Framing
 
     private func drainFrames(_ onFrame: (FrameView) -> Void) {
-        let n = config.nFFT
-        while nextFrame * config.hopLength + n <= base + count {
-            let start = nextFrame * config.hopLength - base
-            analyse(frameAt: start, paddedStart: nextFrame * config.hopLength)
-            row.withUnsafeBufferPointer { values in
-                onFrame(FrameView(index: nextFrame, time: Double(nextFrame) * config.frameStep, values: values))
-            }
+        let n = config.nFFT, hop = config.hopLength
+        while nextFrame * hop + n <= base + count {
+            analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop)
+            onFrame(FrameView(index: nextFrame, time: Double(nextFrame) * config.frameStep,
+                              values: UnsafeBufferPointer(start: row, count: FrameLayout.count)))
             nextFrame += 1
         }
         // Keep only what the next frame still needs.
-        let drop = min(nextFrame * config.hopLength - base, count)
+        let drop = min(nextFrame * hop - base, count)
         if drop > 0 {
-            buffer.withUnsafeMutableBufferPointer { b in
-                let p = b.baseAddress!
-                p.update(from: p + drop, count: count - drop)
-            }
+            buffer.update(from: buffer + drop, count: count - drop)
             count -= drop
             base += drop
         }
@@ -183,56 +209,49 @@ public final class FrameFeatureExtractor {
 
     // MARK: Per-frame analysis
 
-    private func analyse(frameAt start: Int, paddedStart: Int) {
+    private func analyse(frame: UnsafeMutablePointer<Float>, paddedStart: Int) {
         let n = config.nFFT
-        let bins = config.binCount
-        buffer.withUnsafeBufferPointer { b in
-            let frame = b.baseAddress! + start
-            // RMS over the unwindowed frame, zeros as padding (librosa.feature.rms).
-            var sumSquares: Float = 0
-            for i in 0..<n { sumSquares += frame[i] * frame[i] }
-            let meanSquare = sumSquares / Float(n)
-            row[FrameLayout.rms] = meanSquare.squareRoot()
-            row[FrameLayout.energyDB] = 10 * log10(meanSquare + 1e-10)
+        // RMS over the unwindowed frame, zeros as padding (librosa.feature.rms).
+        let meanSquare = VectorMath.dot(frame, frame, n) / Float(n)
+        row[FrameLayout.rms] = meanSquare.squareRoot()
+        row[FrameLayout.energyDB] = 10 * log10(meanSquare + 1e-10)
 
-            // Zero crossings between neighbours that both lie in the real signal (edge padding adds none).
-            let realStart = n / 2
-            let first = max(paddedStart + 1, realStart + 1) - paddedStart
-            let last = min(paddedStart + n, realEnd) - paddedStart
-            var crossings = 0
-            if first < last {
-                var previousNegative = frame[first - 1] < -1e-10
-                for i in first..<last {
-                    let negative = frame[i] < -1e-10
-                    if negative != previousNegative { crossings += 1 }
-                    previousNegative = negative
-                }
+        // Zero crossings between neighbours that both lie in the real signal (edge padding adds none).
+        let realStart = n / 2
+        let first = max(paddedStart + 1, realStart + 1) - paddedStart
+        let last = min(paddedStart + n, realEnd) - paddedStart
+        var crossings = 0
+        if first < last {
+            var previousNegative = frame[first - 1] < -1e-10
+            for i in first..<last {
+                let negative = frame[i] < -1e-10
+                crossings += negative != previousNegative ? 1 : 0
+                previousNegative = negative
             }
-            row[FrameLayout.zcr] = Float(crossings) / Float(n)
+        }
+        row[FrameLayout.zcr] = Float(crossings) / Float(n)
 
-            // Windowed FFT frame.
-            let input = fft.input
-            for i in 0..<windowOffset { input[i] = 0 }
-            for i in 0..<config.winLength { input[windowOffset + i] = frame[windowOffset + i] * window[i] }
-            for i in (windowOffset + config.winLength)..<n { input[i] = 0 }
-
-            // Pitch input: the same windowed samples, zero-padded for a linear autocorrelation.
-            let pitchInput = pitchFFT.input
-            for i in 0..<config.winLength { pitchInput[i] = input[windowOffset + i] }
-            for i in config.winLength..<pitchFFT.size { pitchInput[i] = 0 }
+        // Windowed FFT frame.
+        let input = fft.input
+        let winLength = config.winLength
+        input.update(repeating: 0, count: windowOffset)
+        for i in 0..<winLength { input[windowOffset + i] = frame[windowOffset + i] * window[i] }
+        (input + windowOffset + winLength).update(repeating: 0, count: n - windowOffset - winLength)
+        if let pitchFFT {
+            pitchFFT.input.update(from: input + windowOffset, count: winLength)
+            (pitchFFT.input + winLength).update(repeating: 0, count: pitchFFT.size - winLength)
         }
         fft.forwardTransform()
+
         let spectrum = fft.output
-        var magnitudeSum: Float = 0, weightedSum: Float = 0
         for k in 0..<bins {
             let re = spectrum[2 * k], im = spectrum[2 * k + 1]
             let p = re * re + im * im
             power[k] = p
-            let m = p.squareRoot()
-            magnitude[k] = m
-            magnitudeSum += m
-            weightedSum += m * frequencies[k]
+            magnitude[k] = p.squareRoot()
         }
+        let magnitudeSum = VectorMath.sum(magnitude, bins)
+        let weightedSum = VectorMath.dot(magnitude, frequencies, bins)
         // librosa.util.normalize leaves an all-zero column as it is, so silence has centroid 0.
         row[FrameLayout.centroid] = magnitudeSum > Float.leastNormalMagnitude ? weightedSum / magnitudeSum : 0
 
@@ -244,46 +263,32 @@ public final class FrameFeatureExtractor {
 
     private func melAndMFCC() {
         let nMels = config.nMels
-        power.withUnsafeBufferPointer { p in
-            for m in 0..<nMels {
-                let w = melWeights[m]
-                let s = melStart[m]
-                var e: Float = 0
-                for j in 0..<w.count { e += w[j] * p[s + j] }
-                // power_to_db(M, ref=1, amin=1e-10, top_db=None)
-                melEnergy[m] = 10 * log10(max(e, 1e-10))
-            }
+        for m in 0..<nMels {
+            let e = VectorMath.dot(melWeights + melOffset[m], power + melStart[m], melLength[m])
+            // power_to_db(M, ref=1, amin=1e-10, top_db=None)
+            melEnergy[m] = 10 * log10(max(e, 1e-10))
         }
         for c in 0..<FeatureConfig.mfccCount {
-            var s: Float = 0
-            let rowBase = c * nMels
-            for m in 0..<nMels { s += dct[rowBase + m] * melEnergy[m] }
-            row[FrameLayout.mfcc.lowerBound + c] = s
+            row[FrameLayout.mfcc.lowerBound + c] = VectorMath.dot(dct + c * nMels, melEnergy, nMels)
         }
     }
 
     private func chroma() {
-        let bins = config.binCount
         var peak: Float = 0
-        power.withUnsafeBufferPointer { p in
-            chromaWeights.withUnsafeBufferPointer { w in
-                for c in 0..<FeatureConfig.chromaCount {
-                    var s: Float = 0
-                    let rowBase = c * bins
-                    for k in 0..<bins { s += w[rowBase + k] * p[k] }
-                    row[FrameLayout.chroma.lowerBound + c] = s
-                    peak = max(peak, abs(s))
-                }
-            }
+        let out = row + FrameLayout.chroma.lowerBound
+        for c in 0..<FeatureConfig.chromaCount {
+            let s = VectorMath.dot(chromaWeights + c * bins, power, bins)
+            out[c] = s
+            peak = max(peak, abs(s))
         }
         // norm=inf per frame; an all-zero frame stays zero.
         if peak > Float.leastNormalMagnitude {
-            for c in FrameLayout.chroma { row[c] /= peak }
+            let scale = 1 / peak
+            for c in 0..<FeatureConfig.chromaCount { out[c] *= scale }
         }
     }
 
     private func spectralShape(magnitudeSum: Float) {
-        let bins = config.binCount
         // Roll-off at 85 % of the magnitude.
         var rolloff: Float = 0
         if magnitudeSum > 0 {
@@ -295,31 +300,30 @@ public final class FrameFeatureExtractor {
             }
         }
         row[FrameLayout.rolloff] = rolloff
-        // Flatness and slope over the telephone band only: out-of-band bins hold nothing but the
-        // codec's noise floor, which would make both depend on the line's gain.
-        var powerSum: Float = 0, logPowerSum: Float = 0, numerator: Float = 0
-        for (j, k) in slopeBins.enumerated() {
-            let p = max(power[k], 1e-10)
-            powerSum += p
-            let l = log(p)
-            logPowerSum += l
-            numerator += slopeX[j] * l
-        }
-        let n = Float(slopeBins.count)
-        row[FrameLayout.flatness] = exp(logPowerSum / n) / (powerSum / n)
-        // Regression on natural-log power, expressed in dB (10 / ln 10) per kHz; slopeX is centred.
-        row[FrameLayout.slope] = numerator / slopeDenominator * (10 / log(10))
 
-        var low: Float = 0, high: Float = 0
-        for k in 0..<lowBandEnd { low += power[k] }
-        for k in lowBandEnd..<bins { high += power[k] }
+        // Flatness and slope over the telephone band's mel bands: out-of-band bands hold nothing but the
+        // codec's noise floor, which would make both depend on the line's gain.
+        var linearSum: Float = 0, dbSum: Float = 0, numerator: Float = 0
+        for (j, m) in shapeBands.enumerated() {
+            let db = melEnergy[m]
+            dbSum += db
+            linearSum += pow(10, db / 10)
+            numerator += shapeX[j] * db
+        }
+        let count = Float(shapeBands.count)
+        // Geometric over arithmetic mean, from the dB values: 10^(mean dB / 10) / mean linear.
+        row[FrameLayout.flatness] = pow(10, dbSum / count / 10) / max(linearSum / count, 1e-30)
+        row[FrameLayout.slope] = numerator / shapeDenominator
+
+        let low = VectorMath.sum(power, lowBandEnd)
+        let high = VectorMath.sum(power + lowBandEnd, bins - lowBandEnd)
         row[FrameLayout.lowHighRatio] = 10 * log10((low + 1e-10) / (high + 1e-10))
 
         var flux: Float = 0
         let scale: Float = magnitudeSum > 0 ? 1 / magnitudeSum : 0
         for k in 0..<bins {
             let shape = magnitude[k] * scale
-            if hasPrevious { flux += abs(shape - previousShape[k]) }
+            flux += abs(shape - previousShape[k])
             previousShape[k] = shape
         }
         row[FrameLayout.flux] = hasPrevious ? flux / 2 : 0
@@ -327,40 +331,49 @@ public final class FrameFeatureExtractor {
     }
 
     private func pitch() {
-        pitchFFT.forwardTransform()
-        let spectrum = pitchFFT.output
-        let half = pitchFFT.size / 2
-        for k in 0...half {
-            let re = spectrum[2 * k], im = spectrum[2 * k + 1]
-            spectrum[2 * k] = re * re + im * im
-            spectrum[2 * k + 1] = 0
+        // Autocorrelation = inverse FFT of the power spectrum.
+        let transform: RealFFT
+        if let pitchFFT {
+            transform = pitchFFT
+            pitchFFT.forwardTransform()
+            let s = pitchFFT.output
+            for k in 0...(pitchFFT.size / 2) {
+                s[2 * k] = s[2 * k] * s[2 * k] + s[2 * k + 1] * s[2 * k + 1]
+                s[2 * k + 1] = 0
+            }
+        } else {
+            transform = fft
+            let s = fft.output
+            for k in 0..<bins {
+                s[2 * k] = power[k]
+                s[2 * k + 1] = 0
+            }
         }
-        pitchFFT.inverseTransform()
-        let acf = pitchFFT.input
+        transform.inverseTransform()
+        let acf = transform.input
         let zero = acf[0]
+        @inline(__always) func r(_ lag: Int) -> Float { acf[lag] / zero / windowAutocorrelation[lag] }
+
         var bestLag = 0
         var best: Float = 0
-        if zero > 1e-9 * Float(pitchFFT.size) {
+        if zero > 1e-9 * Float(transform.size) {
             for lag in pitchLags {
-                let r = (acf[lag] / zero) / windowAutocorrelation[lag]
-                if r > best { best = r; bestLag = lag }
+                let v = r(lag)
+                if v > best { best = v; bestLag = lag }
             }
         }
         // Octave errors: a period's multiples correlate almost as well, so take the shortest lag
         // whose local peak comes close to the best one.
         if bestLag > pitchLags.lowerBound + 1 {
             for lag in (pitchLags.lowerBound + 1)..<bestLag {
-                let r = (acf[lag] / zero) / windowAutocorrelation[lag]
-                let before = (acf[lag - 1] / zero) / windowAutocorrelation[lag - 1]
-                let after = (acf[lag + 1] / zero) / windowAutocorrelation[lag + 1]
-                if r >= before, r >= after, r >= 0.9 * best { best = r; bestLag = lag; break }
+                let v = r(lag)
+                if v >= r(lag - 1), v >= r(lag + 1), v >= 0.9 * best { best = v; bestLag = lag; break }
             }
         }
         var f0: Float = 0
-        if bestLag > 0, best >= 0.5, bestLag > pitchLags.lowerBound, bestLag < pitchLags.upperBound {
+        if bestLag > pitchLags.lowerBound, bestLag < pitchLags.upperBound, best >= 0.5 {
             // Parabolic interpolation around the peak.
-            let a = (acf[bestLag - 1] / zero) / windowAutocorrelation[bestLag - 1]
-            let c = (acf[bestLag + 1] / zero) / windowAutocorrelation[bestLag + 1]
+            let a = r(bestLag - 1), c = r(bestLag + 1)
             let denominator = a - 2 * best + c
             let shift = denominator < 0 ? 0.5 * (a - c) / denominator : 0
             f0 = Float(config.sampleRate) / (Float(bestLag) + max(-0.5, min(0.5, shift)))
@@ -379,5 +392,22 @@ extension FrameFeatureExtractor {
         push(samples) { rows.append(Array($0.values)) }
         finish { rows.append(Array($0.values)) }
         return rows
+    }
+}
+
+extension UnsafeMutablePointer {
+    /// A new allocation holding a copy of `values`.
+    static func copy(_ values: [Pointee]) -> UnsafeMutablePointer<Pointee> {
+        let p = UnsafeMutablePointer<Pointee>.allocate(capacity: Swift.max(values.count, 1))
+        values.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: values.count) }
+        return p
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        p.initialize(repeating: 0, count: count)
+        return p
     }
 }

@@ -14,9 +14,9 @@ public enum FrameLayout {
     public static let voicing = pitchHz + 1
     /// Frequency below which 85 % of the magnitude lies.
     public static let rolloff = voicing + 1
-    /// Spectral flatness (geometric / arithmetic mean of the power spectrum) over 250-3400 Hz.
+    /// Spectral flatness (geometric / arithmetic mean) of the mel band energies centred in 250-3400 Hz.
     public static let flatness = rolloff + 1
-    /// Least-squares slope of the dB power spectrum over 250-3400 Hz, in dB per kHz.
+    /// Least-squares slope of the mel band levels (dB) over 250-3400 Hz, in dB per kHz.
     public static let slope = flatness + 1
     /// Half the L1 distance between this and the previous frame's normalised magnitude spectrum.
     public static let flux = slope + 1

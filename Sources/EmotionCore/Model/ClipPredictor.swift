@@ -1,0 +1,25 @@
+/// Predicts one clip exactly as a fresh live leg hears it: windows over the clip, each scored, then
+/// combined by speech time. Nothing carries over between clips.
+public final class ClipPredictor {
+    public let analyzer: StreamingAnalyzer
+    public let runner: ModelRunner
+
+    public init(model: EmotionModel) throws(FeatureConfig.Invalid) {
+        analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
+        runner = ModelRunner(model: model)
+    }
+
+    /// Window-by-window scores (nil for windows without enough speech).
+    public func windows(of samples: [Float]) -> [(WindowFeatures, EmotionScores?)] {
+        analyzer.windows(of: samples).map { w in (w, w.vector.map { runner.predict($0) }) }
+    }
+
+    /// The clip's verdict, or nil when it holds no speech.
+    public func predict(_ samples: [Float]) -> EmotionScores? {
+        var total = ScoreAccumulator()
+        for (window, scores) in windows(of: samples) {
+            if let scores { total.add(scores, speechSeconds: window.speechSeconds) }
+        }
+        return total.scores
+    }
+}

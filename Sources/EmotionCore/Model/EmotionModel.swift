@@ -1,0 +1,191 @@
+import Foundation
+
+/// What the model says about one window.
+public struct EmotionScores: Sendable, Equatable {
+    /// Probabilities for `Emotion.allCases`, summing to 1.
+    public var probabilities: [Float]
+    /// Probability that the speaker is upset.
+    public var upset: Float
+
+    public var label: Emotion {
+        Emotion.allCases[probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? Emotion.neutral.index]
+    }
+
+    public init(probabilities: [Float], upset: Float) {
+        self.probabilities = probabilities
+        self.upset = upset
+    }
+}
+
+/// A trained emotion model: the feature configuration it was trained with, input normalisation,
+/// networks (an ensemble, averaged), and how it was trained and measured. Immutable and shareable;
+/// use a `ModelRunner` per thread for predictions.
+public struct EmotionModel: Codable, Sendable {
+    public static let formatName = "emotiontap-model"
+    public static let currentVersion = 1
+
+    public var format: String
+    public var version: Int
+    public var features: FeatureConfig
+    public var windows: WindowConfig
+    public var inputs: [String]
+    public var labels: [String]
+    public var normalization: Normalization
+    public var networks: [Network]
+    public var training: TrainingInfo
+    public var metrics: [String: MetricsSummary]
+
+    public struct Normalization: Codable, Sendable, Equatable {
+        public var mean: PackedFloats
+        public var scale: PackedFloats
+        public init(mean: [Float], scale: [Float]) {
+            self.mean = PackedFloats(mean)
+            self.scale = PackedFloats(scale)
+        }
+    }
+
+    public struct TrainingInfo: Codable, Sendable, Equatable {
+        public var command: String
+        public var manifest: String
+        public var clips: Int
+        public var windows: Int
+        public var clipsPerCorpus: [String: Int]
+        public var speakers: Int
+        public var seed: UInt64
+        public var augmentation: String
+        public var learner: String
+        public var created: String
+        public init(command: String, manifest: String, clips: Int, windows: Int, clipsPerCorpus: [String: Int], speakers: Int,
+                    seed: UInt64, augmentation: String, learner: String, created: String) {
+            self.command = command
+            self.manifest = manifest
+            self.clips = clips
+            self.windows = windows
+            self.clipsPerCorpus = clipsPerCorpus
+            self.speakers = speakers
+            self.seed = seed
+            self.augmentation = augmentation
+            self.learner = learner
+            self.created = created
+        }
+    }
+
+    /// Headline figures kept in the model file (e.g. "cv" overall, "cv.crema-d" per corpus).
+    public struct MetricsSummary: Codable, Sendable, Equatable {
+        public var clips: Int
+        public var upsetAccuracy: Double
+        public var upsetMacroF1: Double
+        public var emotionAccuracy: Double
+        public var emotionMacroF1: Double
+        public init(clips: Int, upsetAccuracy: Double, upsetMacroF1: Double, emotionAccuracy: Double, emotionMacroF1: Double) {
+            self.clips = clips
+            self.upsetAccuracy = upsetAccuracy
+            self.upsetMacroF1 = upsetMacroF1
+            self.emotionAccuracy = emotionAccuracy
+            self.emotionMacroF1 = emotionMacroF1
+        }
+    }
+
+    public init(features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
+                training: TrainingInfo, metrics: [String: MetricsSummary] = [:]) {
+        format = Self.formatName
+        version = Self.currentVersion
+        self.features = features
+        self.windows = windows
+        inputs = WindowVector.names
+        labels = Emotion.allCases.map(\.rawValue)
+        self.normalization = normalization
+        self.networks = networks
+        self.training = training
+        self.metrics = metrics
+    }
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Decodes and checks a model file: format, version, and that its inputs are the vector this build computes.
+    public init(data: Data, source: String) throws(LoadError) {
+        let decoded: EmotionModel
+        do {
+            decoded = try JSONDecoder().decode(EmotionModel.self, from: data)
+        } catch {
+            throw LoadError(description: "\(source): not a valid model file: \(error)")
+        }
+        guard decoded.format == Self.formatName else { throw LoadError(description: "\(source): format '\(decoded.format)' is not \(Self.formatName)") }
+        guard decoded.version == Self.currentVersion else {
+            throw LoadError(description: "\(source): model version \(decoded.version); this build reads version \(Self.currentVersion)")
+        }
+        guard decoded.inputs == WindowVector.names else {
+            throw LoadError(description: "\(source): model was trained on a different feature vector (\(decoded.inputs.count) inputs); retrain it with this build")
+        }
+        guard decoded.labels == Emotion.allCases.map(\.rawValue) else { throw LoadError(description: "\(source): unexpected labels \(decoded.labels)") }
+        do { try decoded.features.validate(); try decoded.windows.validate() } catch {
+            throw LoadError(description: "\(source): \(error.description)")
+        }
+        let n = decoded.inputs.count
+        guard decoded.normalization.mean.values.count == n, decoded.normalization.scale.values.count == n, !decoded.networks.isEmpty,
+              decoded.networks.allSatisfy({ $0.hidden.first?.inputs == n && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1 })
+        else { throw LoadError(description: "\(source): layer shapes do not fit \(n) inputs") }
+        self = decoded
+    }
+
+    public static func load(_ url: URL) throws(LoadError) -> EmotionModel {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw LoadError(description: "\(url.path): cannot read: \(error.localizedDescription)") }
+        return try EmotionModel(data: data, source: url.path)
+    }
+
+    /// The default model built into the binary.
+    public static func builtIn() throws(LoadError) -> EmotionModel {
+        try EmotionModel(data: Data(PackageResources.default_model_json), source: "built-in model")
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}
+
+/// Runs a model on window vectors with preallocated scratch space: one per leg or per thread.
+public final class ModelRunner {
+    public let model: EmotionModel
+    private var normalized: [Float]
+    private var scratchA: [Float]
+    private var scratchB: [Float]
+    private var emotions: [Float]
+    private var sum: [Float]
+
+    public init(model: EmotionModel) {
+        self.model = model
+        let width = max(model.networks.map(\.widestLayer).max() ?? 0, model.inputs.count)
+        normalized = [Float](repeating: 0, count: model.inputs.count)
+        scratchA = [Float](repeating: 0, count: width)
+        scratchB = [Float](repeating: 0, count: width)
+        emotions = [Float](repeating: 0, count: Emotion.allCases.count)
+        sum = [Float](repeating: 0, count: Emotion.allCases.count)
+    }
+
+    public func predict(_ vector: [Float]) -> EmotionScores {
+        precondition(vector.count == model.inputs.count, "window vector has \(vector.count) entries, model wants \(model.inputs.count)")
+        let mean = model.normalization.mean.values, scale = model.normalization.scale.values
+        for i in 0..<vector.count { normalized[i] = (vector[i] - mean[i]) / scale[i] }
+        for i in 0..<sum.count { sum[i] = 0 }
+        var upset: Float = 0
+        normalized.withUnsafeBufferPointer { x in
+            scratchA.withUnsafeMutableBufferPointer { a in
+                scratchB.withUnsafeMutableBufferPointer { b in
+                    emotions.withUnsafeMutableBufferPointer { e in
+                        for network in model.networks {
+                            upset += network.forward(x.baseAddress!, scratchA: a.baseAddress!, scratchB: b.baseAddress!, emotions: e.baseAddress!)
+                            for i in 0..<e.count { sum[i] += e[i] }
+                        }
+                    }
+                }
+            }
+        }
+        let n = Float(model.networks.count)
+        return EmotionScores(probabilities: sum.map { $0 / n }, upset: upset / n)
+    }
+}

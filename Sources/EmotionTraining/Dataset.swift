@@ -1,0 +1,84 @@
+import EmotionCore
+import Foundation
+
+/// The window vectors of one clip, as one variant of the channel heard it.
+public struct ClipWindows: Sendable {
+    public var entry: Int
+    /// 0 = the clip as stored; 1... = augmented copies.
+    public var variant: Int
+    public var vectors: [[Float]]
+    public var speechSeconds: [Double]
+}
+
+/// Turns manifest clips into window vectors with the live path's `StreamingAnalyzer`, in parallel.
+public enum DatasetBuilder {
+    public struct Result: Sendable {
+        public var clips: [ClipWindows]
+        /// Manifest indices that could not be read, with the reason.
+        public var skipped: [(Int, String)]
+    }
+
+    /// `augmentedCopies` extra variants per clip go through a random `ChannelSimulator` each.
+    public static func build(entries: [ManifestEntry], corpora: URL, features: FeatureConfig, windows: WindowConfig,
+                             augmentedCopies: Int, seed: UInt64, progress: (@Sendable (Int) -> Void)? = nil) -> Result {
+        let slots = ResultSlots(count: entries.count)
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let next = AtomicCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            guard let analyzer = try? StreamingAnalyzer(features: features, windows: windows) else { return }
+            while true {
+                let i = next.increment()
+                if i >= entries.count { break }
+                let entry = entries[i]
+                let url = corpora.appendingPathComponent(entry.path)
+                do {
+                    let audio = try AudioInput.load(url, sampleRate: features.sampleRate)
+                    var variants: [ClipWindows] = []
+                    // Each clip's channels depend only on the seed and the clip, not on scheduling.
+                    var rng = SplitMix64(seed: seed ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
+                    for variant in 0...augmentedCopies {
+                        let samples = variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
+                        let ws = analyzer.windows(of: samples).filter { $0.vector != nil }
+                        variants.append(ClipWindows(entry: i, variant: variant, vectors: ws.map { $0.vector! }, speechSeconds: ws.map(\.speechSeconds)))
+                    }
+                    slots.set(i, .success(variants))
+                } catch {
+                    slots.set(i, .failure("\(error)"))
+                }
+                if let progress, i % 500 == 0 { progress(i) }
+            }
+        }
+        var clips: [ClipWindows] = []
+        var skipped: [(Int, String)] = []
+        for i in 0..<entries.count {
+            switch slots.get(i) {
+            case .success(let v): clips += v
+            case .failure(let why): skipped.append((i, why))
+            case nil: skipped.append((i, "not processed"))
+            }
+        }
+        return Result(clips: clips, skipped: skipped)
+    }
+}
+
+enum SlotValue: Sendable {
+    case success([ClipWindows])
+    case failure(String)
+}
+
+/// Per-index results written from worker threads; each index is written once.
+final class ResultSlots: @unchecked Sendable {
+    // Guarded by `lock`; contention is negligible (one write per clip).
+    private var values: [SlotValue?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: SlotValue) { lock.withLock { values[i] = v } }
+    func get(_ i: Int) -> SlotValue? { lock.withLock { values[i] } }
+}
+
+final class AtomicCounter: @unchecked Sendable {
+    // Guarded by `lock`.
+    private var value = -1
+    private let lock = NSLock()
+    func increment() -> Int { lock.withLock { value += 1; return value } }
+}

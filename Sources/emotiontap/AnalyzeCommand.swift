@@ -1,0 +1,79 @@
+import ArgumentParser
+import EmotionCore
+import Foundation
+
+enum AnalyzeFormat: String, ExpressibleByArgument, CaseIterable {
+    case jsonl, text
+}
+
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Print the emotion verdict of each window of WAV files: the offline mirror of the live events."
+    )
+
+    @Argument(help: "WAV files.")
+    var files: [String]
+    @OptionGroup var modelOption: ModelOption
+    @OptionGroup var channel: ChannelOption
+    @Option(help: "jsonl: one JSON object a window; text: a readable timeline.")
+    var format: AnalyzeFormat = .jsonl
+
+    func run() throws {
+        let model = try modelOption.load()
+        let selection = try channel.selection()
+        let predictor = try ClipPredictor(model: model)
+        let out = StandardOutput()
+        var failures = 0
+        for file in files {
+            let audio: MonoAudio
+            do {
+                audio = try AudioInput.load(URL(fileURLWithPath: file), channel: selection, sampleRate: model.features.sampleRate)
+            } catch {
+                StandardError.line("emotiontap: \(file): \(error.description)")
+                failures += 1
+                continue
+            }
+            if format == .text {
+                out.write(String(format: "%@: %.1f s", file, audio.duration))
+                out.write("  window          speech  upset  verdict")
+            }
+            var total = ScoreAccumulator()
+            for (window, scores) in predictor.windows(of: audio.samples) {
+                if let scores { total.add(scores, speechSeconds: window.speechSeconds) }
+                switch format {
+                case .jsonl: out.write(Self.json(window, scores, file: files.count > 1 ? file : nil))
+                case .text: out.write(Self.text(window, scores))
+                }
+            }
+            if format == .text, let overall = total.scores {
+                out.write(String(format: "  overall: %@, upset %.2f (%d windows with speech)", overall.label.rawValue, overall.upset, total.windows))
+            }
+        }
+        out.flush()
+        if failures > 0 { throw ExitCode(2) }
+    }
+
+    static func json(_ w: WindowFeatures, _ s: EmotionScores?, file: String?) -> String {
+        var line = "{"
+        if let file { line += "\"file\": \(jsonString(file)), " }
+        line += String(format: "\"start\": %.2f, \"end\": %.2f, \"speech\": %.3f", w.start, w.end, w.speechFraction)
+        if let s {
+            line += String(format: ", \"upset\": %.4f, \"label\": \"%@\", \"scores\": {", s.upset, s.label.rawValue)
+            line += zip(Emotion.allCases, s.probabilities).map { String(format: "\"%@\": %.4f", $0.rawValue, $1) }.joined(separator: ", ")
+            line += "}"
+        } else {
+            line += ", \"upset\": null, \"label\": null, \"scores\": null"
+        }
+        return line + "}"
+    }
+
+    static func text(_ w: WindowFeatures, _ s: EmotionScores?) -> String {
+        let span = String(format: "  %5.1f-%5.1f s  %5.0f%%", w.start, w.end, w.speechFraction * 100)
+        guard let s else { return span + "      -  (silence)" }
+        let bar = String(repeating: "#", count: Int((s.upset * 10).rounded()))
+        let top = zip(Emotion.allCases, s.probabilities).sorted { $0.1 > $1.1 }.prefix(2)
+            .map { String(format: "%@ %.0f%%", $0.0.rawValue, $0.1 * 100) }.joined(separator: ", ")
+        return span + String(format: "  %5.2f  %@  %-10@ [%@]", s.upset, s.upset >= 0.5 ? "UPSET" : "calm ", bar.padding(toLength: 10, withPad: " ", startingAt: 0), top)
+    }
+}
