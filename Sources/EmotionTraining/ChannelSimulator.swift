@@ -66,7 +66,7 @@ public struct ChannelSimulator: Sendable {
         case .opus(let bitrate):
             decoder = try OpusPayloadDecoder(sampleRate: 8000)
             encoder = try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: 20, bitrate: bitrate, fec: true,
-                                             expectedLossPercent: Int(lossRate * 100))
+                                             expectedLossPercent: Int(lossRate * 100), complexity: 4)
         }
         var decoded = [Int16](repeating: 0, count: 960)
         var packet = [Int16](repeating: 0, count: frame)

@@ -67,6 +67,10 @@ public struct Trainer {
         var masks = config.hidden.map { [Float](repeating: 1, count: $0) }
         var deltas = config.hidden.map { [Float](repeating: 0, count: $0) }
         var probabilities = [Float](repeating: 0, count: k)
+        var logit: [Float] = [0]
+        var upsetDelta: [Float] = [0]
+        // upstream[l]: gradient with respect to activations[l].
+        var upstream = sizes.map { [Float](repeating: 0, count: $0) }
         var order = Array(samples.indices)
         var step: Float = 0
 
@@ -95,7 +99,6 @@ public struct Trainer {
                     }
                     head.forward(activations[depth], into: &probabilities)
                     probabilities.withUnsafeMutableBufferPointer { softmaxInPlace($0) }
-                    var logit: [Float] = [0]
                     upsetHead.forward(activations[depth], into: &logit)
                     let q = 1 / (1 + exp(-logit[0]))
 
@@ -104,15 +107,14 @@ public struct Trainer {
                     let wu = s.weight * upsetWeight[s.upset ? 1 : 0] * config.upsetLossWeight
                     batchWeight += s.weight
                     for c in 0..<k { probabilities[c] = we * (probabilities[c] - (c == s.emotion ? 1 : 0)) }
-                    let du = wu * (q - (s.upset ? 1 : 0))
-                    var upstream = [Float](repeating: 0, count: sizes.last!)
-                    head.backward(input: activations[depth], delta: probabilities, inputGradient: &upstream)
-                    upsetHead.backward(input: activations[depth], delta: [du], inputGradient: &upstream)
+                    upsetDelta[0] = wu * (q - (s.upset ? 1 : 0))
+                    for l in 0...depth { for j in 0..<upstream[l].count { upstream[l][j] = 0 } }
+                    head.backward(input: activations[depth], delta: probabilities, inputGradient: &upstream[depth])
+                    upsetHead.backward(input: activations[depth], delta: upsetDelta, inputGradient: &upstream[depth])
                     for l in stride(from: depth - 1, through: 0, by: -1) {
-                        for j in 0..<upstream.count { deltas[l][j] = upstream[j] * masks[l][j] }
+                        for j in 0..<upstream[l + 1].count { deltas[l][j] = upstream[l + 1][j] * masks[l][j] }
                         if l > 0 {
-                            upstream = [Float](repeating: 0, count: sizes[l])
-                            hidden[l].backward(input: activations[l], delta: deltas[l], inputGradient: &upstream)
+                            hidden[l].backward(input: activations[l], delta: deltas[l], inputGradient: &upstream[l])
                         } else {
                             hidden[l].accumulate(input: activations[l], delta: deltas[l])
                         }
@@ -152,18 +154,17 @@ struct Parameters {
     var dense: DenseLayer { DenseLayer(inputs: inputs, outputs: outputs, weights: w, bias: b) }
 
     mutating func zeroGrad() {
-        for i in gw.indices { gw[i] = 0 }
-        for i in gb.indices { gb[i] = 0 }
+        gw.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        gb.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
     func forward(_ x: [Float], into out: inout [Float]) {
         w.withUnsafeBufferPointer { w in
             x.withUnsafeBufferPointer { x in
-                for o in 0..<outputs {
-                    var s = b[o]
-                    let row = o * inputs
-                    for i in 0..<inputs { s += w[row + i] * x[i] }
-                    out[o] = s
+                out.withUnsafeMutableBufferPointer { out in
+                    for o in 0..<outputs {
+                        out[o] = b[o] + VectorMath.dot(w.baseAddress! + o * inputs, x.baseAddress!, inputs)
+                    }
                 }
             }
         }
@@ -174,35 +175,47 @@ struct Parameters {
         accumulate(input: x, delta: delta)
         w.withUnsafeBufferPointer { w in
             inputGradient.withUnsafeMutableBufferPointer { g in
+                let g = g.baseAddress!
                 for o in 0..<outputs where delta[o] != 0 {
-                    let d = delta[o], row = o * inputs
-                    for i in 0..<inputs { g[i] += w[row + i] * d }
+                    let d = delta[o], row = w.baseAddress! + o * inputs
+                    for i in 0..<inputs { g[i] += row[i] * d }
                 }
             }
         }
     }
 
     mutating func accumulate(input x: [Float], delta: [Float]) {
+        let inputs = self.inputs
         x.withUnsafeBufferPointer { x in
+            let x = x.baseAddress!
             gw.withUnsafeMutableBufferPointer { g in
                 for o in 0..<outputs where delta[o] != 0 {
-                    let d = delta[o], row = o * inputs
-                    for i in 0..<inputs { g[row + i] += d * x[i] }
-                    gb[o] += d
+                    let d = delta[o], row = g.baseAddress! + o * inputs
+                    for i in 0..<inputs { row[i] += d * x[i] }
                 }
             }
         }
+        for o in 0..<outputs { gb[o] += delta[o] }
     }
 
     mutating func adamStep(_ c: TrainerConfig, step: Float, gradientScale: Float) {
         let beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
         let correction1 = 1 - pow(beta1, step), correction2 = 1 - pow(beta2, step)
         let lr = c.learningRate
-        for i in w.indices {
-            let g = gw[i] * gradientScale
-            mw[i] = beta1 * mw[i] + (1 - beta1) * g
-            vw[i] = beta2 * vw[i] + (1 - beta2) * g * g
-            w[i] -= lr * ((mw[i] / correction1) / ((vw[i] / correction2).squareRoot() + eps) + c.weightDecay * w[i])
+        let count = w.count, decay = c.weightDecay
+        w.withUnsafeMutableBufferPointer { w in
+            gw.withUnsafeBufferPointer { gw in
+                mw.withUnsafeMutableBufferPointer { mw in
+                    vw.withUnsafeMutableBufferPointer { vw in
+                        for i in 0..<count {
+                            let g = gw[i] * gradientScale
+                            mw[i] = beta1 * mw[i] + (1 - beta1) * g
+                            vw[i] = beta2 * vw[i] + (1 - beta2) * g * g
+                            w[i] -= lr * ((mw[i] / correction1) / ((vw[i] / correction2).squareRoot() + eps) + decay * w[i])
+                        }
+                    }
+                }
+            }
         }
         for i in b.indices {
             let g = gb[i] * gradientScale

@@ -26,6 +26,10 @@ public struct CrossValidationResult: Sendable {
     public var perCorpus: [(String, EvaluationResult)]
     /// The same held-out clips through a random phone channel (codec, loss, gain, noise).
     public var channel: EvaluationResult
+    /// Upset decided by the dedicated head alone, and by the mean of the head and the 7-way probabilities
+    /// (the shipped decision, from the 7-way probabilities, is in `overall`).
+    public var upsetFromHead: ClassificationReport
+    public var upsetFromBoth: ClassificationReport
 }
 
 public struct TrainingOutcome: Sendable {
@@ -121,8 +125,14 @@ public enum TrainingRun {
         let corpora = Array(Set(entries.map(\.corpus))).sorted()
         let perCorpus = corpora.map { c in (c, evaluate(all.filter { entries[$0].corpus == c }, variant: 0)) }
         let hasChannel = options.augmentedCopies > 0
+        func upsetReport(_ decide: (EmotionScores) -> Bool) -> ClassificationReport {
+            ClassificationReport(names: ["not_upset", "upset"], truth: all.map { entries[$0].upset ? 1 : 0 },
+                                 predicted: all.map { i in predictions.get(i, variant: 0).map { decide($0) ? 1 : 0 } ?? 0 })
+        }
         return CrossValidationResult(overall: evaluate(all, variant: 0), perCorpus: perCorpus,
-                                     channel: evaluate(all, variant: hasChannel ? 1 : 0))
+                                     channel: evaluate(all, variant: hasChannel ? 1 : 0),
+                                     upsetFromHead: upsetReport { $0.upsetFromHead >= 0.5 },
+                                     upsetFromBoth: upsetReport { ($0.upsetFromEmotions + $0.upsetFromHead) / 2 >= 0.5 })
     }
 
     /// Fits the normalisation and an ensemble on the clips in `use` (all their variants).

@@ -64,7 +64,8 @@ public final class OpusPayloadEncoder {
     private let encoder: OpaquePointer
     private var packet = [UInt8](repeating: 0, count: 1500)
 
-    public init(sampleRate: Int = 8000, frameMilliseconds: Int = 20, bitrate: Int = 12_000, fec: Bool = true, expectedLossPercent: Int = 5) throws {
+    public init(sampleRate: Int = 8000, frameMilliseconds: Int = 20, bitrate: Int = 12_000, fec: Bool = true, expectedLossPercent: Int = 5,
+                complexity: Int = 10) throws {
         var error: Int32 = 0
         guard let e = opus_encoder_create(Int32(sampleRate), 1, OPUS_APPLICATION_VOIP, &error), error == OPUS_OK else {
             throw PayloadDecodeError.invalidOpus(code: error)
@@ -74,6 +75,7 @@ public final class OpusPayloadEncoder {
         frameSamples = sampleRate * frameMilliseconds / 1000
         _ = et_opus_encoder_set_bitrate(e, Int32(bitrate))
         _ = et_opus_encoder_set_signal_voice(e)
+        _ = et_opus_encoder_set_complexity(e, Int32(complexity))
         _ = et_opus_encoder_set_inband_fec(e, fec ? 1 : 0)
         _ = et_opus_encoder_set_packet_loss_perc(e, Int32(expectedLossPercent))
     }

@@ -1,9 +1,9 @@
 /// Reductions with several independent accumulators: a plain `s += a[i] * b[i]` loop is one long
 /// dependency chain that the compiler may not reorder (floating-point addition is not associative),
 /// so it runs at one add per 4 cycles. Independent partial sums keep the adders busy.
-enum VectorMath {
+public enum VectorMath {
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
         var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
         var i = 0
@@ -17,7 +17,7 @@ enum VectorMath {
     }
 
     @inline(__always)
-    static func sum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+    public static func sum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
         var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
         var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
         var i = 0

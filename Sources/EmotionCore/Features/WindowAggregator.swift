@@ -93,6 +93,7 @@ public final class WindowAggregator {
         var slots: [Int] = []
         slots.reserveCapacity(endFrame - startFrame)
         var speechSlots: [Int] = []
+        var speechTimes: [Float] = []
         var bursts = 0
         var previousWasSpeech = false
         for index in startFrame..<endFrame {
@@ -100,7 +101,7 @@ public final class WindowAggregator {
             guard frameIndices[slot] == index else { continue }
             slots.append(slot)
             let speech = speechFlags[slot]
-            if speech { speechSlots.append(slot) }
+            if speech { speechSlots.append(slot); speechTimes.append(Float(Double(index) * frameStep)) }
             if speech, !previousWasSpeech { bursts += 1 }
             previousWasSpeech = speech
         }
@@ -108,7 +109,7 @@ public final class WindowAggregator {
         let speechSeconds = Double(speechSlots.count) * frameStep
         var vector: [Float]?
         if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
-            vector = ring.withUnsafeBufferPointer { statistics.compute(rows: $0, slots: speechSlots, bursts: bursts, speechSeconds: speechSeconds) }
+            vector = ring.withUnsafeBufferPointer { statistics.compute(rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds) }
         }
         return WindowFeatures(
             start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,

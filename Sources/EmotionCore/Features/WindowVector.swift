@@ -24,6 +24,7 @@ public final class WindowVector {
         n += ["pitch_st_mean", "pitch_st_std", "pitch_st_p10", "pitch_st_p50", "pitch_st_p90", "pitch_st_range", "voiced_fraction"]
         for i in 1..<FeatureConfig.mfccCount { n.append("mfcc\(i)_delta") }
         n += ["energy_delta", "pitch_delta", "speech_bursts_per_s"]
+        n += ["pitch_slope_st_per_s", "energy_slope_db_per_s", "voiced_runs_per_s", "voiced_run_mean_s"]
         return n
     }()
 
@@ -41,7 +42,8 @@ public final class WindowVector {
 
     /// `rows` is a ring of frame rows; `slots` lists the speech frames in time order; `bursts` counts
     /// runs of consecutive speech frames.
-    func compute(rows: UnsafeBufferPointer<Float>, slots: [Int], bursts: Int, speechSeconds: Double) -> [Float] {
+    /// `times` are the speech frames' centres in seconds, parallel to `slots`.
+    func compute(rows: UnsafeBufferPointer<Float>, slots: [Int], times: [Float], bursts: Int, speechSeconds: Double) -> [Float] {
         let width = FrameLayout.count
         func value(_ slot: Int, _ feature: Int) -> Float { rows[slot * width + feature] }
         var out: [Float] = []
@@ -92,7 +94,39 @@ public final class WindowVector {
         out.append(pitchPairs > 0 ? pitchDelta / Float(pitchPairs) : 0)
         // Speech bursts (runs of speech frames) per second of speech: a speaking-rate proxy.
         out.append(Float(Double(bursts) / max(speechSeconds, 1e-3)))
+
+        // Contours: least-squares trends of pitch (voiced frames) and level over the window.
+        var pitchTimes: [Float] = [], pitchValues: [Float] = []
+        for (j, slot) in slots.enumerated() {
+            let f0 = value(slot, FrameLayout.pitchHz)
+            if f0 > 0 { pitchTimes.append(times[j]); pitchValues.append(12 * log2(f0 / 100)) }
+        }
+        out.append(Self.slope(pitchTimes, pitchValues))
+        out.append(Self.slope(times, slots.map { value($0, FrameLayout.energyDB) }))
+        // Voiced runs: consecutive voiced speech frames (a syllable-rate proxy) and their mean length.
+        var runs = 0, voicedFrames = 0
+        var previousVoiced = false, previousTime: Float = -1
+        let step = times.count >= 2 ? (times.last! - times.first!) / Float(max(1, times.count - 1)) : 0.02
+        for (j, slot) in slots.enumerated() {
+            let voiced = value(slot, FrameLayout.pitchHz) > 0
+            let contiguous = previousTime >= 0 && times[j] - previousTime <= step * 1.5 + 1e-4
+            if voiced { voicedFrames += 1 }
+            if voiced && !(previousVoiced && contiguous) { runs += 1 }
+            previousVoiced = voiced
+            previousTime = times[j]
+        }
+        out.append(Float(Double(runs) / max(speechSeconds, 1e-3)))
+        out.append(runs > 0 ? Float(voicedFrames) / Float(runs) * Float(speechSeconds) / Float(max(1, slots.count)) : 0)
         return out
+    }
+
+    /// Least-squares slope of `y` against `x`; 0 with fewer than 3 points.
+    static func slope(_ x: [Float], _ y: [Float]) -> Float {
+        guard x.count >= 3 else { return 0 }
+        let mx = x.reduce(0, +) / Float(x.count), my = y.reduce(0, +) / Float(y.count)
+        var num: Float = 0, den: Float = 0
+        for (a, b) in zip(x, y) { num += (a - mx) * (b - my); den += (a - mx) * (a - mx) }
+        return den > 1e-9 ? num / den : 0
     }
 
     private func fill(_ values: [Float]) {

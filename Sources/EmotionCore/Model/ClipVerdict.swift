@@ -3,6 +3,7 @@
 public struct ScoreAccumulator: Sendable {
     private var probabilities = [Double](repeating: 0, count: Emotion.allCases.count)
     private var upset = 0.0
+    private var upsetFromHead = 0.0
     private var weight = 0.0
     public private(set) var windows = 0
 
@@ -12,6 +13,7 @@ public struct ScoreAccumulator: Sendable {
         let w = max(speechSeconds, 1e-3)
         for i in probabilities.indices { probabilities[i] += w * Double(scores.probabilities[i]) }
         upset += w * Double(scores.upset)
+        upsetFromHead += w * Double(scores.upsetFromHead)
         weight += w
         windows += 1
     }
@@ -19,6 +21,7 @@ public struct ScoreAccumulator: Sendable {
     /// nil when no window had speech.
     public var scores: EmotionScores? {
         guard weight > 0 else { return nil }
-        return EmotionScores(probabilities: probabilities.map { Float($0 / weight) }, upset: Float(upset / weight))
+        return EmotionScores(probabilities: probabilities.map { Float($0 / weight) }, upset: Float(upset / weight),
+                             upsetFromHead: Float(upsetFromHead / weight))
     }
 }

@@ -4,16 +4,24 @@ import Foundation
 public struct EmotionScores: Sendable, Equatable {
     /// Probabilities for `Emotion.allCases`, summing to 1.
     public var probabilities: [Float]
-    /// Probability that the speaker is upset.
+    /// Probability that the speaker is upset (as the model's `upsetSource` decides it).
     public var upset: Float
+    /// The dedicated upset head's own probability.
+    public var upsetFromHead: Float
 
     public var label: Emotion {
         Emotion.allCases[probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? Emotion.neutral.index]
     }
 
-    public init(probabilities: [Float], upset: Float) {
+    /// Total probability of the upset emotions (angry, disgust, fear, sad).
+    public var upsetFromEmotions: Float {
+        zip(Emotion.allCases, probabilities).reduce(0) { $0 + ($1.0.isUpset ? $1.1 : 0) }
+    }
+
+    public init(probabilities: [Float], upset: Float, upsetFromHead: Float? = nil) {
         self.probabilities = probabilities
         self.upset = upset
+        self.upsetFromHead = upsetFromHead ?? upset
     }
 }
 
@@ -32,8 +40,15 @@ public struct EmotionModel: Codable, Sendable {
     public var labels: [String]
     public var normalization: Normalization
     public var networks: [Network]
+    /// Where the upset probability comes from: the 7-way scores (sum of angry, disgust, fear, sad),
+    /// the dedicated upset head, or the mean of both.
+    public var upsetSource: UpsetSource
     public var training: TrainingInfo
     public var metrics: [String: MetricsSummary]
+
+    public enum UpsetSource: String, Codable, Sendable {
+        case emotions, head, mean
+    }
 
     public struct Normalization: Codable, Sendable, Equatable {
         public var mean: PackedFloats
@@ -87,7 +102,7 @@ public struct EmotionModel: Codable, Sendable {
     }
 
     public init(features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
-                training: TrainingInfo, metrics: [String: MetricsSummary] = [:]) {
+                training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions) {
         format = Self.formatName
         version = Self.currentVersion
         self.features = features
@@ -96,6 +111,7 @@ public struct EmotionModel: Codable, Sendable {
         labels = Emotion.allCases.map(\.rawValue)
         self.normalization = normalization
         self.networks = networks
+        self.upsetSource = upsetSource
         self.training = training
         self.metrics = metrics
     }
@@ -125,7 +141,7 @@ public struct EmotionModel: Codable, Sendable {
         }
         let n = decoded.inputs.count
         guard decoded.normalization.mean.values.count == n, decoded.normalization.scale.values.count == n, !decoded.networks.isEmpty,
-              decoded.networks.allSatisfy({ $0.hidden.first?.inputs == n && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1 })
+              decoded.networks.allSatisfy({ ($0.hidden.first?.inputs ?? $0.emotionHead.inputs) == n && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1 })
         else { throw LoadError(description: "\(source): layer shapes do not fit \(n) inputs") }
         self = decoded
     }
@@ -138,7 +154,11 @@ public struct EmotionModel: Codable, Sendable {
 
     /// The default model built into the binary.
     public static func builtIn() throws(LoadError) -> EmotionModel {
-        try EmotionModel(data: Data(PackageResources.default_model_json), source: "built-in model")
+        let data = Data(PackageResources.default_model_json)
+        guard data.count > 16 else {
+            throw LoadError(description: "this build has no built-in model: train one with `make model` (or pass --model FILE)")
+        }
+        return try EmotionModel(data: data, source: "built-in model")
     }
 
     public func encoded() throws -> Data {
@@ -186,6 +206,12 @@ public final class ModelRunner {
             }
         }
         let n = Float(model.networks.count)
-        return EmotionScores(probabilities: sum.map { $0 / n }, upset: upset / n)
+        var scores = EmotionScores(probabilities: sum.map { $0 / n }, upset: upset / n, upsetFromHead: upset / n)
+        switch model.upsetSource {
+        case .head: break
+        case .emotions: scores.upset = scores.upsetFromEmotions
+        case .mean: scores.upset = (scores.upset + scores.upsetFromEmotions) / 2
+        }
+        return scores
     }
 }

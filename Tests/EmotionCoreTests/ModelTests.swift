@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+@testable import EmotionCore
+@testable import EmotionTraining
+
+@Suite("labels and reports")
+struct LabelAndReportTests {
+    @Test("corpus labels map onto the seven emotions and upset")
+    func labels() {
+        #expect(Emotion(label: "calm") == .neutral)
+        #expect(Emotion(label: "ANG") == .angry)
+        #expect(Emotion(label: "ps") == .surprise)
+        #expect(Emotion(label: "boredom") == nil)
+        #expect(Emotion.allCases.filter(\.isUpset) == [.angry, .disgust, .fear, .sad])
+        #expect(Emotion.allCases.filter { !$0.isUpset } == [.happy, .neutral, .surprise])
+    }
+
+    @Test("manifest rows are checked: unknown emotions and contradictory upset flags name their line")
+    func manifest() throws {
+        let dir = try TemporaryDirectory()
+        let good = try dir.write("m.csv", Array("path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,calm,normal,0,1.0\nb.wav,x,2,fear,high,1,2.0\n".utf8))
+        let entries = try Manifest.read(good)
+        #expect(entries.map(\.emotion) == [.neutral, .fear])
+        #expect(entries.map(\.upset) == [false, true])
+        let bad = try dir.write("bad.csv", Array("path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,angry,normal,0,1.0\n".utf8))
+        #expect { try Manifest.read(bad) } throws: { "\($0)".contains("bad.csv:2") }
+        let unknown = try dir.write("u.csv", Array("path,corpus,speaker,emotion\na.wav,x,1,bored\n".utf8))
+        #expect { try Manifest.read(unknown) } throws: { "\($0)".contains("unknown emotion 'bored'") }
+    }
+
+    @Test("report arithmetic on a tiny hand-made set (checked against scikit-learn's numbers)")
+    func report() {
+        // truth:     a a a b b c
+        // predicted: a a b b c c
+        let r = ClassificationReport(names: ["a", "b", "c"], truth: [0, 0, 0, 1, 1, 2], predicted: [0, 0, 1, 1, 2, 2])
+        #expect(r.confusion == [[2, 1, 0], [0, 1, 1], [0, 0, 1]])
+        #expect(abs(r.accuracy - 4.0 / 6) < 1e-12)
+        #expect(abs(r.classes[0].precision - 1) < 1e-12)
+        #expect(abs(r.classes[0].recall - 2.0 / 3) < 1e-12)
+        #expect(abs(r.classes[0].f1 - 0.8) < 1e-12)
+        #expect(abs(r.classes[1].precision - 0.5) < 1e-12)
+        #expect(abs(r.classes[1].f1 - 0.5) < 1e-12)
+        #expect(abs(r.classes[2].f1 - 2.0 / 3) < 1e-12)
+        // sklearn: macro f1 = (0.8 + 0.5 + 0.6667) / 3 = 0.6556; weighted = (3*0.8 + 2*0.5 + 1*0.6667) / 6 = 0.6778
+        #expect(abs(r.macroF1 - (0.8 + 0.5 + 2.0 / 3) / 3) < 1e-12)
+        #expect(abs(r.weightedF1 - (3 * 0.8 + 2 * 0.5 + 2.0 / 3) / 6) < 1e-12)
+        let text = r.formatted(title: "t")
+        for needle in ["precision", "recall", "f1-score", "support", "accuracy", "macro avg", "weighted avg", "confusion matrix"] {
+            #expect(text.contains(needle))
+        }
+        let e = EvaluationResult(truth: [.angry, .happy], predicted: [.angry, .sad], predictedUpset: [true, true])
+        let json = e.json(clips: 2, skipped: 1)
+        #expect(json["skipped"] as? Int == 1)
+        let binary = json["binary"] as? [String: Any]
+        #expect(binary?["accuracy"] as? Double == 0.5)
+    }
+}
+
+@Suite("training")
+struct TrainingTests {
+    /// A tiny manifest over the three fixture clips.
+    static func tinyCorpus() throws -> (TemporaryDirectory, URL) {
+        let dir = try TemporaryDirectory()
+        let rows = ["path,corpus,speaker,emotion,intensity,upset,duration_s",
+                    "crema-1009_DFA_ANG_XX.wav,crema-d,1009,angry,unspecified,1,2.3",
+                    "crema-1011_IEO_NEU_XX.wav,crema-d,1011,neutral,unspecified,0,2.0",
+                    "crema-1015_ITH_SAD_XX.wav,crema-d,1015,sad,unspecified,1,2.1"]
+        let manifest = try dir.write("manifest.csv", Array(rows.joined(separator: "\n").utf8))
+        return (dir, manifest)
+    }
+
+    static func options(_ manifest: URL, seed: UInt64) -> TrainingOptions {
+        var o = TrainingOptions(corpora: Fixtures.directory, manifest: manifest)
+        o.seed = seed
+        o.augmentedCopies = 1
+        o.trainer.epochs = 3
+        o.trainer.ensemble = 2
+        o.trainer.hidden = [8]
+        return o
+    }
+
+    @Test("the same seed gives the same model; another seed does not")
+    func determinism() throws {
+        let (dir, manifest) = try Self.tinyCorpus()
+        _ = dir
+        let a = try TrainingRun.run(Self.options(manifest, seed: 7)) { _ in }.model
+        let b = try TrainingRun.run(Self.options(manifest, seed: 7)) { _ in }.model
+        let c = try TrainingRun.run(Self.options(manifest, seed: 8)) { _ in }.model
+        #expect(a.networks == b.networks)
+        #expect(a.normalization == b.normalization)
+        #expect(a.networks != c.networks)
+        #expect(a.training.seed == 7)
+        #expect(a.training.clips == 3)
+    }
+
+    @Test("a model file round-trips and predicts the same; a wrong file is refused with a reason")
+    func roundTrip() throws {
+        let (dir, manifest) = try Self.tinyCorpus()
+        let model = try TrainingRun.run(Self.options(manifest, seed: 3)) { _ in }.model
+        let data = try model.encoded()
+        let loaded = try EmotionModel(data: data, source: "test")
+        #expect(loaded.networks == model.networks)
+        #expect(loaded.features == model.features)
+        let vector = [Float](repeating: 0.3, count: WindowVector.count)
+        #expect(ModelRunner(model: loaded).predict(vector) == ModelRunner(model: model).predict(vector))
+        let scores = ModelRunner(model: loaded).predict(vector)
+        #expect(abs(scores.probabilities.reduce(0, +) - 1) < 1e-5)
+
+        #expect { try EmotionModel(data: Data("{}".utf8), source: "empty.json") } throws: { "\($0)".contains("empty.json") }
+        var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        json["version"] = 99
+        let future = try JSONSerialization.data(withJSONObject: json)
+        #expect { try EmotionModel(data: future, source: "future.json") } throws: { "\($0)".contains("version 99") }
+        _ = dir
+    }
+
+    @Test("channel simulation keeps length and level roughly, and is repeatable")
+    func channel() throws {
+        let audio = try Fixtures.audio(Fixtures.clips[0])
+        for codec in [ChannelSimulator.Codec.pcmu, .opus(bitrate: 12000)] {
+            let sim = ChannelSimulator(gainDB: -6, noiseSNR: 30, codec: codec, lossRate: 0.08, seed: 11)
+            let a = try sim.apply(audio.samples), b = try sim.apply(audio.samples)
+            #expect(a == b)
+            #expect(a.count == audio.samples.count)
+            let rms = { (x: [Float]) in (x.reduce(0) { $0 + $1 * $1 } / Float(x.count)).squareRoot() }
+            let ratio = rms(a) / rms(audio.samples)
+            #expect(ratio > 0.35 && ratio < 0.7, "\(codec): level ratio \(ratio) for -6 dB")
+        }
+    }
+}
+
+@Suite("built-in model")
+struct BuiltInModelTests {
+    @Test("the default model is built in, self-describing, and cheap to run")
+    func builtIn() throws {
+        let model = try EmotionModel.builtIn()
+        #expect(model.inputs == WindowVector.names)
+        #expect(model.labels == Emotion.allCases.map(\.rawValue))
+        #expect(!model.training.command.isEmpty)
+        #expect(model.training.clips > 1000)
+        #expect(!model.metrics.isEmpty)
+    }
+
+    @Test("an angry clip comes out more upset than a neutral one")
+    func angryVersusNeutral() throws {
+        let predictor = try ClipPredictor(model: try EmotionModel.builtIn())
+        let angry = try #require(predictor.predict(try Fixtures.audio("crema-1009_DFA_ANG_XX.wav").samples))
+        let neutral = try #require(predictor.predict(try Fixtures.audio("crema-1011_IEO_NEU_XX.wav").samples))
+        #expect(angry.upset > neutral.upset)
+    }
+
+    @Test("eval on the corpora (skipped without ../shared/corpora)", .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
+    func corpusEval() throws {
+        let corpora = try #require(Fixtures.corpora)
+        // A bounded sample: every 25th clip, through the real command.
+        let dir = try TemporaryDirectory()
+        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(separator: "\n")
+        let sample = [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
+        let manifest = try dir.write("sample.csv", Array(sample.joined(separator: "\n").utf8))
+        let result = try runEmotionTap(["eval", "--corpora", corpora.path, "--manifest", manifest.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["clips"] as? Int == sample.count - 1)
+        let binary = try #require(json["binary"] as? [String: Any])
+        // These clips were seen in training, so this checks the plumbing, not generalisation.
+        #expect((binary["accuracy"] as? Double ?? 0) > 0.6)
+    }
+}
