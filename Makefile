@@ -6,8 +6,8 @@ CORPORA ?= ../shared/corpora
 
 .PHONY: all deps build debug test demo bench goldens model eval clean
 
-# The default model's recipe: `make model` rebuilds Sources/EmotionCore/Resources/default-model.json
-# (about 2 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
+# The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
+# (about 3 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
 MODEL_FLAGS ?= --seed 1 --cv 5 --epochs 25 --ensemble 3 --hidden 64 --dropout 0.3
 
 all: build
@@ -35,7 +35,7 @@ bench: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 
 model: build
-	$(BIN) train --corpora $(CORPORA) --out Sources/EmotionCore/Resources/default-model.json $(MODEL_FLAGS) | tee docs/model-cv.txt
+	$(BIN) train --corpora $(CORPORA) --out .build/default-model.json --embed-swift Sources/EmotionCore/Model/BuiltInModel.swift $(MODEL_FLAGS) | tee docs/model-cv.txt
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
 
 eval: build

@@ -14,6 +14,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: C libraries from Debian
@@ -22,12 +29,12 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CLinux"),
 
         // MARK: The shared core: audio in, codecs, streaming features, windows
         .target(
             name: "EmotionCore",
             dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr"],
-            resources: [.embedInCode("Resources/default-model.json")],
             swiftSettings: swiftSettings
         ),
         // MARK: Training and evaluation (offline only)
@@ -42,6 +49,23 @@ let package = Package(
             dependencies: ["COrtp", "EmotionCore"],
             swiftSettings: swiftSettings
         ),
+        // MARK: The live service: control API, legs on worker threads, events
+        .target(
+            name: "EmotionTapServer",
+            dependencies: [
+                "EmotionCore",
+                "EmotionRTP",
+                "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // MARK: The command line
         .executableTarget(
             name: "emotiontap",
@@ -49,13 +73,21 @@ let package = Package(
                 "EmotionCore",
                 "EmotionTraining",
                 "EmotionRTP",
+                "EmotionTapServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EmotionCoreTests",
-            dependencies: ["EmotionCore", "EmotionTraining", "EmotionRTP"],
+            dependencies: ["EmotionCore", "EmotionTraining", "EmotionRTP", "EmotionTapServer",
+                           .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures"), .copy("Goldens")],
             swiftSettings: swiftSettings
         ),

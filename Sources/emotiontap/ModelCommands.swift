@@ -37,6 +37,8 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var corpus: CorpusOptions
     @Option(help: "Where to write the model file (JSON).")
     var out: String
+    @Option(help: "Also write the model as a Swift source that builds it into the binary (the default model's file).")
+    var embedSwift: String?
     @Option(help: "Random seed: the same seed gives the same model.")
     var seed: UInt64 = 1
     @Option(help: "Speaker-grouped K-fold cross-validation before the final fit (0 = none).")
@@ -106,6 +108,13 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(2)
         }
         StandardError.line("train: wrote \(out) (\(data.count / 1024) kB)")
+        if let embedSwift {
+            do { try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8) } catch {
+                StandardError.line("emotiontap: \(embedSwift): cannot write: \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
+            StandardError.line("train: wrote \(embedSwift)")
+        }
     }
 }
 

@@ -1,0 +1,23 @@
+/// How a leg turns window verdicts into a state and escalations.
+public struct LegPolicy: Sendable, Codable, Equatable {
+    /// Weight of the newest window in the smoothed upset level (exponential moving average).
+    public var smoothing: Double = 0.5
+    /// The smoothed level must reach this to enter `upset`...
+    public var enterUpset: Double = 0.6
+    /// ...and fall below this to return to `calm` (hysteresis: one window does not flip the state).
+    public var exitUpset: Double = 0.4
+    /// Escalate when the customer has been upset for this much speech...
+    public var escalateUpsetSeconds: Double = 20
+    /// ...within this many seconds of media time.
+    public var escalateWithinSeconds: Double = 60
+    /// Roles the escalation rule watches.
+    public var escalateRoles: [String] = ["customer"]
+
+    public init() {}
+}
+
+/// A leg's state as the switch sees it.
+public enum LegMood: String, Sendable, Codable {
+    case calm
+    case upset
+}

@@ -1,0 +1,111 @@
+import COrtp
+import Foundation
+
+/// One RTP packet as oRTP delivered it; valid only inside the callback that receives it.
+public struct RTPPacketView {
+    public var sequenceNumber: UInt16
+    public var timestamp: UInt32
+    public var ssrc: UInt32
+    public var payloadType: UInt8
+    public var marker: Bool
+    public var payload: UnsafeRawBufferPointer
+    /// Arrival time as oRTP stamped it (seconds since the epoch).
+    public var arrival: Double
+    /// The sender's address, "host:port".
+    public var source: String? { sourceAddress() }
+    fileprivate var sourceAddress: () -> String?
+}
+
+public struct RTPSessionError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A receive-only oRTP session bound to one local port: one leg.
+///
+/// Set up as c-libraries.md advises: jitter buffer and adaptive compensation off (we do our own
+/// playout and concealment, and need timestamps as sent), RTCP off (oRTP 5.1 crashes sending its
+/// first report from a receive-only session), non-blocking. A session has no lock: use it from one thread.
+public final class RTPReceiveSession {
+    public let host: String
+    public let port: Int
+    private let session: UnsafeMutablePointer<RtpSession>
+    private var userTimestamp: UInt32 = 0
+
+    public init(host: String, port: Int) throws(RTPSessionError) {
+        ORTPLibrary.initialize()
+        guard let s = rtp_session_new(Int32(RTP_SESSION_RECVONLY.rawValue)) else {
+            throw RTPSessionError(description: "oRTP could not create a session")
+        }
+        rtp_session_enable_rtcp(s, 0)
+        rtp_session_set_scheduling_mode(s, 0)
+        rtp_session_set_blocking_mode(s, 0)
+        // oRTP moves everything on the socket into its queue and drops the oldest past max_packets
+        // (200 by default): allow a few seconds of backlog so a stalled worker loses nothing.
+        var jitter = JBParameters()
+        rtp_session_get_jitter_buffer_params(s, &jitter)
+        jitter.max_packets = 2000
+        jitter.enabled = 0
+        jitter.adaptive = 0
+        rtp_session_set_jitter_buffer_params(s, &jitter)
+        rtp_session_enable_jitter_buffer(s, 0)
+        rtp_session_enable_adaptive_jitter_compensation(s, 0)
+        rtp_session_set_profile(s, et_av_profile())
+        // A re-INVITE may switch SSRC: follow a new source after a few packets rather than 50.
+        rtp_session_set_ssrc_changed_threshold(s, 3)
+        rtp_session_set_rtp_socket_recv_buffer_size(s, 256 * 1024)
+        if rtp_session_set_local_addr(s, host, Int32(port), -1) != 0 {
+            rtp_session_destroy(s)
+            throw RTPSessionError(description: "cannot bind RTP to \(host):\(port) (in use or not a local address)")
+        }
+        session = s
+        self.host = host
+        self.port = Int(rtp_session_get_local_port(s))
+    }
+
+    deinit { rtp_session_destroy(session) }
+
+    /// The socket, for epoll.
+    public var fileDescriptor: Int32 { Int32(rtp_session_get_rtp_socket(session)) }
+
+    /// oRTP's own counters.
+    public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
+
+    /// Hands every packet queued on the socket to `handler`, in sequence order; returns how many.
+    @discardableResult
+    public func drain(_ handler: (RTPPacketView) -> Void) -> Int {
+        var count = 0
+        while true {
+            // oRTP reads the socket only when the user timestamp moves forward.
+            userTimestamp &+= 160
+            guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else { break }
+            defer { freemsg(message) }
+            var start: UnsafeMutablePointer<UInt8>?
+            let length = Int(rtp_get_payload(message, &start))
+            let m = message.pointee
+            let view = RTPPacketView(
+                sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
+                ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
+                marker: et_rtp_get_markbit(message) != 0,
+                payload: UnsafeRawBufferPointer(start: start, count: max(0, start == nil ? 0 : length)),
+                arrival: Double(m.timestamp.tv_sec) + Double(m.timestamp.tv_usec) / 1e6,
+                sourceAddress: { Self.describe(message) })
+            handler(view)
+            count += 1
+        }
+        return count
+    }
+
+    private static func describe(_ message: UnsafeMutablePointer<mblk_t>) -> String? {
+        var storage = message.pointee.net_addr
+        let length = message.pointee.net_addrlen
+        guard length > 0 else { return nil }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard rc == 0 else { return nil }
+        return "\(String(cString: host)):\(String(cString: service))"
+    }
+}

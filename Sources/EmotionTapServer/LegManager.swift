@@ -1,0 +1,164 @@
+import EmotionCore
+import EmotionRTP
+import Foundation
+import Logging
+import Metrics
+
+/// Why a leg could not be created: each maps to an HTTP status.
+public enum LegRequestError: Error, Equatable, CustomStringConvertible {
+    case invalid(String)        // 400
+    case portUnavailable(Int)   // 409
+    case noFreePort             // 503
+    case legLimit(Int)          // 503
+    case notFound(String)       // 404
+
+    public var description: String {
+        switch self {
+        case .invalid(let why): return why
+        case .portUnavailable(let p): return "port \(p) is in use"
+        case .noFreePort: return "no free RTP port in the configured range"
+        case .legLimit(let n): return "leg limit reached (\(n) legs)"
+        case .notFound(let id): return "no leg '\(id)'"
+        }
+    }
+}
+
+/// Creates, finds and ends legs; spreads them over the RTP workers. Thread-safe.
+public final class LegManager: @unchecked Sendable {
+    // `legs`, `portsInUse` and `cursor` are guarded by `lock`.
+    private let lock = NSLock()
+    private var legs: [String: LiveLeg] = [:]
+    private var portsInUse = Set<Int>()
+    private var cursor: Int
+    private let workers: [RTPWorker]
+    public let config: ServerConfig
+    public let model: EmotionModel
+    public let publisher: EventPublisher
+    private let logger: Logger
+    private let created = Counter(label: "emotiontap_legs_created_total")
+    private let endedCounter = Counter(label: "emotiontap_legs_ended_total")
+    private let activeGauge = Gauge(label: "emotiontap_legs_active")
+
+    public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger) {
+        self.config = config
+        self.model = model
+        self.publisher = publisher
+        self.logger = logger
+        cursor = config.rtpPorts.lowerBound
+        var ws: [RTPWorker] = []
+        let box = WeakBox()
+        for i in 0..<config.workerCount {
+            ws.append(RTPWorker(index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger) { leg in box.manager?.ended(leg) })
+        }
+        workers = ws
+        box.manager = self
+        for w in workers { w.start() }
+    }
+
+    final class WeakBox: @unchecked Sendable {
+        // Set once before any worker can call back.
+        weak var manager: LegManager?
+    }
+
+    /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
+    static func validIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 128 && s.unicodeScalars.allSatisfy {
+            ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
+        }
+    }
+
+    public func create(callID: String, role: String, codec: VoiceCodec?, port: Int?) throws(LegRequestError) -> LegSnapshot {
+        guard Self.validIdentifier(callID) else { throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-") }
+        guard Self.validIdentifier(role) else { throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-") }
+        if let port, !config.rtpPorts.contains(port) {
+            throw .invalid("port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
+        }
+        let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let identity = LegIdentity(callID: callID, legID: String(legID), role: role)
+        // Reserve a port under the lock, bind outside it.
+        let candidates = try reservePorts(port)
+        var session: RTPReceiveSession?
+        for p in candidates where session == nil {
+            // A port another process holds fails to bind: try the next reserved one.
+            session = try? RTPReceiveSession(host: config.rtpHost, port: p)
+        }
+        guard let session else {
+            lock.withLock { for p in candidates { portsInUse.remove(p) } }
+            throw port != nil ? .portUnavailable(port!) : .noFreePort
+        }
+        lock.withLock { for p in candidates where p != session.port { portsInUse.remove(p) } }
+        let leg: LiveLeg
+        do {
+            leg = try LiveLeg(identity: identity, session: session, codec: codec, model: model, policy: config.policy,
+                              telephoneEventPayloadType: config.telephoneEventPayloadType, publisher: publisher)
+        } catch {
+            lock.withLock { _ = portsInUse.remove(session.port) }
+            throw .invalid("cannot set up the leg: \(error)")
+        }
+        let worker = workers.min { $0.legCount < $1.legCount }!
+        lock.withLock {
+            legs[identity.legID] = leg
+            activeGauge.record(legs.count)
+        }
+        worker.add(leg)
+        created.increment()
+        logger.info("leg created", metadata: ["call.id": "\(callID)", "leg.id": "\(identity.legID)", "leg.role": "\(role)",
+                                              "rtp.port": "\(session.port)"])
+        return leg.snapshot
+    }
+
+    /// Reserves the requested port, or up to 8 free ones from the range (the first that binds is kept).
+    private func reservePorts(_ port: Int?) throws(LegRequestError) -> [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard legs.count < config.maxLegs else { throw .legLimit(config.maxLegs) }
+        if let port {
+            guard !portsInUse.contains(port) else { throw .portUnavailable(port) }
+            portsInUse.insert(port)
+            return [port]
+        }
+        let range = config.rtpPorts
+        var candidates: [Int] = []
+        var p = cursor
+        for _ in 0..<range.count where candidates.count < 8 {
+            if !portsInUse.contains(p) { candidates.append(p); portsInUse.insert(p) }
+            p = p >= range.upperBound ? range.lowerBound : p + 1
+        }
+        cursor = p
+        guard !candidates.isEmpty else { throw .noFreePort }
+        return candidates
+    }
+
+    public func end(legID: String, reason: String = "api") throws(LegRequestError) -> LegSnapshot {
+        let leg = lock.withLock { legs[legID] }
+        guard let leg else { throw .notFound(legID) }
+        for w in workers { w.end(legID: legID, reason: reason) }
+        return leg.snapshot
+    }
+
+    public func snapshot(legID: String) -> LegSnapshot? { lock.withLock { legs[legID] }?.snapshot }
+
+    public func snapshots() -> [LegSnapshot] {
+        lock.withLock { Array(legs.values) }.map(\.snapshot).sorted { $0.created < $1.created }
+    }
+
+    public func snapshots(callID: String) -> [LegSnapshot] { snapshots().filter { $0.identity.callID == callID } }
+
+    public var activeCount: Int { lock.withLock { legs.count } }
+
+    /// Ends every leg with `leg.end` (reason `shutdown`) and stops the workers.
+    public func shutdown() {
+        for w in workers { w.stop(reason: "shutdown") }
+        publisher.flush()
+    }
+
+    private func ended(_ leg: LiveLeg) {
+        lock.withLock {
+            legs[leg.identity.legID] = nil
+            portsInUse.remove(leg.session.port)
+            activeGauge.record(legs.count)
+        }
+        endedCounter.increment()
+        logger.info("leg ended", metadata: ["leg.id": "\(leg.identity.legID)"])
+    }
+}

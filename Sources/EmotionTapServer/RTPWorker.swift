@@ -1,0 +1,100 @@
+import EmotionRTP
+import Foundation
+import CLinux
+import Glibc
+import Logging
+
+/// One thread that owns a set of legs: epoll over their sockets, drains what is ready, checks
+/// timeouts. No task or actor hop per packet; legs arrive and leave through a locked queue.
+final class RTPWorker: @unchecked Sendable {
+    // `legs` belongs to the worker thread; `pending*` and `stopping` are guarded by `lock`.
+    private let epoll: Int32
+    private var legs: [Int32: LiveLeg] = [:]
+    private let lock = NSLock()
+    private var pendingAdds: [LiveLeg] = []
+    private var pendingEnds: [(String, String)] = []
+    private var stopReason: String?
+    private let timeout: Double
+    private let onEnded: @Sendable (LiveLeg) -> Void
+    private let logger: Logger
+    private var thread: Thread?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(index: Int, legTimeoutSeconds: Double, logger: Logger, onEnded: @escaping @Sendable (LiveLeg) -> Void) {
+        epoll = et_epoll_create()
+        timeout = legTimeoutSeconds
+        self.logger = logger
+        self.onEnded = onEnded
+        let t = Thread { [unowned self] in self.run() }
+        t.name = "rtp-worker-\(index)"
+        thread = t
+    }
+
+    func start() { thread?.start() }
+
+    var legCount: Int { lock.withLock { legs.count + pendingAdds.count } }
+
+    func add(_ leg: LiveLeg) { lock.withLock { pendingAdds.append(leg) } }
+
+    func end(legID: String, reason: String) { lock.withLock { pendingEnds.append((legID, reason)) } }
+
+    /// Ends every leg with `reason` and stops the thread; returns when done.
+    func stop(reason: String) {
+        lock.withLock { stopReason = reason }
+        done.wait()
+    }
+
+    private func run() {
+        var ready = [Int32](repeating: 0, count: 256)
+        var lastHousekeeping = 0.0
+        while true {
+            let (adds, ends, stop) = lock.withLock { () -> ([LiveLeg], [(String, String)], String?) in
+                defer { pendingAdds.removeAll(); pendingEnds.removeAll() }
+                return (pendingAdds, pendingEnds, stopReason)
+            }
+            for leg in adds { register(leg) }
+            let now = Date().timeIntervalSince1970
+            for (id, reason) in ends {
+                if let (fd, leg) = legs.first(where: { $0.value.identity.legID == id }) { finish(fd, leg, reason: reason, now: now) }
+            }
+            if let stop {
+                for (fd, leg) in legs { finish(fd, leg, reason: stop, now: now) }
+                close(epoll)
+                done.signal()
+                return
+            }
+            let n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
+            let readAt = Date().timeIntervalSince1970
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    if let leg = legs[ready[i]] { leg.drain(now: readAt) }
+                }
+            }
+            if readAt - lastHousekeeping >= 1 {
+                lastHousekeeping = readAt
+                for (fd, leg) in legs {
+                    leg.refreshSnapshot()
+                    if readAt - leg.lastPacketAt > timeout { finish(fd, leg, reason: "timeout", now: readAt) }
+                }
+            }
+        }
+    }
+
+    private func register(_ leg: LiveLeg) {
+        let fd = leg.session.fileDescriptor
+        if et_epoll_add(epoll, fd) != 0 {
+            logger.error("epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
+        }
+        legs[fd] = leg
+        // Whatever arrived before registration is still queued on the socket.
+        leg.drain(now: Date().timeIntervalSince1970)
+    }
+
+    private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
+        _ = et_epoll_del(epoll, fd)
+        leg.drain(now: now)
+        leg.end(reason: reason, now: now)
+        legs[fd] = nil
+        onEnded(leg)
+    }
+}

@@ -1,0 +1,208 @@
+import EmotionCore
+import Foundation
+import Yams
+
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Everything `emotiontap serve` needs; every field has a default that works on loopback.
+public struct ServerConfig: Sendable, Equatable {
+    public struct StaticLeg: Sendable, Equatable {
+        public var port: Int
+        public var callID: String
+        public var role: String
+        public var codec: VoiceCodec?
+    }
+
+    public var httpHost = "127.0.0.1"
+    public var httpPort = 8088
+    /// Bearer token the control API requires; nil = none (the default config listens on loopback only).
+    public var authToken: String?
+    public var rtpHost = "127.0.0.1"
+    public var rtpPorts = 40000...40999
+    public var legTimeoutSeconds = 30.0
+    public var maxLegs = 2000
+    public var workers = 0
+    public var telephoneEventPayloadType: UInt8 = 101
+    public var eventTargets: [String] = ["127.0.0.1:9099"]
+    public var hmacKey: String?
+    public var eventLogPath: String? = "emotiontap-events.jsonl"
+    public var eventLogMaxBytes = 50_000_000
+    public var eventLogKeep = 5
+    public var heartbeatSeconds = 5.0
+    public var modelPath: String?
+    public var policy = LegPolicy()
+    public var staticLegs: [StaticLeg] = []
+
+    public init() {}
+
+    public var workerCount: Int { workers > 0 ? workers : max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    // MARK: YAML
+
+    /// Reads a YAML config. An unknown key or a bad value names the key and its line; nothing is half-applied.
+    public static func load(yaml text: String, source: String) throws(ConfigError) -> ServerConfig {
+        do { return try parse(yaml: text, source: source) } catch let error as ConfigError { throw error } catch {
+            throw ConfigError("\(source): \(error)")
+        }
+    }
+
+    static func parse(yaml text: String, source: String) throws -> ServerConfig {
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw ConfigError("\(source): not valid YAML: \(error)")
+        }
+        var config = ServerConfig()
+        guard let root = node else { return config }
+        let r = Reader(source: source)
+        try r.object(root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs"]) { key, value in
+            switch key {
+            case "http":
+                try r.object(value, path: "http", keys: ["host", "port"]) { k, v in
+                    if k == "host" { config.httpHost = try r.string(v, "http.host") }
+                    if k == "port" { config.httpPort = try r.int(v, "http.port", 1...65535) }
+                }
+            case "auth_token": config.authToken = try r.optionalString(value, "auth_token")
+            case "model": config.modelPath = try r.optionalString(value, "model")
+            case "rtp":
+                try r.object(value, path: "rtp", keys: ["host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type"]) { k, v in
+                    switch k {
+                    case "host": config.rtpHost = try r.string(v, "rtp.host")
+                    case "ports": config.rtpPorts = try r.portRange(v, "rtp.ports")
+                    case "leg_timeout_s": config.legTimeoutSeconds = try r.double(v, "rtp.leg_timeout_s", 1...86400)
+                    case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
+                    case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
+                    default: config.telephoneEventPayloadType = UInt8(try r.int(v, "rtp.telephone_event_payload_type", 96...127))
+                    }
+                }
+            case "events":
+                try r.object(value, path: "events", keys: ["targets", "hmac_key", "log", "log_max_bytes", "log_keep", "heartbeat_s"]) { k, v in
+                    switch k {
+                    case "targets":
+                        config.eventTargets = try r.stringList(v, "events.targets")
+                        for t in config.eventTargets { _ = try r.wrap(v, "events.targets") { () throws(ConfigError) -> UDPTarget in try UDPTarget(t) } }
+                    case "hmac_key": config.hmacKey = try r.optionalString(v, "events.hmac_key")
+                    case "log": config.eventLogPath = try r.optionalString(v, "events.log")
+                    case "log_max_bytes": config.eventLogMaxBytes = try r.int(v, "events.log_max_bytes", 4096...Int.max)
+                    case "log_keep": config.eventLogKeep = try r.int(v, "events.log_keep", 1...100)
+                    default: config.heartbeatSeconds = try r.double(v, "events.heartbeat_s", 0.5...3600)
+                    }
+                }
+            case "policy":
+                try r.object(value, path: "policy", keys: ["smoothing", "enter_upset", "exit_upset", "escalate_upset_s", "escalate_within_s", "escalate_roles"]) { k, v in
+                    switch k {
+                    case "smoothing": config.policy.smoothing = try r.double(v, "policy.smoothing", 0.01...1)
+                    case "enter_upset": config.policy.enterUpset = try r.double(v, "policy.enter_upset", 0...1)
+                    case "exit_upset": config.policy.exitUpset = try r.double(v, "policy.exit_upset", 0...1)
+                    case "escalate_upset_s": config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
+                    case "escalate_within_s": config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
+                    default: config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
+                    }
+                }
+            default:
+                guard case .sequence(let seq) = value else { throw r.fail(value, "static_legs", "must be a list") }
+                for (i, item) in seq.enumerated() {
+                    var leg = StaticLeg(port: 0, callID: "", role: "", codec: nil)
+                    let path = "static_legs[\(i)]"
+                    try r.object(item, path: path, keys: ["port", "call_id", "role", "codec"]) { k, v in
+                        switch k {
+                        case "port": leg.port = try r.int(v, "\(path).port", 1...65535)
+                        case "call_id": leg.callID = try r.string(v, "\(path).call_id")
+                        case "role": leg.role = try r.string(v, "\(path).role")
+                        default:
+                            let c = try r.string(v, "\(path).codec")
+                            guard let codec = VoiceCodec(rawValue: c) else { throw r.fail(v, "\(path).codec", "must be pcmu, pcma or opus") }
+                            leg.codec = codec
+                        }
+                    }
+                    guard leg.port > 0, !leg.callID.isEmpty, !leg.role.isEmpty else {
+                        throw r.fail(item, path, "needs port, call_id and role")
+                    }
+                    config.staticLegs.append(leg)
+                }
+            }
+        }
+        try config.validate(source: source)
+        return config
+    }
+
+    public func validate(source: String) throws(ConfigError) {
+        guard policy.exitUpset <= policy.enterUpset else {
+            throw ConfigError("\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset (\(policy.enterUpset))")
+        }
+        for leg in staticLegs where !rtpPorts.contains(leg.port) {
+            throw ConfigError("\(source): static leg port \(leg.port) is outside rtp.ports \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)")
+        }
+        if Set(staticLegs.map(\.port)).count != staticLegs.count { throw ConfigError("\(source): two static legs share a port") }
+        for t in eventTargets { _ = try UDPTarget(t) }
+    }
+
+    /// Reads typed values out of YAML nodes, with the key path and line in every error.
+    struct Reader {
+        let source: String
+
+        func fail(_ node: Node, _ path: String, _ message: String) -> ConfigError {
+            let line = node.mark.map { " (line \($0.line))" } ?? ""
+            return ConfigError("\(source): \(path)\(line): \(message)")
+        }
+
+        func wrap<T>(_ node: Node, _ path: String, _ body: () throws(ConfigError) -> T) throws(ConfigError) -> T {
+            do { return try body() } catch { throw fail(node, path, error.description) }
+        }
+
+        func object(_ node: Node, path: String, keys: Set<String>, _ each: (String, Node) throws -> Void) throws {
+            guard case .mapping(let mapping) = node else { throw fail(node, path.isEmpty ? "top level" : path, "must be a mapping") }
+            for (k, v) in mapping {
+                guard let key = k.string else { throw fail(k, path, "keys must be strings") }
+                guard keys.contains(key) else {
+                    let full = path.isEmpty ? key : "\(path).\(key)"
+                    throw fail(k, full, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
+                }
+                try each(key, v)
+            }
+        }
+
+        func string(_ node: Node, _ path: String) throws(ConfigError) -> String {
+            guard case .scalar(let s) = node, !s.string.isEmpty else { throw fail(node, path, "must be a non-empty string") }
+            return s.string
+        }
+
+        func optionalString(_ node: Node, _ path: String) throws(ConfigError) -> String? {
+            if case .scalar(let s) = node, s.string == "null" || s.string == "~" || s.string.isEmpty { return nil }
+            return try string(node, path)
+        }
+
+        func int(_ node: Node, _ path: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard let v = node.int else { throw fail(node, path, "must be an integer") }
+            guard range.contains(v) else { throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))") }
+            return v
+        }
+
+        func double(_ node: Node, _ path: String, _ range: ClosedRange<Double>) throws(ConfigError) -> Double {
+            guard let v = node.float ?? node.int.map(Double.init) else { throw fail(node, path, "must be a number") }
+            guard range.contains(v) else { throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))") }
+            return v
+        }
+
+        func stringList(_ node: Node, _ path: String) throws(ConfigError) -> [String] {
+            guard case .sequence(let seq) = node else { throw fail(node, path, "must be a list") }
+            var out: [String] = []
+            for item in seq { out.append(try string(item, path)) }
+            return out
+        }
+
+        func portRange(_ node: Node, _ path: String) throws(ConfigError) -> ClosedRange<Int> {
+            let text = try string(node, path)
+            guard let r = ServerConfig.parsePortRange(text) else { throw fail(node, path, "must be LOW-HIGH within 1024-65535 (got '\(text)')") }
+            return r
+        }
+    }
+
+    public static func parsePortRange(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 1024, hi <= 65535, lo <= hi else { return nil }
+        return lo...hi
+    }
+}

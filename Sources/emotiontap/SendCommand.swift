@@ -1,0 +1,154 @@
+import ArgumentParser
+import EmotionCore
+import Foundation
+
+struct SendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Stream a WAV file as RTP to HOST:PORT at real-time pace, to test a setup or feed the demo."
+    )
+
+    @Argument(help: "WAV file (any format the reader takes; resampled to 8 kHz).")
+    var file: String
+    @Option(help: "Destination HOST:PORT.")
+    var to: String
+    @Option(help: "Codec: pcmu, pcma or opus.")
+    var codec: VoiceCodec = .pcmu
+    @Option(help: "Milliseconds of audio per packet (10-60; Opus: 10, 20, 40 or 60).")
+    var ptime: Int = 20
+    @Option(help: "RTP payload type for Opus.")
+    var opusPayloadType: Int = 111
+    @Flag(help: "Send as fast as possible instead of at real-time pace.")
+    var fast = false
+    @Option(help: "Drop this fraction of packets (testing concealment).")
+    var loss: Double = 0
+    @Option(help: "Swap this fraction of packets with their successor (testing reordering).")
+    var reorder: Double = 0
+    @Option(help: "Random seed for --loss and --reorder.")
+    var seed: UInt64 = 1
+    @Option(help: "Stereo files: mix, left, right or a channel index.")
+    var channel: String = "mix"
+
+    func validate() throws {
+        guard (10...60).contains(ptime), ptime % 10 == 0 else { throw ValidationError("--ptime must be 10, 20, 30, 40, 50 or 60") }
+        if codec == .opus, ![10, 20, 40, 60].contains(ptime) { throw ValidationError("Opus --ptime must be 10, 20, 40 or 60") }
+        guard (0..<1).contains(loss), (0..<1).contains(reorder) else { throw ValidationError("--loss and --reorder must be in 0..<1") }
+        guard (96...127).contains(opusPayloadType) else { throw ValidationError("--opus-payload-type must be dynamic (96-127)") }
+    }
+
+    func run() throws {
+        var channelOption = ChannelOption()
+        channelOption.channel = channel
+        let selection = try channelOption.selection()
+        let audio: MonoAudio
+        do throws(AudioFileError) { audio = try AudioInput.load(URL(fileURLWithPath: file), channel: selection) } catch {
+            StandardError.line("emotiontap: \(file): \(error.description)")
+            throw ExitCode(2)
+        }
+        let sender: RTPSender
+        do { sender = try RTPSender(destination: to) } catch {
+            StandardError.line("emotiontap: \(error)")
+            throw ExitCode(2)
+        }
+        let pcm = audio.samples.map { Int16(clamping: Int(($0 * 32768).rounded())) }
+        let frame = 8 * ptime
+        let payloadType: UInt8 = switch codec { case .pcmu: 0; case .pcma: 8; case .opus: UInt8(opusPayloadType) }
+        let clockStep = UInt32(codec == .opus ? 48 * ptime : 8 * ptime)
+        let encoder = codec == .opus ? try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: ptime, bitrate: 16000) : nil
+        var rng = SenderRandom(seed: seed)
+        var sequence = UInt16(truncatingIfNeeded: rng.next())
+        var timestamp = UInt32(truncatingIfNeeded: rng.next())
+        let ssrc = UInt32(truncatingIfNeeded: rng.next())
+        var held: [UInt8]?
+        var sent = 0, dropped = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var chunk = [Int16](repeating: 0, count: frame)
+        for (index, offset) in stride(from: 0, to: pcm.count, by: frame).enumerated() {
+            for i in 0..<frame { chunk[i] = offset + i < pcm.count ? pcm[offset + i] : 0 }
+            let payload: [UInt8]
+            switch codec {
+            case .pcmu: payload = chunk.map { G711Law.muLaw.encode($0) }
+            case .pcma: payload = chunk.map { G711Law.aLaw.encode($0) }
+            case .opus: payload = try chunk.withUnsafeBufferPointer { Array(try encoder!.encode($0)) }
+            }
+            let packet = RTPSender.packet(payloadType: payloadType, marker: index == 0, sequence: sequence, timestamp: timestamp,
+                                          ssrc: ssrc, payload: payload)
+            sequence &+= 1
+            timestamp &+= clockStep
+            if !fast {
+                let due = start + UInt64(index) * UInt64(ptime) * 1_000_000
+                let now = DispatchTime.now().uptimeNanoseconds
+                if due > now { usleep(UInt32((due - now) / 1000)) }
+            }
+            if rng.unit() < loss { dropped += 1; continue }
+            if let h = held {
+                try sender.send(packet)
+                try sender.send(h)
+                held = nil
+                sent += 2
+            } else if rng.unit() < reorder {
+                held = packet
+            } else {
+                try sender.send(packet)
+                sent += 1
+            }
+            // Even --fast leaves the receiver a moment now and then (about 10x real time).
+            if fast, index % 10 == 9 { usleep(UInt32(ptime * 100)) }
+        }
+        if let h = held { try sender.send(h); sent += 1 }
+        StandardError.line(String(format: "send: %d packets to %@ (%@, %d ms), %d dropped, %.1f s of audio",
+                                  sent, to, codec.rawValue, ptime, dropped, audio.duration))
+    }
+}
+
+extension VoiceCodec: ExpressibleByArgument {}
+
+
+/// A small seeded generator for the sender's ids and test impairments.
+struct SenderRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return state
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// Plain UDP RTP sending (the service never sends; this is the test sender).
+final class RTPSender {
+    private let socket: Int32
+    private var address = sockaddr_in()
+
+    init(destination: String) throws {
+        let parts = destination.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1]) else { throw ValidationError("--to must be HOST:PORT") }
+        let host = parts[0] == "localhost" ? "127.0.0.1" : String(parts[0])
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw ValidationError("\(host) is not an IPv4 address") }
+        socket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard socket >= 0 else { throw ValidationError("cannot open a UDP socket") }
+    }
+
+    deinit { close(socket) }
+
+    func send(_ packet: [UInt8]) throws {
+        let n = packet.withUnsafeBytes { bytes in
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(socket, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        // ECONNREFUSED only means nobody listened to the previous datagram: keep streaming.
+        if n < 0, errno != ECONNREFUSED { throw ValidationError("send failed: errno \(errno)") }
+    }
+
+    static func packet(payloadType: UInt8, marker: Bool, sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payload: [UInt8]) -> [UInt8] {
+        var p: [UInt8] = [0x80, (marker ? 0x80 : 0) | (payloadType & 0x7f), UInt8(sequence >> 8), UInt8(sequence & 0xff)]
+        for shift in stride(from: 24, through: 0, by: -8) { p.append(UInt8((timestamp >> UInt32(shift)) & 0xff)) }
+        for shift in stride(from: 24, through: 0, by: -8) { p.append(UInt8((ssrc >> UInt32(shift)) & 0xff)) }
+        return p + payload
+    }
+}
