@@ -91,5 +91,10 @@ let package = Package(
             resources: [.copy("Fixtures"), .copy("Goldens")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "EmotionTapServerTests",
+            dependencies: ["EmotionCore", "EmotionRTP", "EmotionTapServer", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

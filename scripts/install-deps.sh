@@ -11,6 +11,7 @@ packages=(
   libspandsp-dev   # G.711 and packet loss concealment
   libsoxr-dev      # resampling of WAV input at other rates
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
+  curl             # the demo and the examples call the control API with it
   "$@"
 )
 
@@ -20,10 +21,7 @@ for p in "${packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
+install_debian_packages() {
 echo "install-deps: installing missing Debian packages: ${missing[*]}"
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps: apt-get is not available here; install these packages by hand: ${missing[*]}" >&2
@@ -41,3 +39,17 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  install_debian_packages
+fi
+
+# The event schema is checked in the tests with Python's jsonschema.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  echo "install-deps: installing Python jsonschema for the event schema tests"
+  # pip for a python3 of its own (pyenv, venv); Debian's package for the system python3 (PEP 668).
+  python3 -m pip install --quiet jsonschema 2>/dev/null \
+    || { missing=(python3-jsonschema); install_debian_packages; } \
+    || { echo "install-deps: cannot install jsonschema for python3" >&2; exit 1; }
+fi

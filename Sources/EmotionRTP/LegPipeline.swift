@@ -61,6 +61,7 @@ public final class LegPipeline {
     private var floats: UnsafeMutableBufferPointer<Float>
     private let emit: (LegOutput) -> Void
     private var started = false
+    private var latestArrival = 0.0
 
     /// Largest gap filled by concealment; a longer one is a discontinuity (hold, re-INVITE) and resynchronises.
     public static let maxConcealSeconds = 1.0
@@ -109,6 +110,8 @@ public final class LegPipeline {
 
         let disposition = statistics.record(sequence: packet.sequenceNumber, timestamp: packet.timestamp,
                                             ssrc: packet.ssrc, arrival: packet.arrival)
+        if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
+        latestArrival = max(latestArrival, packet.arrival)
         if !started {
             started = true
             expectedTimestamp = packet.timestamp

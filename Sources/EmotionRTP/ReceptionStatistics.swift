@@ -75,6 +75,12 @@ public struct ReceptionStatistics: Sendable, Equatable {
         return .reordered
     }
 
+    /// A packet that oRTP already put back in order but that arrived after a later one
+    /// (oRTP sorts each read by sequence number, so this is the only trace of the reordering).
+    public mutating func countReorderedArrival() {
+        reordered += 1
+    }
+
     private mutating func updateJitter(timestamp: UInt32, arrival: Double) {
         let transit = arrival * clockRate - Double(timestamp)
         if let last = lastTransit {

@@ -1,0 +1,251 @@
+import Crypto
+import EmotionCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Paths in the repository, found from this file.
+enum Repo {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = root.appendingPathComponent("Tests/EmotionCoreTests/Fixtures")
+    static let schema = root.appendingPathComponent("config/event-schema.json")
+    static let validator = root.appendingPathComponent("tools/validate_events.py")
+    static var executable: URL {
+        // The test bundle sits next to the built products.
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("emotiontap").path) {
+            dir.deleteLastPathComponent()
+        }
+        let candidate = dir.appendingPathComponent("emotiontap")
+        if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+        return root.appendingPathComponent(".build/debug/emotiontap")
+    }
+}
+
+/// A UDP socket on loopback that collects event datagrams.
+final class EventReceiver: @unchecked Sendable {
+    // `events` is guarded by `lock`; the socket is read by one background thread.
+    let port: Int
+    private let fd: Int32
+    private let lock = NSLock()
+    private var events: [String] = []
+    private var running = true
+    private var thread: Thread?
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let socketFD = fd
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw HarnessError("cannot bind the event receiver") }
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) } }
+        port = Int(UInt16(bigEndian: bound.sin_port))
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        thread = Thread { [unowned self] in
+            let me = self
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while me.lock.withLock({ me.running }) {
+                let n = recv(me.fd, &buffer, buffer.count, 0)
+                if n > 0 {
+                    let text = String(decoding: buffer[0..<n], as: UTF8.self)
+                    me.lock.withLock { me.events.append(text) }
+                }
+            }
+        }
+        thread?.start()
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        Thread.sleep(forTimeInterval: 0.15)
+        close(fd)
+    }
+
+    var received: [String] { lock.withLock { events } }
+
+    /// Parsed events.
+    var parsed: [[String: Any]] { received.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } }
+
+    /// Waits (bounded) until `condition` holds over the parsed events.
+    @discardableResult
+    func wait(seconds: Double, until condition: ([[String: Any]]) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition(parsed) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return condition(parsed)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// `emotiontap serve` as a child process on loopback, with its own ports, log and key.
+final class ServiceProcess {
+    let process = Process()
+    let httpPort: Int
+    let rtpPorts: ClosedRange<Int>
+    let directory: URL
+    let logPath: URL
+    let hmacKey = "test-key-\(UUID().uuidString)"
+    let token: String?
+    private let errorPipe = Pipe()
+
+    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, extraConfig: String = "") throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        httpPort = try Self.freeTCPPort()
+        // A random RTP range per test run, so parallel tests never collide.
+        let base = 20000 + Int.random(in: 0..<2000) * 20
+        rtpPorts = base...(base + rtpPortCount - 1)
+        logPath = directory.appendingPathComponent("events.jsonl")
+        self.token = token
+        let config = """
+        http: {host: 127.0.0.1, port: \(httpPort)}
+        auth_token: \(token ?? "null")
+        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: 30}
+        events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
+        \(extraConfig)
+        """
+        let configURL = directory.appendingPathComponent("config.yaml")
+        try config.write(to: configURL, atomically: true, encoding: .utf8)
+        process.executableURL = Repo.executable
+        process.arguments = ["serve", "--config", configURL.path, "--log-level", "warning"]
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Ready when /healthz answers (bounded).
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let (status, _) = try? request("GET", "/healthz"), status == 200 { return }
+            guard process.isRunning else { throw HarnessError("serve exited early: \(stderrText)") }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw HarnessError("serve did not answer /healthz in 20 s")
+    }
+
+    var stderrText: String { String(decoding: errorPipe.fileHandleForReading.availableData, as: UTF8.self) }
+
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A synchronous HTTP request (curl keeps this free of URLSession's Linux quirks).
+    func request(_ method: String, _ path: String, body: String? = nil, token overrideToken: String?? = nil) throws -> (Int, String) {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        var args = ["-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", method, "http://127.0.0.1:\(httpPort)\(path)"]
+        if let body { args += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        let bearer = overrideToken ?? token
+        if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
+        curl.arguments = args
+        let out = Pipe()
+        curl.standardOutput = out
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        curl.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard let newline = text.lastIndex(of: "\n"), let status = Int(text[text.index(after: newline)...]) else {
+            throw HarnessError("no HTTP answer for \(method) \(path)")
+        }
+        return (status, String(text[..<newline]))
+    }
+
+    func json(_ method: String, _ path: String, body: String? = nil) throws -> (Int, [String: Any]) {
+        let (status, text) = try request(method, path, body: body)
+        let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+        return (status, object)
+    }
+
+    /// Creates a leg; returns (leg id, RTP port).
+    func createLeg(call: String, role: String, codec: String? = nil) throws -> (String, Int) {
+        let codecField = codec.map { ",\"codec\":\"\($0)\"" } ?? ""
+        let (status, object) = try json("POST", "/v1/legs", body: "{\"call_id\":\"\(call)\",\"role\":\"\(role)\"\(codecField)}")
+        guard status == 201, let id = object["leg_id"] as? String, let rtp = object["rtp"] as? [String: Any], let port = rtp["port"] as? Int else {
+            throw HarnessError("POST /v1/legs answered \(status): \(object)")
+        }
+        return (id, port)
+    }
+
+    /// SIGTERM, then wait (bounded) for exit; returns the exit status.
+    func terminate(within seconds: Double = 15) -> Int32? {
+        process.terminate()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    static func freeTCPPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+/// Runs `emotiontap ARGS` to completion (bounded), returning status, stdout and stderr.
+func emotiontap(_ arguments: [String], timeout: Double = 60) throws -> (Int32, String, String) {
+    let p = Process()
+    p.executableURL = Repo.executable
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if p.isRunning { p.terminate() }
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// A WAV file of `clip` repeated `times` times (mu-law stays mu-law, so nothing is re-quantised).
+func repeatedClip(_ clip: String, times: Int, into directory: URL) throws -> URL {
+    let file = try WAVFile(contentsOf: Repo.fixtures.appendingPathComponent(clip))
+    var data: [UInt8] = []
+    for _ in 0..<times { data += file.data }
+    let out = directory.appendingPathComponent("\(times)x-\(clip)")
+    try Data(WAVFile(encoding: file.encoding, sampleRate: file.sampleRate, channels: file.channels, data: data).serialized()).write(to: out)
+    return out
+}
+
+/// Validates a JSONL file of events against the protocol schema with tools/validate_events.py.
+func validateAgainstSchema(_ jsonl: URL) throws -> (Bool, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", Repo.validator.path, Repo.schema.path, jsonl.path]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus == 0, text)
+}
+
+func verifySignature(_ datagram: String, key: String) -> Bool {
+    guard let range = datagram.range(of: ",\"sig\":\""), datagram.hasSuffix("\"}") else { return false }
+    let signed = String(datagram[..<range.lowerBound]) + "}"
+    let hex = String(datagram[range.upperBound..<datagram.index(datagram.endIndex, offsetBy: -2)])
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(signed.utf8), using: SymmetricKey(data: Data(key.utf8)))
+    return mac.map { String(format: "%02x", $0) }.joined() == hex
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+@testable import EmotionCore
+
+/// End to end: a real `emotiontap serve` on loopback, real RTP from `emotiontap send`, events on a real UDP socket.
+@Suite("live service, end to end", .serialized)
+struct LiveServiceTests {
+    func types(_ events: [[String: Any]], leg: String) -> [String] {
+        events.filter { $0["leg_id"] as? String == leg }.compactMap { $0["type"] as? String }
+    }
+
+    @Test("angry and neutral legs: leg.start, emotion events, the upset leg's state change, leg.end after DELETE, all valid and signed")
+    func angryAndNeutral() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let dir = service.directory
+        let angry = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 4, into: dir)
+        let neutral = try repeatedClip("crema-1011_IEO_NEU_XX.wav", times: 4, into: dir)
+        let (angryLeg, angryPort) = try service.createLeg(call: "call-e2e", role: "customer", codec: "pcmu")
+        let (neutralLeg, neutralPort) = try service.createLeg(call: "call-e2e", role: "agent")
+
+        let (s1, _, e1) = try emotiontap(["send", angry.path, "--to", "127.0.0.1:\(angryPort)", "--fast"])
+        let (s2, _, e2) = try emotiontap(["send", neutral.path, "--to", "127.0.0.1:\(neutralPort)", "--fast", "--codec", "pcmu"])
+        #expect(s1 == 0 && s2 == 0, "\(e1) \(e2)")
+        let enoughWindows = receiver.wait(seconds: 10) { events in
+            events.filter { event in event["type"] as? String == "emotion" }.count >= 8
+        }
+        #expect(enoughWindows)
+        // Call state for a dialplan, JSON and text.
+        let (status, call) = try service.json("GET", "/v1/calls/call-e2e")
+        #expect(status == 200)
+        #expect((call["legs"] as? [[String: Any]])?.count == 2)
+        let (textStatus, escalate) = try service.request("GET", "/v1/calls/call-e2e?format=text&field=escalate")
+        #expect(textStatus == 200 && (escalate == "0" || escalate == "1"))
+
+        #expect(try service.json("DELETE", "/v1/legs/\(angryLeg)").0 == 200)
+        #expect(try service.json("DELETE", "/v1/legs/\(neutralLeg)").0 == 200)
+        let bothEnded = receiver.wait(seconds: 10) { events in events.filter { event in event["type"] as? String == "leg.end" }.count == 2 }
+        #expect(bothEnded)
+
+        let events = receiver.parsed
+        for leg in [angryLeg, neutralLeg] {
+            let t = types(events, leg: leg)
+            #expect(t.first == "leg.start", "\(leg): \(t)")
+            #expect(t.contains("emotion"))
+            #expect(t.last == "leg.end")
+        }
+        let angryStates = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "state" }
+        #expect(angryStates.first?["to"] as? String == "upset", "the angry leg must turn upset")
+        let angryUpset = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "emotion" }.compactMap { $0["upset"] as? Double }
+        let neutralUpset = events.filter { $0["leg_id"] as? String == neutralLeg && $0["type"] as? String == "emotion" }.compactMap { $0["upset"] as? Double }
+        let angryMean: Double = angryUpset.reduce(0, +) / Double(max(1, angryUpset.count))
+        let neutralMean: Double = neutralUpset.reduce(0, +) / Double(max(1, neutralUpset.count))
+        #expect(angryMean > neutralMean)
+        let end = try #require(events.first { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "leg.end" })
+        #expect(end["reason"] as? String == "api")
+
+        // seq strictly increasing, every datagram signed and under 1,200 bytes, all valid against the schema.
+        let seqs = events.compactMap { $0["seq"] as? Int }
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+        for datagram in receiver.received {
+            #expect(datagram.utf8.count < 1200)
+            #expect(verifySignature(datagram, key: service.hmacKey))
+        }
+        // A flipped byte breaks the signature.
+        var tampered = Array(receiver.received[0].utf8)
+        tampered[20] ^= 0x01
+        #expect(!verifySignature(String(decoding: tampered, as: UTF8.self), key: service.hmacKey))
+        let (valid, report) = try validateAgainstSchema(service.logPath)
+        #expect(valid, "\(report)")
+        // The log holds what the socket got (and the heartbeats).
+        let logged = try String(contentsOf: service.logPath, encoding: .utf8).split(separator: "\n").count
+        #expect(logged >= receiver.received.count)
+        #expect(service.terminate() == 0)
+    }
+
+    @Test("live verdicts equal `emotiontap analyze` on the same clip (no loss)")
+    func liveEqualsOffline() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let clip = try repeatedClip("crema-1015_ITH_SAD_XX.wav", times: 3, into: service.directory)
+        let (leg, port) = try service.createLeg(call: "parity", role: "customer", codec: "pcmu")
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try service.json("DELETE", "/v1/legs/\(leg)")
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        let live = receiver.parsed.filter { $0["type"] as? String == "emotion" }
+            .map { (($0["start"] as? Double) ?? -1, ($0["end"] as? Double) ?? -1, ($0["upset"] as? Double) ?? -1) }
+
+        let (status, out, err) = try emotiontap(["analyze", clip.path])
+        #expect(status == 0, "\(err)")
+        let offline = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["upset"] is Double }
+            .map { (($0["start"] as? Double) ?? -2, ($0["end"] as? Double) ?? -2, ($0["upset"] as? Double) ?? -2) }
+        #expect(!live.isEmpty)
+        #expect(live.count == offline.count, "live \(live.count) windows, offline \(offline.count)")
+        for (a, b) in zip(live, offline) {
+            #expect(abs(a.0 - b.0) < 0.011 && abs(a.1 - b.1) < 0.011, "window \(a) vs \(b)")
+            #expect(abs(a.2 - b.2) < 0.001, "upset \(a.2) live vs \(b.2) offline")
+        }
+        _ = service.terminate()
+    }
+
+    @Test("10 % loss and reordering: the leg goes on, concealment fills the gaps, statistics count the loss")
+    func lossAndReordering() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 4, into: service.directory)
+        let (leg, port) = try service.createLeg(call: "lossy", role: "customer")
+        let (status, _, err) = try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast", "--loss", "0.1", "--reorder", "0.05", "--seed", "3"])
+        #expect(status == 0)
+        // "send: N packets ..., D dropped"
+        let dropped = Int(err.components(separatedBy: ", ").first { $0.hasSuffix("dropped") }?.split(separator: " ").first ?? "") ?? -1
+        #expect(dropped > 20)
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try service.json("DELETE", "/v1/legs/\(leg)")
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        let events = receiver.parsed
+        #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 4)
+        let end = try #require(events.first { $0["type"] as? String == "leg.end" })
+        let rtp = try #require(end["rtp"] as? [String: Any])
+        let lost = rtp["lost"] as? Int ?? -1
+        // The last packet's loss is invisible to any receiver; everything else is counted.
+        #expect(abs(lost - dropped) <= 1, "lost \(lost), dropped \(dropped)")
+        #expect((rtp["concealed_ms"] as? Int ?? 0) >= 20 * (dropped - 1))
+        #expect((rtp["late"] as? Int ?? 0) + (rtp["reordered"] as? Int ?? 0) > 0)
+        _ = service.terminate()
+    }
+
+    @Test("SIGTERM with active legs: a leg.end (reason shutdown) for each, then exit 0")
+    func shutdown() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        var legs: [String] = []
+        for i in 0..<3 {
+            let (leg, port) = try service.createLeg(call: "shutdown", role: i == 0 ? "customer" : "agent")
+            legs.append(leg)
+            _ = try emotiontap(["send", Repo.fixtures.appendingPathComponent("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
+        }
+        #expect(service.terminate(within: 15) == 0)
+        let allEnded = receiver.wait(seconds: 5) { events in events.filter { event in event["type"] as? String == "leg.end" }.count == 3 }
+        #expect(allEnded)
+        let ends = receiver.parsed.filter { $0["type"] as? String == "leg.end" }
+        #expect(Set(ends.compactMap { $0["leg_id"] as? String }) == Set(legs))
+        #expect(ends.allSatisfy { $0["reason"] as? String == "shutdown" })
+    }
+
+    @Test("control API errors: JSON with a message and the right status; nothing changes")
+    func apiErrors() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 2)
+        func error(_ method: String, _ path: String, _ body: String? = nil) throws -> (Int, String) {
+            let (status, object) = try service.json(method, path, body: body)
+            let message = (object["error"] as? [String: Any])?["message"] as? String ?? ""
+            return (status, message)
+        }
+        #expect(try error("GET", "/v1/legs/leg-nope").0 == 404)
+        #expect(try error("DELETE", "/v1/legs/leg-nope").0 == 404)
+        #expect(try error("GET", "/v1/calls/none").0 == 404)
+        #expect(try error("POST", "/v1/legs", "{not json").0 == 400)
+        #expect(try error("POST", "/v1/legs", "[1,2]").0 == 400)
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": 5, \"role\": \"customer\"}").0 == 400)
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a\", \"role\": \"customer\", \"colour\": 1}").1.contains("colour"))
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a b;rm\", \"role\": \"customer\"}").0 == 400)
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a\", \"role\": \"customer\", \"codec\": \"g729\"}").0 == 400)
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a\", \"role\": \"customer\", \"port\": 80}").0 == 400)
+        let huge = "{\"call_id\": \"" + String(repeating: "x", count: 40000) + "\", \"role\": \"c\"}"
+        #expect(try error("POST", "/v1/legs", huge).0 == 413)
+        let listed = try service.json("GET", "/v1/legs").1["legs"] as? [Any]
+        #expect(listed?.isEmpty == true, "no leg was created by the bad requests")
+
+        // Two ports: the third leg gets 503, an explicit port in use 409, existing legs unaffected.
+        let (first, firstPort) = try service.createLeg(call: "a", role: "customer")
+        _ = try service.createLeg(call: "a", role: "agent")
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a\", \"role\": \"x\"}").0 == 503)
+        #expect(try error("POST", "/v1/legs", "{\"call_id\": \"a\", \"role\": \"x\", \"port\": \(firstPort)}").0 == 409)
+        #expect(try service.json("GET", "/v1/legs/\(first)").0 == 200)
+        #expect(try service.request("GET", "/metrics").1.contains("emotiontap_legs_created_total"))
+        _ = service.terminate()
+    }
+
+    @Test("a bearer token, when configured, is required (and /healthz stays open)")
+    func bearerToken() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port, token: "s3cret-token")
+        #expect(try service.request("GET", "/v1/legs").0 == 200)
+        #expect(try service.request("GET", "/v1/legs", token: .some(nil)).0 == 401)
+        #expect(try service.request("GET", "/v1/legs", token: "s3cret-tokeN").0 == 401)
+        #expect(try service.request("GET", "/healthz", token: .some(nil)).0 == 200)
+        _ = service.terminate()
+    }
+}
