@@ -26,9 +26,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-# Analyses the bundled sample call (a calm stretch, then an angry one) second by second.
+# Starts the service on loopback, streams the bundled sample call (a calm stretch, then an angry
+# one) to it over RTP in real time, and prints the events as they arrive.
 demo: build
-	$(BIN) analyze config/samples/sample-call.wav --format text
+	BIN=$(BIN) scripts/demo.sh
 
 # Feature-extraction speed in times real time (package-benchmark, its own package).
 bench: deps

@@ -101,7 +101,7 @@ final class ServiceProcess {
     let token: String?
     private let errorPipe = Pipe()
 
-    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, extraConfig: String = "") throws {
+    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = try Self.freeTCPPort()
@@ -113,9 +113,9 @@ final class ServiceProcess {
         let config = """
         http: {host: 127.0.0.1, port: \(httpPort)}
         auth_token: \(token ?? "null")
-        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: 30}
+        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout)}
         events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
-        \(extraConfig)
+        static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
         """
         let configURL = directory.appendingPathComponent("config.yaml")
         try config.write(to: configURL, atomically: true, encoding: .utf8)

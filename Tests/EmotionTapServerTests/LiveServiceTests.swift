@@ -196,3 +196,47 @@ struct LiveServiceTests {
         _ = service.terminate()
     }
 }
+
+@Suite("live service, more legs", .serialized)
+struct MoreLiveTests {
+    @Test("an Opus leg: dynamic payload type, decoded at 8 kHz, events come out")
+    func opus() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let (leg, port) = try service.createLeg(call: "opus-call", role: "customer", codec: "opus")
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--codec", "opus", "--fast", "--loss", "0.05"]).0 == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try service.json("DELETE", "/v1/legs/\(leg)")
+        let ended = receiver.wait(seconds: 10) { events in events.contains { event in event["type"] as? String == "leg.end" } }
+        #expect(ended)
+        let events = receiver.parsed
+        let start = try #require(events.first { $0["type"] as? String == "leg.start" })
+        #expect(start["codec"] as? String == "opus" && start["payload_type"] as? Int == 111)
+        #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 3)
+        let rtp = try #require(events.first { $0["type"] as? String == "leg.end" }?["rtp"] as? [String: Any])
+        #expect((rtp["lost"] as? Int ?? 0) > 0 && (rtp["undecodable"] as? Int ?? 1) == 0)
+        _ = service.terminate()
+    }
+
+    @Test("a static leg from the config, and a leg whose RTP stops ends by itself (timeout)")
+    func staticLegAndTimeout() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port, legTimeout: 1, staticLeg: true)
+        let staticPort = service.rtpPorts.upperBound
+        let clip = Repo.fixtures.appendingPathComponent("crema-1015_ITH_SAD_XX.wav")
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(staticPort)", "--fast"]).0 == 0)
+        // No more RTP: the 1 s timeout ends the leg by itself.
+        let ended = receiver.wait(seconds: 10) { events in
+            events.contains { event in event["type"] as? String == "leg.end" && event["call_id"] as? String == "static-call" }
+        }
+        #expect(ended)
+        let events = receiver.parsed.filter { $0["call_id"] as? String == "static-call" }
+        #expect(events.first?["type"] as? String == "leg.start")
+        #expect(events.last?["reason"] as? String == "timeout")
+        #expect(events.last?["role"] as? String == "customer")
+        _ = service.terminate()
+    }
+}

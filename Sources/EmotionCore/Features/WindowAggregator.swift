@@ -8,6 +8,14 @@ public struct WindowFeatures: Sendable {
     public var speechSeconds: Double
     /// The model's input (`WindowVector.names`), or nil when the window holds too little speech for a verdict.
     public var vector: [Float]?
+
+    public init(start: Double, end: Double, speechFraction: Double, speechSeconds: Double, vector: [Float]?) {
+        self.start = start
+        self.end = end
+        self.speechFraction = speechFraction
+        self.speechSeconds = speechSeconds
+        self.vector = vector
+    }
 }
 
 /// Turns a stream of frames into sliding windows (default 3 s every 1 s) of statistics over speech frames.
