@@ -11,9 +11,29 @@ public struct RTPPacketView {
     public var payload: UnsafeRawBufferPointer
     /// Arrival time as oRTP stamped it (seconds since the epoch).
     public var arrival: Double
+    /// The oRTP message, for the sender's address (looked up only when asked: no work per packet).
+    fileprivate let message: UnsafeMutablePointer<mblk_t>?
+
     /// The sender's address, "host:port".
-    public var source: String? { sourceAddress() }
-    fileprivate var sourceAddress: () -> String?
+    public var source: String? { message.flatMap { RTPReceiveSession.describe($0) } }
+
+    public init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
+                payload: UnsafeRawBufferPointer, arrival: Double) {
+        self.init(sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc, payloadType: payloadType, marker: marker,
+                  payload: payload, arrival: arrival, message: nil)
+    }
+
+    fileprivate init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
+                     payload: UnsafeRawBufferPointer, arrival: Double, message: UnsafeMutablePointer<mblk_t>?) {
+        self.sequenceNumber = sequenceNumber
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.payloadType = payloadType
+        self.marker = marker
+        self.payload = payload
+        self.arrival = arrival
+        self.message = message
+    }
 }
 
 public struct RTPSessionError: Error, CustomStringConvertible {
@@ -88,14 +108,14 @@ public final class RTPReceiveSession {
                 marker: et_rtp_get_markbit(message) != 0,
                 payload: UnsafeRawBufferPointer(start: start, count: max(0, start == nil ? 0 : length)),
                 arrival: Double(m.timestamp.tv_sec) + Double(m.timestamp.tv_usec) / 1e6,
-                sourceAddress: { Self.describe(message) })
+                message: message)
             handler(view)
             count += 1
         }
         return count
     }
 
-    private static func describe(_ message: UnsafeMutablePointer<mblk_t>) -> String? {
+    fileprivate static func describe(_ message: UnsafeMutablePointer<mblk_t>) -> String? {
         var storage = message.pointee.net_addr
         let length = message.pointee.net_addrlen
         guard length > 0 else { return nil }

@@ -1,0 +1,111 @@
+import EmotionCore
+import EmotionRTP
+import Foundation
+import Testing
+
+/// The per-leg media path fed packet by packet, without sockets.
+@Suite("leg pipeline")
+struct LegPipelineTests {
+    final class Outputs: @unchecked Sendable {
+        // Touched from the test's thread only.
+        var items: [LegOutput] = []
+        var windows: Int { items.filter { if case .window = $0 { return true }; return false }.count }
+    }
+
+    func makePipeline(codec: VoiceCodec? = nil) throws -> (LegPipeline, Outputs) {
+        let outputs = Outputs()
+        let pipeline = try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), codec: codec,
+                                       model: try EmotionModel.builtIn(), policy: LegPolicy()) { outputs.items.append($0) }
+        return (pipeline, outputs)
+    }
+
+    /// 20 ms mu-law packets of the angry fixture.
+    func payloads() throws -> [[UInt8]] {
+        let file = try WAVFile(contentsOf: Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav"))
+        return stride(from: 0, to: file.data.count - 160, by: 160).map { Array(file.data[$0..<$0 + 160]) }
+    }
+
+    func feed(_ p: LegPipeline, pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 7, _ payload: [UInt8], at t: Double) {
+        payload.withUnsafeBytes { bytes in
+            p.handle(RTPPacketView(sequenceNumber: seq, timestamp: ts, ssrc: ssrc, payloadType: pt, marker: false, payload: bytes, arrival: t))
+        }
+    }
+
+    @Test("comfort noise, telephone events, unknown payload types and garbage are counted and ignored; audio goes on")
+    func ignoredPackets() throws {
+        let (p, out) = try makePipeline()
+        let audio = try payloads()
+        var seq: UInt16 = 65500, ts: UInt32 = 4_294_960_000, t = 0.0
+        for (i, payload) in audio.enumerated() {
+            feed(p, pt: 0, seq: seq, ts: ts, payload, at: t)
+            if i % 10 == 3 { feed(p, pt: 101, seq: seq, ts: ts, [0x01, 0x0a, 0x00, 0xa0], at: t) }     // DTMF shares the clock
+            if i % 17 == 5 { feed(p, pt: 13, seq: seq, ts: ts, [0x40], at: t) }                       // comfort noise
+            if i % 23 == 7 { feed(p, pt: 34, seq: seq, ts: ts, [1, 2, 3], at: t) }                    // H.263: not ours
+            if i % 29 == 9 { feed(p, pt: 0, seq: seq &+ 1, ts: ts &+ 160, [], at: t) }                // empty payload
+            seq &+= 1; ts &+= 160; t += 0.02
+        }
+        p.finish()
+        #expect(p.counters.telephoneEvents > 0 && p.counters.comfortNoise > 0 && p.counters.unknownPayloadType > 0)
+        #expect(p.counters.undecodable > 0)
+        #expect(p.statistics.lost == 0, "sequence numbers wrapped at 65535 without a loss")
+        #expect(abs(p.mediaSeconds - Double(audio.count) * 0.02) < 0.001)
+        #expect(out.windows >= 1)
+        if case .started(let codec, let pt, _, _) = out.items.first { #expect(codec == .pcmu && pt == 0) } else { Issue.record("no start") }
+    }
+
+    @Test("an SSRC switch (re-INVITE), a timestamp jump and DTX silence resynchronise without inventing audio")
+    func discontinuities() throws {
+        let (p, _) = try makePipeline(codec: .pcmu)
+        let audio = try payloads()
+        var t = 0.0
+        for i in 0..<40 { feed(p, pt: 0, seq: UInt16(i), ts: UInt32(i * 160), audio[i], at: t); t += 0.02 }
+        // DTX: contiguous sequence numbers, 1 s of timestamps skipped -> 1 s of silence.
+        for i in 40..<60 { feed(p, pt: 0, seq: UInt16(i), ts: UInt32(i * 160 + 8000), audio[i], at: t); t += 0.02 }
+        #expect(p.counters.silenceInsertedMilliseconds == 1000)
+        // A new SSRC with unrelated numbering.
+        for i in 60..<80 { feed(p, pt: 0, seq: UInt16(30000 + i), ts: UInt32(9_000_000 + i * 160), ssrc: 99, audio[i], at: t); t += 0.02 }
+        #expect(p.statistics.ssrcChanges == 1)
+        // A timestamp jump of an hour: resync, nothing inserted.
+        let before = p.mediaSeconds
+        feed(p, pt: 0, seq: 30080, ts: UInt32(9_000_000 + 80 * 160 + 8000 * 3600), ssrc: 99, audio[80], at: t)
+        #expect(p.counters.resyncs >= 2)
+        #expect(abs(p.mediaSeconds - before - 0.02) < 1e-9)
+        #expect(p.statistics.lost == 0)
+    }
+
+    @Test("lost packets are concealed with spandsp's PLC, duplicates dropped, late packets counted")
+    func lossAndDuplicates() throws {
+        let (p, _) = try makePipeline(codec: .pcmu)
+        let audio = try payloads()
+        var t = 0.0
+        for i in 0..<60 where i % 10 != 5 {
+            feed(p, pt: 0, seq: UInt16(i), ts: UInt32(i * 160), audio[i], at: t)
+            if i == 20 { feed(p, pt: 0, seq: UInt16(i), ts: UInt32(i * 160), audio[i], at: t) }   // duplicate
+            t += 0.02
+        }
+        feed(p, pt: 0, seq: 15, ts: 15 * 160, audio[15], at: t)     // far too late to play
+        // Six packets went missing (5, 15, ... 55) and were concealed; 15 turned up later, so RFC 3550 counts 5 lost.
+        #expect(p.counters.concealedMilliseconds == 6 * 20)
+        #expect(p.statistics.lost == 5)
+        #expect(p.statistics.duplicates == 1)
+        #expect(p.counters.late == 1)
+        #expect(abs(p.mediaSeconds - 1.2) < 1e-9, "60 packets' worth of audio, 6 of them concealed")
+    }
+
+    @Test("Opus packets with invalid TOC bytes are counted, not decoded")
+    func opusGarbage() throws {
+        let (p, out) = try makePipeline(codec: .opus)
+        let encoder = try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: 20, bitrate: 12000)
+        let tone = (0..<160).map { Int16(8000 * sin(Double($0) * 0.2)) }
+        var t = 0.0
+        for i in 0..<50 {
+            let packet = try tone.withUnsafeBufferPointer { Array(try encoder.encode($0)) }
+            feed(p, pt: 111, seq: UInt16(i), ts: UInt32(i * 960), packet, at: t)
+            if i % 7 == 0 { feed(p, pt: 111, seq: UInt16(i), ts: UInt32(i * 960), [0xff, 0xff, 0xff], at: t) }  // code 3, bad count
+            t += 0.02
+        }
+        #expect(p.counters.undecodable > 0)
+        #expect(abs(p.mediaSeconds - 1.0) < 1e-9)
+        if case .started(let codec, let pt, _, _) = out.items.first { #expect(codec == .opus && pt == 111) } else { Issue.record("no start") }
+    }
+}
