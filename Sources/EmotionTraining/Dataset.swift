@@ -21,37 +21,30 @@ public enum DatasetBuilder {
     /// `augmentedCopies` extra variants per clip go through a random `ChannelSimulator` each.
     public static func build(entries: [ManifestEntry], corpora: URL, features: FeatureConfig, windows: WindowConfig,
                              augmentedCopies: Int, seed: UInt64, progress: (@Sendable (Int) -> Void)? = nil) -> Result {
-        let slots = ResultSlots(count: entries.count)
-        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let next = AtomicCounter()
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            guard let analyzer = try? StreamingAnalyzer(features: features, windows: windows) else { return }
-            while true {
-                let i = next.increment()
-                if i >= entries.count { break }
-                let entry = entries[i]
-                let url = corpora.appendingPathComponent(entry.path)
-                do {
-                    let audio = try AudioInput.load(url, sampleRate: features.sampleRate)
-                    var variants: [ClipWindows] = []
-                    // Each clip's channels depend only on the seed and the clip, not on scheduling.
-                    var rng = SplitMix64(seed: seed ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
-                    for variant in 0...augmentedCopies {
-                        let samples = variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
-                        let ws = analyzer.windows(of: samples).filter { $0.vector != nil }
-                        variants.append(ClipWindows(entry: i, variant: variant, vectors: ws.map { $0.vector! }, speechSeconds: ws.map(\.speechSeconds)))
-                    }
-                    slots.set(i, .success(variants))
-                } catch {
-                    slots.set(i, .failure("\(error)"))
+        let results = parallelMap(count: entries.count, makeState: { try? StreamingAnalyzer(features: features, windows: windows) }) {
+            (analyzer: inout StreamingAnalyzer, i: Int) -> SlotValue in
+            let entry = entries[i]
+            let url = corpora.appendingPathComponent(entry.path)
+            if let progress, i % 500 == 0 { progress(i) }
+            do {
+                let audio = try AudioInput.load(url, sampleRate: features.sampleRate)
+                var variants: [ClipWindows] = []
+                // Each clip's channels depend only on the seed and the clip, not on scheduling.
+                var rng = SplitMix64(seed: seed ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
+                for variant in 0...augmentedCopies {
+                    let samples = variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
+                    let ws = analyzer.windows(of: samples).filter { $0.vector != nil }
+                    variants.append(ClipWindows(entry: i, variant: variant, vectors: ws.map { $0.vector! }, speechSeconds: ws.map(\.speechSeconds)))
                 }
-                if let progress, i % 500 == 0 { progress(i) }
+                return .success(variants)
+            } catch {
+                return .failure("\(error)")
             }
         }
         var clips: [ClipWindows] = []
         var skipped: [(Int, String)] = []
         for i in 0..<entries.count {
-            switch slots.get(i) {
+            switch results[i] {
             case .success(let v): clips += v
             case .failure(let why): skipped.append((i, why))
             case nil: skipped.append((i, "not processed"))
@@ -66,19 +59,36 @@ enum SlotValue: Sendable {
     case failure(String)
 }
 
-/// Per-index results written from worker threads; each index is written once.
-final class ResultSlots: @unchecked Sendable {
-    // Guarded by `lock`; contention is negligible (one write per clip).
-    private var values: [SlotValue?]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: SlotValue) { lock.withLock { values[i] = v } }
-    func get(_ i: Int) -> SlotValue? { lock.withLock { values[i] } }
+/// Runs `body` for indices 0..<count on every core, each worker with its own `state` (an analyser, a
+/// predictor), and returns the results in index order, whatever the scheduling.
+public func parallelMap<State, Result: Sendable>(count: Int, makeState: @Sendable () -> State?,
+                                                 _ body: @Sendable (inout State, Int) -> Result) -> [Result?] {
+    let slots = IndexedResults<Result>(count: count)
+    let next = WorkCounter()
+    DispatchQueue.concurrentPerform(iterations: max(1, ProcessInfo.processInfo.activeProcessorCount)) { _ in
+        guard var state = makeState() else { return }
+        while true {
+            let i = next.next()
+            if i >= count { break }
+            slots.set(i, body(&state, i))
+        }
+    }
+    return slots.all
 }
 
-final class AtomicCounter: @unchecked Sendable {
+/// Per-index results written from worker threads; each index is written once.
+final class IndexedResults<T: Sendable>: @unchecked Sendable {
+    // Guarded by `lock`; contention is negligible (one write per clip).
+    private var values: [T?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: T) { lock.withLock { values[i] = v } }
+    var all: [T?] { lock.withLock { values } }
+}
+
+final class WorkCounter: @unchecked Sendable {
     // Guarded by `lock`.
     private var value = -1
     private let lock = NSLock()
-    func increment() -> Int { lock.withLock { value += 1; return value } }
+    func next() -> Int { lock.withLock { value += 1; return value } }
 }

@@ -136,25 +136,20 @@ struct EvalCommand: ParsableCommand {
             StandardError.line("emotiontap: \(error)")
             throw ExitCode(2)
         }
-        let slots = EvalSlots(count: entries.count)
-        let next = EvalCounter()
-        DispatchQueue.concurrentPerform(iterations: max(1, ProcessInfo.processInfo.activeProcessorCount)) { _ in
-            guard let predictor = try? ClipPredictor(model: model) else { return }
-            while true {
-                let i = next.next()
-                if i >= entries.count { break }
-                do {
-                    let audio = try AudioInput.load(corpus.corporaURL.appendingPathComponent(entries[i].path), sampleRate: model.features.sampleRate)
-                    slots.set(i, .success(predictor.predict(audio.samples)))
-                } catch {
-                    slots.set(i, .failure("\(error)"))
-                }
+        let corporaURL = corpus.corporaURL
+        let results = parallelMap(count: entries.count, makeState: { try? ClipPredictor(model: model) }) {
+            (predictor: inout ClipPredictor, i: Int) -> EvalSlot in
+            do {
+                let audio = try AudioInput.load(corporaURL.appendingPathComponent(entries[i].path), sampleRate: model.features.sampleRate)
+                return .success(predictor.predict(audio.samples))
+            } catch {
+                return .failure("\(error)")
             }
         }
         var truth: [Emotion] = [], predicted: [Emotion] = [], upset: [Bool] = []
         var skipped = 0
         for (i, entry) in entries.enumerated() {
-            switch slots.get(i) {
+            switch results[i] {
             case .success(let scores):
                 truth.append(entry.emotion)
                 predicted.append(scores?.label ?? .neutral)
@@ -181,20 +176,4 @@ struct EvalCommand: ParsableCommand {
 enum EvalSlot: Sendable {
     case success(EmotionScores?)
     case failure(String)
-}
-
-final class EvalSlots: @unchecked Sendable {
-    // Guarded by `lock`.
-    private var values: [EvalSlot?]
-    private let lock = NSLock()
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: EvalSlot) { lock.withLock { values[i] = v } }
-    func get(_ i: Int) -> EvalSlot? { lock.withLock { values[i] } }
-}
-
-final class EvalCounter: @unchecked Sendable {
-    // Guarded by `lock`.
-    private var value = -1
-    private let lock = NSLock()
-    func next() -> Int { lock.withLock { value += 1; return value } }
 }

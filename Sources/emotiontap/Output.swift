@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionTapServer
 import Foundation
 
 /// Buffered stdout: per-frame rows are many and small.
@@ -43,21 +44,9 @@ func jsonNumber(_ v: Double) -> String {
     v.isFinite ? "\(v)" : "0"
 }
 
-/// Quotes a string for JSON.
+/// Quotes a string for JSON (the event writer's quoting).
 func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
+    JSON.string(s).serialized
 }
 
 enum FrameRowFormatter {
