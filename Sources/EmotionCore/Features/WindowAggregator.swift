@@ -32,7 +32,6 @@ public final class WindowAggregator {
     private var ring: [Float]
     private var speechFlags: [Bool]
     private var frameIndices: [Int]
-    private var stored = 0
     private var framesSeen = 0
     private var windowsEmitted = 0
     private var nextWindowEndFrame: Int
@@ -54,20 +53,16 @@ public final class WindowAggregator {
 
     public func reset() {
         gate = SpeechGate(config: config, frameStep: frameStep)
-        stored = 0
         framesSeen = 0
         windowsEmitted = 0
         nextWindowEndFrame = framesPerWindow
     }
 
     /// Adds one frame; returns the window it completes, if any.
+    ///
+    /// A window is handed out as soon as its last frame is in, not when the next frame arrives:
+    /// that keeps the live path's event latency to the frame's own look-ahead (half an FFT frame).
     public func add(_ frame: FrameView) -> WindowFeatures? {
-        var completed: WindowFeatures?
-        // A window ends where the next one's first new frame begins.
-        if frame.index >= nextWindowEndFrame {
-            completed = makeWindow(endFrame: nextWindowEndFrame)
-            nextWindowEndFrame += framesPerHop
-        }
         let slot = frame.index % framesPerWindow
         let isSpeech = gate.isSpeech(energyDB: frame.energyDB)
         ring.withUnsafeMutableBufferPointer { r in
@@ -76,8 +71,10 @@ public final class WindowAggregator {
         }
         speechFlags[slot] = isSpeech
         frameIndices[slot] = frame.index
-        stored = min(stored + 1, framesPerWindow)
         framesSeen = frame.index + 1
+        guard framesSeen >= nextWindowEndFrame else { return nil }
+        let completed = makeWindow(endFrame: nextWindowEndFrame)
+        nextWindowEndFrame += framesPerHop
         return completed
     }
 

@@ -1,0 +1,305 @@
+import ArgumentParser
+import CLinux
+import EmotionCore
+import Foundation
+
+/// Many legs at once from one process: legs created through the control API, RTP at real-time pace
+/// with staggered starts, sent in batches (sendmmsg) from one thread with no task per packet.
+struct LoadgenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadgen",
+        abstract: "Create N legs through the control API and stream real RTP to each at real-time pace."
+    )
+
+    @Option(help: "Host the service's RTP ports are on.")
+    var to: String = "127.0.0.1"
+    @Option(help: "Number of concurrent legs.")
+    var legs: Int = 100
+    @Option(help: "Seconds to stream.")
+    var duration: Double = 30
+    @Option(help: "Codec: pcmu or opus.")
+    var codec: VoiceCodec = .pcmu
+    @Option(help: "Drop this fraction of packets.")
+    var loss: Double = 0
+    @Option(help: "Control API base URL.")
+    var viaApi: String = "http://127.0.0.1:8088"
+    @Option(help: "Audio each leg plays in a loop (8 kHz mu-law or any WAV the reader takes).")
+    var file: String = "config/samples/sample-call.wav"
+    @Option(help: "Also listen for the service's events here (HOST:PORT) to count them and measure latency.")
+    var listen: String?
+    @Option(help: "Bearer token for the control API.")
+    var token: String?
+
+    func validate() throws {
+        guard (1...20000).contains(legs) else { throw ValidationError("--legs must be 1...20000") }
+        guard duration > 0, duration <= 86400 else { throw ValidationError("--duration must be positive") }
+        guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in 0..<1") }
+        guard codec != .pcma else { throw ValidationError("--codec must be pcmu or opus") }
+    }
+
+    func run() throws {
+        let audio: MonoAudio
+        do { audio = try AudioInput.load(URL(fileURLWithPath: file)) } catch {
+            StandardError.line("emotiontap: \(file): \(error.description)")
+            throw ExitCode(2)
+        }
+        let payloads = try Self.encode(audio, codec: codec)
+        let api = try SimpleHTTPClient(baseURL: viaApi, token: token)
+        var legIDs: [String] = [], ports: [UInt16] = []
+        let createStart = Date()
+        for i in 0..<legs {
+            let body = "{\"call_id\":\"loadgen-\(i / 2)\",\"role\":\"\(i % 2 == 0 ? "customer" : "agent")\",\"codec\":\"\(codec.rawValue)\"}"
+            let (status, response) = try api.request("POST", "/v1/legs", body: body)
+            guard status == 201, let id = Self.field("leg_id", in: response), let port = Self.field("port", in: response).flatMap({ UInt16($0) }) else {
+                StandardError.line("loadgen: leg \(i) refused: \(status) \(response)")
+                break
+            }
+            legIDs.append(id)
+            ports.append(port)
+        }
+        StandardError.line(String(format: "loadgen: %d legs created in %.1f s", legIDs.count, Date().timeIntervalSince(createStart)))
+        let listener = try listen.map { try EventListener(address: $0, legIDs: legIDs) }
+
+        let stats = try stream(payloads: payloads, ports: ports, listener: listener)
+        Thread.sleep(forTimeInterval: 1.5)
+        for id in legIDs { _ = try? api.request("DELETE", "/v1/legs/\(id)") }
+        Thread.sleep(forTimeInterval: 1.0)
+        listener?.stop()
+
+        var report = String(format: "loadgen: %d legs, %.0f s, %d packets sent (%.0f/s), %d dropped on purpose, sender lag p99 %.1f ms",
+                            ports.count, stats.seconds, stats.sent, Double(stats.sent) / stats.seconds, stats.dropped, stats.lagP99 * 1000)
+        if let listener {
+            let l = listener.summary()
+            report += String(format: "\nloadgen: events %d (%.1f/s; emotion %d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
+                             l.events, Double(l.events) / stats.seconds, l.emotion, l.legEnds, ports.count, l.p50 * 1000, l.p99 * 1000)
+        }
+        print(report)
+    }
+
+    struct StreamStats { var sent = 0, dropped = 0, seconds = 0.0, lagP99 = 0.0 }
+
+    /// One thread, a 1 ms tick: each tick sends the packets of the legs whose 20 ms phase falls in it.
+    func stream(payloads: [[UInt8]], ports: [UInt16], listener: EventListener?) throws -> StreamStats {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw ValidationError("cannot open a UDP socket") }
+        defer { close(fd) }
+        var sendBuffer: Int32 = 4 << 20
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+        var address = in_addr()
+        guard inet_pton(AF_INET, to == "localhost" ? "127.0.0.1" : to, &address) == 1 else { throw ValidationError("--to must be an IPv4 address") }
+        let n = ports.count
+        let phases = 20
+        let clockStep: UInt32 = codec == .opus ? 960 : 160
+        let payloadType: UInt8 = codec == .opus ? 111 : 0
+        var seq = (0..<n).map { UInt16(truncatingIfNeeded: $0 &* 7919) }
+        var ts = (0..<n).map { UInt32(truncatingIfNeeded: $0 &* 104_729) }
+        let ssrc = (0..<n).map { UInt32(0x1000_0000 + $0) }
+        var frame = [Int](repeating: 0, count: n)
+        var rng = SenderRandom(seed: 42)
+        // Preallocated batch: at most every leg in one tick.
+        let maxPacket = 12 + (payloads.map(\.count).max() ?? 160)
+        var bytes = [UInt8](repeating: 0, count: max(1, (n / phases + 1) * maxPacket))
+        var offsets = [Int32](repeating: 0, count: n / phases + 1)
+        var lengths = [Int32](repeating: 0, count: n / phases + 1)
+        var batchPorts = [UInt16](repeating: 0, count: n / phases + 1)
+        var stats = StreamStats()
+        var lags: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        let ticks = Int(duration * 1000)
+        listener?.setStart(Date().timeIntervalSince1970, phases: phases, legs: n)
+        for tick in 0..<ticks {
+            let due = start + UInt64(tick) * 1_000_000
+            let now = DispatchTime.now().uptimeNanoseconds
+            if due > now { usleep(UInt32((due - now) / 1000)) } else { lags.append(Double(now - due) / 1e9) }
+            let phase = tick % phases
+            var count = 0, used = 0
+            var leg = phase
+            while leg < n {
+                let payload = payloads[frame[leg] % payloads.count]
+                frame[leg] += 1
+                let header: [UInt8] = [0x80, frame[leg] == 1 ? 0x80 | payloadType : payloadType, UInt8(seq[leg] >> 8), UInt8(seq[leg] & 0xff),
+                                       UInt8(ts[leg] >> 24), UInt8((ts[leg] >> 16) & 0xff), UInt8((ts[leg] >> 8) & 0xff), UInt8(ts[leg] & 0xff),
+                                       UInt8(ssrc[leg] >> 24), UInt8((ssrc[leg] >> 16) & 0xff), UInt8((ssrc[leg] >> 8) & 0xff), UInt8(ssrc[leg] & 0xff)]
+                seq[leg] &+= 1
+                ts[leg] &+= clockStep
+                if loss > 0, rng.unit() < loss { stats.dropped += 1; leg += phases; continue }
+                offsets[count] = Int32(used)
+                for b in header { bytes[used] = b; used += 1 }
+                for b in payload { bytes[used] = b; used += 1 }
+                lengths[count] = Int32(12 + payload.count)
+                batchPorts[count] = ports[leg]
+                count += 1
+                leg += phases
+            }
+            if count > 0 {
+                stats.sent += Int(et_send_batch(fd, bytes, offsets, lengths, batchPorts, address.s_addr, Int32(count)))
+            }
+        }
+        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lags.sort()
+        stats.lagP99 = lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count) * 0.99))]
+        return stats
+    }
+
+    static func encode(_ audio: MonoAudio, codec: VoiceCodec) throws -> [[UInt8]] {
+        let pcm = audio.samples.map { Int16(clamping: Int(($0 * 32768).rounded())) }
+        let encoder = codec == .opus ? try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: 20, bitrate: 16000) : nil
+        var out: [[UInt8]] = []
+        for offset in stride(from: 0, to: pcm.count - 160, by: 160) {
+            let chunk = Array(pcm[offset..<offset + 160])
+            if let encoder {
+                out.append(try chunk.withUnsafeBufferPointer { Array(try encoder.encode($0)) })
+            } else {
+                out.append(chunk.map { G711Law.muLaw.encode($0) })
+            }
+        }
+        return out
+    }
+
+    static func field(_ name: String, in json: String) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
+        if let v = object[name] { return "\(v)" }
+        if let rtp = object["rtp"] as? [String: Any], let v = rtp[name] { return "\(v)" }
+        return nil
+    }
+}
+
+/// Counts events and measures latency: from the wall-clock moment a window's last audio was sent to the datagram.
+final class EventListener: @unchecked Sendable {
+    // Counters and samples guarded by `lock`.
+    private let fd: Int32
+    private let lock = NSLock()
+    private var running = true
+    private var thread: Thread?
+    private var events = 0, emotion = 0, legEnds = 0
+    private var latencies: [Double] = []
+    private var startWall = 0.0, phases = 20
+    private let legIndex: [String: Int]
+
+    init(address: String, legIDs: [String]) throws {
+        let parts = address.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1]) else { throw ValidationError("--listen must be HOST:PORT") }
+        var legIndex: [String: Int] = [:]
+        for (i, id) in legIDs.enumerated() { legIndex[id] = i }
+        self.legIndex = legIndex
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        inet_pton(AF_INET, String(parts[0]), &addr.sin_addr)
+        let socketFD = fd
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw ValidationError("cannot listen on \(address)") }
+        var buffer: Int32 = 8 << 20
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        thread = Thread { [unowned self] in self.loop() }
+        thread?.start()
+    }
+
+    func setStart(_ wall: Double, phases: Int, legs: Int) {
+        lock.withLock { startWall = wall; self.phases = phases }
+    }
+
+    private func loop() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while lock.withLock({ running }) {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { continue }
+            let arrival = Date().timeIntervalSince1970
+            guard let o = try? JSONSerialization.jsonObject(with: Data(buffer[0..<n])) as? [String: Any] else { continue }
+            let type = o["type"] as? String ?? ""
+            lock.withLock {
+                events += 1
+                if type == "leg.end" { legEnds += 1 }
+                if type == "emotion", let leg = (o["leg_id"] as? String).flatMap({ legIndex[$0] }), let end = o["end"] as? Double {
+                    emotion += 1
+                    // Leg i's first packet left at start + (i % phases) ms; media time runs with the wall clock.
+                    let sentAt = startWall + Double(leg % phases) / 1000 + end
+                    latencies.append(arrival - sentAt)
+                }
+            }
+        }
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        Thread.sleep(forTimeInterval: 0.3)
+        close(fd)
+    }
+
+    func summary() -> (events: Int, emotion: Int, legEnds: Int, p50: Double, p99: Double) {
+        lock.withLock {
+            let sorted = latencies.sorted()
+            func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+            return (events, emotion, legEnds, q(0.5), q(0.99))
+        }
+    }
+}
+
+/// HTTP/1.1 over one kept-alive TCP connection: enough for creating thousands of legs quickly.
+final class SimpleHTTPClient {
+    private let host: String
+    private let port: UInt16
+    private let token: String?
+    private var fd: Int32 = -1
+
+    init(baseURL: String, token: String?) throws {
+        guard let url = URL(string: baseURL), let host = url.host, url.scheme == "http" else {
+            throw ValidationError("--via-api must be http://HOST:PORT")
+        }
+        self.host = host == "localhost" ? "127.0.0.1" : host
+        port = UInt16(url.port ?? 80)
+        self.token = token
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    private func connectIfNeeded() throws {
+        guard fd < 0 else { return }
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        inet_pton(AF_INET, host, &addr.sin_addr)
+        let socketFD = fd
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { close(fd); fd = -1; throw ValidationError("cannot connect to the control API at \(host):\(port)") }
+    }
+
+    func request(_ method: String, _ path: String, body: String? = nil) throws -> (Int, String) {
+        for attempt in 0..<2 {
+            try connectIfNeeded()
+            var text = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: keep-alive\r\n"
+            if let token { text += "Authorization: Bearer \(token)\r\n" }
+            if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "Content-Length: 0\r\n\r\n" }
+            let bytes = Array(text.utf8)
+            if bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) != bytes.count || attempt > 1 {
+                close(fd); fd = -1
+                continue
+            }
+            if let response = readResponse() { return response }
+            close(fd); fd = -1
+        }
+        throw ValidationError("no answer from the control API for \(method) \(path)")
+    }
+
+    private func readResponse() -> (Int, String)? {
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { return nil }
+            data += buffer[0..<n]
+            guard let headerEnd = data.firstRange(of: Array("\r\n\r\n".utf8)) else { continue }
+            let header = String(decoding: data[..<headerEnd.lowerBound], as: UTF8.self)
+            let status = Int(header.split(separator: " ").dropFirst().first ?? "") ?? 0
+            let length = header.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            if data.count - headerEnd.upperBound >= length {
+                return (status, String(decoding: data[headerEnd.upperBound..<headerEnd.upperBound + length], as: UTF8.self))
+            }
+        }
+    }
+}
