@@ -4,11 +4,11 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench goldens model eval clean
+.PHONY: all deps build debug test demo bench bench-live goldens model eval clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
 # (about 3 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
-MODEL_FLAGS ?= --seed 1 --cv 5 --epochs 25 --ensemble 3 --hidden 64 --dropout 0.3
+MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5
 
 all: build
 
@@ -31,9 +31,11 @@ test: deps
 demo: build
 	BIN=$(BIN) scripts/demo.sh
 
-# Feature-extraction speed in times real time (package-benchmark, its own package).
-bench: deps
+# Inner loops in times real time (package-benchmark, its own package), then the live service and
+# the load generator side by side on loopback (BENCH_LEGS, BENCH_SECONDS, BENCH_CODEC to change the steps).
+bench: build
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+	BIN=$(BIN) tools/bench_live.sh
 
 model: build
 	$(BIN) train --corpora $(CORPORA) --out .build/default-model.json --embed-swift Sources/EmotionCore/Model/BuiltInModel.swift $(MODEL_FLAGS) | tee docs/model-cv.txt
@@ -41,6 +43,9 @@ model: build
 
 eval: build
 	$(BIN) eval --corpora $(CORPORA)
+
+bench-live: build
+	BIN=$(BIN) tools/bench_live.sh
 
 # Regenerates the librosa golden frames (needs Python with tools/requirements-goldens.txt).
 goldens:

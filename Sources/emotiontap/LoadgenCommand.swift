@@ -29,6 +29,8 @@ struct LoadgenCommand: ParsableCommand {
     var listen: String?
     @Option(help: "Bearer token for the control API.")
     var token: String?
+    @Option(help: "The service's process id: report its CPU (cores), resident memory per leg and UDP drops (Linux /proc).")
+    var reportPid: Int32?
 
     func validate() throws {
         guard (1...20000).contains(legs) else { throw ValidationError("--legs must be 1...20000") }
@@ -45,6 +47,7 @@ struct LoadgenCommand: ParsableCommand {
         }
         let payloads = try Self.encode(audio, codec: codec)
         let api = try SimpleHTTPClient(baseURL: viaApi, token: token)
+        let rssBefore = reportPid.map { ProcessSample.read($0).rssKB } ?? 0
         var legIDs: [String] = [], ports: [UInt16] = []
         let createStart = Date()
         for i in 0..<legs {
@@ -60,7 +63,11 @@ struct LoadgenCommand: ParsableCommand {
         StandardError.line(String(format: "loadgen: %d legs created in %.1f s", legIDs.count, Date().timeIntervalSince(createStart)))
         let listener = try listen.map { try EventListener(address: $0, legIDs: legIDs) }
 
+        let before = reportPid.map { ProcessSample.read($0) }
+        let dropsBefore = ProcessSample.udpDrops(ports: Set(ports))
         let stats = try stream(payloads: payloads, ports: ports, listener: listener)
+        let after = reportPid.map { ProcessSample.read($0) }
+        let drops = ProcessSample.udpDrops(ports: Set(ports)) - dropsBefore
         Thread.sleep(forTimeInterval: 1.5)
         for id in legIDs { _ = try? api.request("DELETE", "/v1/legs/\(id)") }
         Thread.sleep(forTimeInterval: 1.0)
@@ -74,6 +81,15 @@ struct LoadgenCommand: ParsableCommand {
                              l.events, Double(l.events) / stats.seconds, l.emotion, l.legEnds, ports.count, l.p50 * 1000, l.p99 * 1000)
         }
         print(report)
+        if let before, let after, let listener {
+            let l = listener.summary()
+            let cores = (after.cpuSeconds - before.cpuSeconds) / stats.seconds
+            let perLeg = Double(after.rssKB - rssBefore) / Double(max(1, ports.count))
+            // One machine-readable line for tools/bench_live.sh.
+            print(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f",
+                         ports.count, codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000, l.p99 * 1000,
+                         Double(after.rssKB) / 1024, perLeg))
+        }
     }
 
     struct StreamStats { var sent = 0, dropped = 0, seconds = 0.0, lagP99 = 0.0 }
@@ -301,5 +317,38 @@ final class SimpleHTTPClient {
                 return (status, String(decoding: data[headerEnd.upperBound..<headerEnd.upperBound + length], as: UTF8.self))
             }
         }
+    }
+}
+
+/// CPU time and resident memory of a process, and UDP receive drops, from Linux's /proc.
+enum ProcessSample {
+    static func read(_ pid: Int32) -> (cpuSeconds: Double, rssKB: Int) {
+        var cpu = 0.0, rss = 0
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+           let close = stat.lastIndex(of: ")") {
+            // Fields after "(comm)": state is 3rd, utime 14th, stime 15th of the whole line.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) {
+                cpu = (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+        }
+        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
+            rss = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return (cpu, rss)
+    }
+
+    /// Sum of the "drops" column of /proc/net/udp for sockets bound to `ports`.
+    static func udpDrops(ports: Set<UInt16>) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8) else { return 0 }
+        var total = 0
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 13, let colon = f[1].lastIndex(of: ":"), let port = UInt16(f[1][f[1].index(after: colon)...], radix: 16),
+                  ports.contains(port), let drops = Int(f[12]) else { continue }
+            total += drops
+        }
+        return total
     }
 }
