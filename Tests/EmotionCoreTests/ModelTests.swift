@@ -145,7 +145,7 @@ struct BuiltInModelTests {
     func angryVersusNeutral() throws {
         let predictor = try ClipPredictor(model: try EmotionModel.builtIn())
         let angry = try #require(predictor.predict(try Fixtures.audio("crema-1009_DFA_ANG_XX.wav").samples))
-        let neutral = try #require(predictor.predict(try Fixtures.audio("crema-1011_IEO_NEU_XX.wav").samples))
+        let neutral = try #require(predictor.predict(try Fixtures.audio("crema-1022_IWW_NEU_XX.wav").samples))
         #expect(angry.upset > neutral.upset)
     }
 
@@ -154,7 +154,7 @@ struct BuiltInModelTests {
         let corpora = try #require(Fixtures.corpora)
         // A bounded sample: every 25th clip, through the real command.
         let dir = try TemporaryDirectory()
-        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(separator: "\n")
+        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(whereSeparator: \.isNewline)
         let sample = [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
         let manifest = try dir.write("sample.csv", Array(sample.joined(separator: "\n").utf8))
         let result = try runEmotionTap(["eval", "--corpora", corpora.path, "--manifest", manifest.path, "--json"])

@@ -16,7 +16,7 @@ struct LiveServiceTests {
         let service = try ServiceProcess(eventPort: receiver.port)
         let dir = service.directory
         let angry = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 4, into: dir)
-        let neutral = try repeatedClip("crema-1011_IEO_NEU_XX.wav", times: 4, into: dir)
+        let neutral = try repeatedClip("crema-1022_IWW_NEU_XX.wav", times: 4, into: dir)
         let (angryLeg, angryPort) = try service.createLeg(call: "call-e2e", role: "customer", codec: "pcmu")
         let (neutralLeg, neutralPort) = try service.createLeg(call: "call-e2e", role: "agent")
 
