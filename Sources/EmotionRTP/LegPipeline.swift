@@ -22,6 +22,49 @@ public enum LegOutput: Sendable {
     case escalate(upsetSeconds: Double)
 }
 
+/// Which senders a leg accepts: an allow-list of IPv4 networks (empty = any), and whether the leg
+/// locks to the first sender so a stray source cannot take it over.
+public struct SourcePolicy: Sendable, Equatable {
+    public var allowed: [IPv4Network]
+    public var lockToFirstSource: Bool
+
+    public init(allowed: [IPv4Network] = [], lockToFirstSource: Bool = true) {
+        self.allowed = allowed
+        self.lockToFirstSource = lockToFirstSource
+    }
+
+    @inline(__always)
+    func allows(_ address: UInt32) -> Bool {
+        allowed.isEmpty || allowed.contains { $0.contains(address) }
+    }
+}
+
+/// An IPv4 network in CIDR form, e.g. "10.1.0.0/16".
+public struct IPv4Network: Sendable, Equatable, CustomStringConvertible {
+    public let address: UInt32
+    public let prefix: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        let octets = parts[0].split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
+        guard octets.count == 4 else { return nil }
+        let prefix = parts.count == 2 ? Int(parts[1]) : 32
+        guard let prefix, (0...32).contains(prefix) else { return nil }
+        let a = octets.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        self.prefix = prefix
+        address = a & Self.mask(prefix)
+    }
+
+    static func mask(_ prefix: Int) -> UInt32 { prefix == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefix) }
+
+    @inline(__always)
+    public func contains(_ a: UInt32) -> Bool { a & Self.mask(prefix) == address }
+
+    public var description: String {
+        "\(address >> 24).\((address >> 16) & 0xff).\((address >> 8) & 0xff).\(address & 0xff)/\(prefix)"
+    }
+}
+
 /// Counters beyond RFC 3550, per reason a packet was not played as it came.
 public struct LegCounters: Sendable, Equatable {
     public var packets: UInt64 = 0
@@ -33,6 +76,10 @@ public struct LegCounters: Sendable, Equatable {
     public var concealedMilliseconds: UInt64 = 0
     public var silenceInsertedMilliseconds: UInt64 = 0
     public var resyncs: UInt64 = 0
+    /// Dropped because the sender is outside the allow-list.
+    public var sourceNotAllowed: UInt64 = 0
+    /// Dropped because the leg is locked to another sender.
+    public var wrongSource: UInt64 = 0
     public init() {}
 }
 
@@ -50,7 +97,9 @@ public final class LegPipeline {
     public private(set) var decisions: LegDecisions
     public private(set) var lastScores: EmotionScores?
     public let telephoneEventPayloadType: UInt8
+    public let sourcePolicy: SourcePolicy
     private let opusPayloadType: UInt8?
+    private var lockedSource: (UInt32, UInt16)?
 
     private let analyzer: StreamingAnalyzer
     private let runner: ModelRunner
@@ -69,7 +118,9 @@ public final class LegPipeline {
     public static let maxSilenceSeconds = 5.0
 
     public init(identity: LegIdentity, codec: VoiceCodec?, opusPayloadType: UInt8? = nil, telephoneEventPayloadType: UInt8 = 101,
-                model: EmotionModel, policy: LegPolicy, emit: @escaping (LegOutput) -> Void) throws {
+                sourcePolicy: SourcePolicy = SourcePolicy(), model: EmotionModel, policy: LegPolicy,
+                emit: @escaping (LegOutput) -> Void) throws {
+        self.sourcePolicy = sourcePolicy
         self.identity = identity
         requestedCodec = codec
         self.opusPayloadType = opusPayloadType
@@ -98,6 +149,11 @@ public final class LegPipeline {
 
     public func handle(_ packet: RTPPacketView) {
         counters.packets += 1
+        guard sourcePolicy.allows(packet.sourceIPv4) else { counters.sourceNotAllowed += 1; return }
+        if sourcePolicy.lockToFirstSource, let (ip, port) = lockedSource, ip != packet.sourceIPv4 || port != packet.sourcePort {
+            counters.wrongSource += 1
+            return
+        }
         let pt = packet.payloadType
         if pt == 13 || pt == 19 { counters.comfortNoise += 1; return }
         if pt == telephoneEventPayloadType { counters.telephoneEvents += 1; return }
@@ -112,6 +168,7 @@ public final class LegPipeline {
                                             ssrc: packet.ssrc, arrival: packet.arrival)
         if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
         latestArrival = max(latestArrival, packet.arrival)
+        if lockedSource == nil { lockedSource = (packet.sourceIPv4, packet.sourcePort) }
         if !started {
             started = true
             expectedTimestamp = packet.timestamp

@@ -11,20 +11,26 @@ public struct RTPPacketView {
     public var payload: UnsafeRawBufferPointer
     /// Arrival time as oRTP stamped it (seconds since the epoch).
     public var arrival: Double
-    /// The oRTP message, for the sender's address (looked up only when asked: no work per packet).
+    /// The sender's IPv4 address (host byte order) and port, 0 when unknown or IPv6.
+    public var sourceIPv4: UInt32
+    public var sourcePort: UInt16
+    /// The oRTP message, for the sender's address as text (looked up only when asked: no work per packet).
     fileprivate let message: UnsafeMutablePointer<mblk_t>?
 
     /// The sender's address, "host:port".
     public var source: String? { message.flatMap { RTPReceiveSession.describe($0) } }
 
     public init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
-                payload: UnsafeRawBufferPointer, arrival: Double) {
+                payload: UnsafeRawBufferPointer, arrival: Double, sourceIPv4: UInt32 = 0x7f00_0001, sourcePort: UInt16 = 5004) {
         self.init(sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc, payloadType: payloadType, marker: marker,
-                  payload: payload, arrival: arrival, message: nil)
+                  payload: payload, arrival: arrival, sourceIPv4: sourceIPv4, sourcePort: sourcePort, message: nil)
     }
 
     fileprivate init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
-                     payload: UnsafeRawBufferPointer, arrival: Double, message: UnsafeMutablePointer<mblk_t>?) {
+                     payload: UnsafeRawBufferPointer, arrival: Double, sourceIPv4: UInt32, sourcePort: UInt16,
+                     message: UnsafeMutablePointer<mblk_t>?) {
+        self.sourceIPv4 = sourceIPv4
+        self.sourcePort = sourcePort
         self.sequenceNumber = sequenceNumber
         self.timestamp = timestamp
         self.ssrc = ssrc
@@ -102,13 +108,21 @@ public final class RTPReceiveSession {
             var start: UnsafeMutablePointer<UInt8>?
             let length = Int(rtp_get_payload(message, &start))
             let m = message.pointee
+            var ip: UInt32 = 0, port: UInt16 = 0
+            if m.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size), m.net_addr.ss_family == sa_family_t(AF_INET) {
+                withUnsafeBytes(of: m.net_addr) { raw in
+                    let sin = raw.loadUnaligned(as: sockaddr_in.self)
+                    ip = UInt32(bigEndian: sin.sin_addr.s_addr)
+                    port = UInt16(bigEndian: sin.sin_port)
+                }
+            }
             let view = RTPPacketView(
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
                 ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
                 marker: et_rtp_get_markbit(message) != 0,
                 payload: UnsafeRawBufferPointer(start: start, count: max(0, start == nil ? 0 : length)),
                 arrival: Double(m.timestamp.tv_sec) + Double(m.timestamp.tv_usec) / 1e6,
-                message: message)
+                sourceIPv4: ip, sourcePort: port, message: message)
             handler(view)
             count += 1
         }

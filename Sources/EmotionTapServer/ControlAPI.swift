@@ -145,6 +145,7 @@ public struct ControlAPI: Sendable {
                 ("reordered", .int(Int64(st.reordered))), ("duplicates", .int(Int64(st.duplicates))), ("late", .int(Int64(c.late))),
                 ("jitter_ms", .number(st.jitterMilliseconds, places: 2)), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
                 ("unknown_payload_type", .int(Int64(c.unknownPayloadType))), ("undecodable", .int(Int64(c.undecodable))),
+                ("source_not_allowed", .int(Int64(c.sourceNotAllowed))), ("wrong_source", .int(Int64(c.wrongSource))),
             ])),
         ])
     }

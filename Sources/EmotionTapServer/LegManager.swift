@@ -90,7 +90,8 @@ public final class LegManager: @unchecked Sendable {
         let leg: LiveLeg
         do {
             leg = try LiveLeg(identity: identity, session: session, codec: codec, model: model, policy: config.policy,
-                              telephoneEventPayloadType: config.telephoneEventPayloadType, publisher: publisher)
+                              telephoneEventPayloadType: config.telephoneEventPayloadType,
+                              sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource), publisher: publisher)
         } catch {
             lock.withLock { _ = portsInUse.remove(session.port) }
             throw .invalid("cannot set up the leg: \(error)")

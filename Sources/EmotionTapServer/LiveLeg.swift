@@ -35,7 +35,7 @@ final class LiveLeg: @unchecked Sendable {
     private(set) var ended = false
 
     init(identity: LegIdentity, session: RTPReceiveSession, codec: VoiceCodec?, model: EmotionModel, policy: LegPolicy,
-         telephoneEventPayloadType: UInt8, publisher: EventPublisher) throws {
+         telephoneEventPayloadType: UInt8, sourcePolicy: SourcePolicy, publisher: EventPublisher) throws {
         self.identity = identity
         self.session = session
         self.publisher = publisher
@@ -44,7 +44,7 @@ final class LiveLeg: @unchecked Sendable {
         lastPacketAt = createdAt
         snapshotStorage = LegSnapshot(identity: identity, port: session.port, requestedCodec: codec, created: now)
         pipeline = try LegPipeline(identity: identity, codec: codec, telephoneEventPayloadType: telephoneEventPayloadType,
-                                   model: model, policy: policy) { [unowned self] output in self.publish(output) }
+                                   sourcePolicy: sourcePolicy, model: model, policy: policy) { [unowned self] output in self.publish(output) }
     }
 
     var snapshot: LegSnapshot { lock.withLock { snapshotStorage } }
@@ -98,6 +98,7 @@ final class LiveLeg: @unchecked Sendable {
             ("ssrc_changes", .int(Int64(stats.ssrcChanges))), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
             ("comfort_noise", .int(Int64(c.comfortNoise))), ("telephone_events", .int(Int64(c.telephoneEvents))),
             ("unknown_payload_type", .int(Int64(c.unknownPayloadType))), ("undecodable", .int(Int64(c.undecodable))),
+            ("source_not_allowed", .int(Int64(c.sourceNotAllowed))), ("wrong_source", .int(Int64(c.wrongSource))),
         ]
         publisher.publish(type: "leg.end", leg: identity, fields: [("reason", .string(reason)), ("summary", .object(summary)), ("rtp", .object(rtp))])
     }

@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionRTP
 import Foundation
 import Yams
 
@@ -26,6 +27,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxLegs = 2000
     public var workers = 0
     public var telephoneEventPayloadType: UInt8 = 101
+    /// RTP senders accepted (IPv4 CIDRs); empty = any.
+    public var rtpAllow: [IPv4Network] = []
+    /// A leg locks to its first sender; packets from anywhere else are dropped and counted.
+    public var lockSource = true
     public var eventTargets: [String] = ["127.0.0.1:9099"]
     public var hmacKey: String?
     public var eventLogPath: String? = "emotiontap-events.jsonl"
@@ -67,8 +72,17 @@ public struct ServerConfig: Sendable, Equatable {
             case "auth_token": config.authToken = try r.optionalString(value, "auth_token")
             case "model": config.modelPath = try r.optionalString(value, "model")
             case "rtp":
-                try r.object(value, path: "rtp", keys: ["host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type"]) { k, v in
+                try r.object(value, path: "rtp", keys: ["host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
+                                                         "allow", "lock_source"]) { k, v in
                     switch k {
+                    case "allow":
+                        config.rtpAllow = try r.stringList(v, "rtp.allow").map { text in
+                            guard let n = IPv4Network(text) else { throw r.fail(v, "rtp.allow", "'\(text)' is not an IPv4 CIDR like 10.0.0.0/8") }
+                            return n
+                        }
+                    case "lock_source":
+                        guard let b = v.bool else { throw r.fail(v, "rtp.lock_source", "must be true or false") }
+                        config.lockSource = b
                     case "host": config.rtpHost = try r.string(v, "rtp.host")
                     case "ports": config.rtpPorts = try r.portRange(v, "rtp.ports")
                     case "leg_timeout_s": config.legTimeoutSeconds = try r.double(v, "rtp.leg_timeout_s", 1...86400)

@@ -111,6 +111,8 @@ struct ConfigTests {
             ("static_legs:\n  - {port: 40001, role: customer}\n", "static_legs[0] (line 2): needs port, call_id and role"),
             ("colour: blue\n", "colour (line 1): unknown key"),
             ("rtp: [1, 2]\n", "rtp (line 1): must be a mapping"),
+            ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
+            ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
         ]
         for (yaml, expected) in cases {
             #expect(throws: ConfigError.self) { try ServerConfig.load(yaml: yaml, source: "c.yaml") }

@@ -109,3 +109,46 @@ struct LegPipelineTests {
         if case .started(let codec, let pt, _, _) = out.items.first { #expect(codec == .opus && pt == 111) } else { Issue.record("no start") }
     }
 }
+
+@Suite("source policy")
+struct SourcePolicyTests {
+    func pipeline(_ policy: SourcePolicy) throws -> LegPipeline {
+        try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), codec: .pcmu, sourcePolicy: policy,
+                        model: try EmotionModel.builtIn(), policy: LegPolicy()) { _ in }
+    }
+
+    func send(_ p: LegPipeline, seq: UInt16, from ip: UInt32, port: UInt16) {
+        let payload = [UInt8](repeating: 0xff, count: 160)
+        payload.withUnsafeBytes {
+            p.handle(RTPPacketView(sequenceNumber: seq, timestamp: UInt32(seq) * 160, ssrc: 1, payloadType: 0, marker: false,
+                                   payload: $0, arrival: Double(seq) * 0.02, sourceIPv4: ip, sourcePort: port))
+        }
+    }
+
+    @Test("a leg locks to its first sender; a stray sender is dropped and counted")
+    func lock() throws {
+        let p = try pipeline(SourcePolicy())
+        for i in 0..<10 { send(p, seq: UInt16(i), from: 0x0a00_0001, port: 4000) }
+        for i in 10..<15 { send(p, seq: UInt16(i), from: 0x0a00_0099, port: 4000) }   // another host
+        for i in 15..<18 { send(p, seq: UInt16(i), from: 0x0a00_0001, port: 4002) }   // same host, other port
+        #expect(p.counters.wrongSource == 8)
+        #expect(p.statistics.received == 10)
+        let open = try pipeline(SourcePolicy(lockToFirstSource: false))
+        for i in 0..<4 { send(open, seq: UInt16(i), from: 0x0a00_0001 + UInt32(i), port: 4000) }
+        #expect(open.counters.wrongSource == 0 && open.statistics.received == 4)
+    }
+
+    @Test("an allow-list of CIDRs drops everything else")
+    func allowList() throws {
+        let nets = try #require(["10.20.0.0/16", "192.0.2.7"].map { IPv4Network($0) } as? [IPv4Network])
+        let p = try pipeline(SourcePolicy(allowed: nets, lockToFirstSource: false))
+        send(p, seq: 0, from: 0x0a14_0305, port: 1)      // 10.20.3.5: allowed
+        send(p, seq: 1, from: 0x0a15_0305, port: 1)      // 10.21.3.5: not
+        send(p, seq: 2, from: 0xc000_0207, port: 1)      // 192.0.2.7: allowed
+        send(p, seq: 3, from: 0xc000_0208, port: 1)      // 192.0.2.8: not
+        #expect(p.counters.sourceNotAllowed == 2)
+        #expect(p.statistics.received == 2)
+        #expect(IPv4Network("300.1.1.1/8") == nil && IPv4Network("10.0.0.0/33") == nil && IPv4Network("10.0.0/8") == nil)
+        #expect(IPv4Network("10.1.2.3/8")?.description == "10.0.0.0/8")
+    }
+}
