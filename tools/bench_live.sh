@@ -12,15 +12,19 @@ CODEC=${BENCH_CODEC:-pcmu}
 HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
 EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
 
+config=$(mktemp)
+trap 'rm -f "$config"' EXIT
+printf 'rtp:\n  max_legs: 20000\n' > "$config"
+
 printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s\n' legs codec cores socket_drops events/s p50_ms p99_ms rss_mb rss/leg_kB
 for n in $LEGS; do
   "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
-    --config <(printf 'rtp:\n  max_legs: 20000\n') &
+    --config "$config" &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   line=$("$BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
            --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' || true)
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   if [ -z "$line" ]; then echo "$n: no result (see loadgen's output)"; continue; fi
   get() { printf '%s' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s\n' "$(get legs)" "$(get codec)" "$(get cores)" "$(get socket_drops)" \

@@ -66,6 +66,8 @@ struct LoadgenCommand: ParsableCommand {
         let before = reportPid.map { ProcessSample.read($0) }
         let dropsBefore = ProcessSample.udpDrops(ports: Set(ports))
         let stats = try stream(payloads: payloads, ports: ports, listener: listener)
+        // Windows flushed at leg end are not live latency: stop measuring here.
+        listener?.freeze()
         let after = reportPid.map { ProcessSample.read($0) }
         let drops = ProcessSample.udpDrops(ports: Set(ports)) - dropsBefore
         Thread.sleep(forTimeInterval: 1.5)
@@ -94,6 +96,9 @@ struct LoadgenCommand: ParsableCommand {
 
     struct StreamStats { var sent = 0, dropped = 0, seconds = 0.0, lagP99 = 0.0 }
 
+    /// Leg i starts i/N of a second after the first, so windows (every second) do not all close at once.
+    static func startOffsetMilliseconds(leg i: Int, of n: Int) -> Int { i * 1000 / max(1, n) }
+
     /// One thread, a 1 ms tick: each tick sends the packets of the legs whose 20 ms phase falls in it.
     func stream(payloads: [[UInt8]], ports: [UInt16], listener: EventListener?) throws -> StreamStats {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -111,26 +116,29 @@ struct LoadgenCommand: ParsableCommand {
         var ts = (0..<n).map { UInt32(truncatingIfNeeded: $0 &* 104_729) }
         let ssrc = (0..<n).map { UInt32(0x1000_0000 + $0) }
         var frame = [Int](repeating: 0, count: n)
+        let startTick = (0..<n).map { Self.startOffsetMilliseconds(leg: $0, of: n) }
+        var legsByPhase = [[Int]](repeating: [], count: phases)
+        for leg in 0..<n { legsByPhase[startTick[leg] % phases].append(leg) }
+        let perPhase = legsByPhase.map(\.count).max() ?? 1
         var rng = SenderRandom(seed: 42)
         // Preallocated batch: at most every leg in one tick.
         let maxPacket = 12 + (payloads.map(\.count).max() ?? 160)
-        var bytes = [UInt8](repeating: 0, count: max(1, (n / phases + 1) * maxPacket))
-        var offsets = [Int32](repeating: 0, count: n / phases + 1)
-        var lengths = [Int32](repeating: 0, count: n / phases + 1)
-        var batchPorts = [UInt16](repeating: 0, count: n / phases + 1)
+        var bytes = [UInt8](repeating: 0, count: max(1, perPhase * maxPacket))
+        var offsets = [Int32](repeating: 0, count: max(1, perPhase))
+        var lengths = [Int32](repeating: 0, count: max(1, perPhase))
+        var batchPorts = [UInt16](repeating: 0, count: max(1, perPhase))
         var stats = StreamStats()
         var lags: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
-        let ticks = Int(duration * 1000)
+        let ticks = Int(duration * 1000) + 1000
         listener?.setStart(Date().timeIntervalSince1970, phases: phases, legs: n)
         for tick in 0..<ticks {
             let due = start + UInt64(tick) * 1_000_000
             let now = DispatchTime.now().uptimeNanoseconds
             if due > now { usleep(UInt32((due - now) / 1000)) } else { lags.append(Double(now - due) / 1e9) }
-            let phase = tick % phases
             var count = 0, used = 0
-            var leg = phase
-            while leg < n {
+            // Legs whose start offset falls on this millisecond of the 20 ms cycle.
+            for leg in legsByPhase[tick % phases] where tick >= startTick[leg] {
                 let payload = payloads[frame[leg] % payloads.count]
                 frame[leg] += 1
                 let header: [UInt8] = [0x80, frame[leg] == 1 ? 0x80 | payloadType : payloadType, UInt8(seq[leg] >> 8), UInt8(seq[leg] & 0xff),
@@ -138,14 +146,13 @@ struct LoadgenCommand: ParsableCommand {
                                        UInt8(ssrc[leg] >> 24), UInt8((ssrc[leg] >> 16) & 0xff), UInt8((ssrc[leg] >> 8) & 0xff), UInt8(ssrc[leg] & 0xff)]
                 seq[leg] &+= 1
                 ts[leg] &+= clockStep
-                if loss > 0, rng.unit() < loss { stats.dropped += 1; leg += phases; continue }
+                if loss > 0, rng.unit() < loss { stats.dropped += 1; continue }
                 offsets[count] = Int32(used)
                 for b in header { bytes[used] = b; used += 1 }
                 for b in payload { bytes[used] = b; used += 1 }
                 lengths[count] = Int32(12 + payload.count)
                 batchPorts[count] = ports[leg]
                 count += 1
-                leg += phases
             }
             if count > 0 {
                 stats.sent += Int(et_send_batch(fd, bytes, offsets, lengths, batchPorts, address.s_addr, Int32(count)))
@@ -189,7 +196,8 @@ final class EventListener: @unchecked Sendable {
     private var thread: Thread?
     private var events = 0, emotion = 0, legEnds = 0
     private var latencies: [Double] = []
-    private var startWall = 0.0, phases = 20
+    private var startWall = 0.0, phases = 20, legCount = 1
+    private var frozen = false
     private let legIndex: [String: Int]
 
     init(address: String, legIDs: [String]) throws {
@@ -215,8 +223,10 @@ final class EventListener: @unchecked Sendable {
     }
 
     func setStart(_ wall: Double, phases: Int, legs: Int) {
-        lock.withLock { startWall = wall; self.phases = phases }
+        lock.withLock { startWall = wall; self.phases = phases; legCount = legs }
     }
+
+    func freeze() { lock.withLock { frozen = true } }
 
     private func loop() {
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -231,9 +241,9 @@ final class EventListener: @unchecked Sendable {
                 if type == "leg.end" { legEnds += 1 }
                 if type == "emotion", let leg = (o["leg_id"] as? String).flatMap({ legIndex[$0] }), let end = o["end"] as? Double {
                     emotion += 1
-                    // Leg i's first packet left at start + (i % phases) ms; media time runs with the wall clock.
-                    let sentAt = startWall + Double(leg % phases) / 1000 + end
-                    latencies.append(arrival - sentAt)
+                    // Leg i's first packet left at its start offset; media time runs with the wall clock.
+                    let sentAt = startWall + Double(LoadgenCommand.startOffsetMilliseconds(leg: leg, of: legCount)) / 1000 + end
+                    if !frozen { latencies.append(arrival - sentAt) }
                 }
             }
         }
