@@ -85,6 +85,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MARK: libFuzzer harness (built only by `make fuzz`, with -sanitize=fuzzer)
+        .executableTarget(
+            name: "EmotionTapFuzz",
+            dependencies: ["EmotionCore", "EmotionRTP", "EmotionTapServer"],
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
         .testTarget(
             name: "EmotionCoreTests",
             dependencies: ["EmotionCore", "EmotionTraining", "EmotionRTP", "EmotionTapServer",
