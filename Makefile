@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench bench-live goldens model eval clean
+.PHONY: all deps build debug test demo bench bench-live goldens model eval fuzz clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
 # (about 3 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
@@ -47,9 +47,20 @@ eval: build
 bench-live: build
 	BIN=$(BIN) tools/bench_live.sh
 
+# libFuzzer over the parsers that take outside bytes (WAV, RTP payloads into G.711/Opus legs, YAML
+# config). FUZZ_SECONDS=600 for a longer run; a crash lands in .build-fuzz/crashes: copy it into
+# Tests/FuzzCorpus so the replay test keeps it fixed.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	$(SWIFT) build --product EmotionTapFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus .build-fuzz/crashes
+	cp -n Tests/FuzzCorpus/* .build-fuzz/corpus/ 2>/dev/null || true
+	ASAN_OPTIONS=suppressions=$(CURDIR)/Tests/asan.supp:detect_leaks=0 .build-fuzz/debug/EmotionTapFuzz .build-fuzz/corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.build-fuzz/crashes/ -print_final_stats=1
+
 # Regenerates the librosa golden frames (needs Python with tools/requirements-goldens.txt).
 goldens:
 	python3 tools/librosa_goldens.py
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build .build-fuzz .build-asan .build-tsan Benchmarks/.build

@@ -65,7 +65,7 @@ public enum TrainingRun {
             command: options.command, manifest: options.manifest.lastPathComponent, clips: entries.count - skipped.count,
             windows: data.clips.reduce(0) { $0 + $1.vectors.count }, clipsPerCorpus: counts,
             speakers: Set(entries.map(\.speaker)).count, seed: options.seed,
-            augmentation: "\(options.augmentedCopies) copies per clip: gain +-12 dB, noise at 20-35 dB SNR on half, G.711 or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
+            augmentation: "\(options.augmentedCopies) copies per clip: gain -24 to +12 dB, noise at 20-35 dB SNR on half, G.711 or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
             learner: options.trainer.summary, created: ISO8601DateFormatter().string(from: Date()))
         var metrics: [String: EmotionModel.MetricsSummary] = [:]
         if let cv {

@@ -149,6 +149,20 @@ struct BuiltInModelTests {
         #expect(angry.upset > neutral.upset)
     }
 
+    @Test("a clip played 20 dB quieter gets nearly the same answer")
+    func quieterClip() throws {
+        let predictor = try ClipPredictor(model: try EmotionModel.builtIn())
+        for clip in Fixtures.clips + ["crema-1022_IWW_NEU_XX.wav"] {
+            let samples = try Fixtures.audio(clip).samples
+            let loud = try #require(predictor.predict(samples))
+            // Quieter and re-quantised by G.711, as a quieter line would deliver it.
+            let quiet = samples.map { Float(G711Law.muLaw.linear(G711Law.muLaw.encode(Int16(($0 * 0.1 * 32768).rounded())))) / 32768 }
+            let soft = try #require(predictor.predict(quiet))
+            #expect(abs(loud.upset - soft.upset) < 0.15, "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
+            #expect(loud.label == soft.label || abs(loud.upset - soft.upset) < 0.1, "\(clip): \(loud.label) vs \(soft.label)")
+        }
+    }
+
     @Test("eval on the corpora (skipped without ../shared/corpora)", .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
     func corpusEval() throws {
         let corpora = try #require(Fixtures.corpora)

@@ -210,4 +210,15 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.measurement(realTime, Int((decoded * packetNanos / Double(max(elapsed, 1))).rounded()))
         }
     }
+
+    // MARK: Model inference, one window (the built-in model: 3 networks, 180 inputs)
+    do {
+        let model = try! EmotionModel.builtIn()
+        let runner = ModelRunner(model: model)
+        var rng = SplitMix64(state: 7)
+        let vector = (0..<model.inputs.count).map { i in model.normalization.mean.values[i] + Float(rng.nextSigned()) * model.normalization.scale.values[i] }
+        Benchmark("Model inference, one window (x1000)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(runner.predict(vector)) }
+        }
+    }
 }

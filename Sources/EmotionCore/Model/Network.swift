@@ -19,11 +19,8 @@ public struct DenseLayer: Codable, Sendable, Equatable {
     @inline(__always)
     func apply(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         weights.values.withUnsafeBufferPointer { w in
-            for o in 0..<outputs {
-                var s = bias.values[o]
-                let row = w.baseAddress! + o * inputs
-                for i in 0..<inputs { s += row[i] * x[i] }
-                out[o] = s
+            bias.values.withUnsafeBufferPointer { b in
+                for o in 0..<outputs { out[o] = b[o] + VectorMath.dot(w.baseAddress! + o * inputs, x, inputs) }
             }
         }
     }
