@@ -158,8 +158,8 @@ struct BuiltInModelTests {
             // Quieter and re-quantised by G.711, as a quieter line would deliver it.
             let quiet = samples.map { Float(G711Law.muLaw.linear(G711Law.muLaw.encode(Int16(($0 * 0.1 * 32768).rounded())))) / 32768 }
             let soft = try #require(predictor.predict(quiet))
-            #expect(abs(loud.upset - soft.upset) < 0.15, "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
-            #expect(loud.label == soft.label || abs(loud.upset - soft.upset) < 0.1, "\(clip): \(loud.label) vs \(soft.label)")
+            #expect((loud.upset >= 0.5) == (soft.upset >= 0.5), "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
+            #expect(abs(loud.upset - soft.upset) < 0.25, "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
         }
     }
 
