@@ -7,12 +7,15 @@ import Logging
 /// One thread that owns a set of legs: epoll over their sockets, drains what is ready, checks
 /// timeouts. No task or actor hop per packet; legs arrive and leave through a locked queue.
 final class RTPWorker: @unchecked Sendable {
-    // `legs` belongs to the worker thread; `pending*` and `stopping` are guarded by `lock`.
+    // `legs` belongs to the worker thread; `pending*`, `assigned` and `stopReason` are guarded by `lock`.
     private let epoll: Int32
     private var legs: [Int32: LiveLeg] = [:]
     private let lock = NSLock()
     private var pendingAdds: [LiveLeg] = []
     private var pendingEnds: [(String, String)] = []
+    /// Legs given to this worker and not yet ended: what the manager balances on (never `legs.count`,
+    /// which only the worker thread may read).
+    private var assigned = 0
     private var stopReason: String?
     private let timeout: Double
     private let onEnded: @Sendable (LiveLeg) -> Void
@@ -32,9 +35,14 @@ final class RTPWorker: @unchecked Sendable {
 
     func start() { thread?.start() }
 
-    var legCount: Int { lock.withLock { legs.count + pendingAdds.count } }
+    var legCount: Int { lock.withLock { assigned } }
 
-    func add(_ leg: LiveLeg) { lock.withLock { pendingAdds.append(leg) } }
+    func add(_ leg: LiveLeg) {
+        lock.withLock {
+            pendingAdds.append(leg)
+            assigned += 1
+        }
+    }
 
     func end(legID: String, reason: String) { lock.withLock { pendingEnds.append((legID, reason)) } }
 
@@ -95,6 +103,7 @@ final class RTPWorker: @unchecked Sendable {
         leg.drain(now: now)
         leg.end(reason: reason, now: now)
         legs[fd] = nil
+        lock.withLock { assigned -= 1 }
         onEnded(leg)
     }
 }

@@ -240,3 +240,27 @@ struct MoreLiveTests {
         _ = service.terminate()
     }
 }
+
+@Suite("live service under load", .serialized)
+struct LoadTests {
+    @Test("300 legs from loadgen with 5 % loss, created while others stream: the process stays up and every leg ends")
+    func shortSoak() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 400)
+        let (status, out, err) = try emotiontap(["loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05",
+                                                 "--via-api", "http://127.0.0.1:\(service.httpPort)",
+                                                 "--file", Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav").path],
+                                                timeout: 60)
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("300 legs"))
+        #expect(service.process.isRunning, "the service survived")
+        #expect(try service.request("GET", "/healthz").0 == 200)
+        let ended = receiver.wait(seconds: 15) { events in events.filter { event in event["type"] as? String == "leg.end" }.count >= 300 }
+        #expect(ended)
+        let events = receiver.parsed
+        #expect(events.filter { $0["type"] as? String == "leg.start" }.count == 300)
+        #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 300)
+        #expect(service.terminate() == 0)
+    }
+}
