@@ -22,24 +22,11 @@ struct EventsCommand: ParsableCommand {
     var hmacKey: String?
 
     func run() throws {
-        let parts = listen.split(separator: ":")
-        guard parts.count == 2, let port = UInt16(parts[1]) else { throw ValidationError("--listen must be HOST:PORT") }
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, parts[0] == "localhost" ? "127.0.0.1" : String(parts[0]), &address.sin_addr) == 1 else {
-            throw ValidationError("\(parts[0]) is not an IPv4 address")
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            StandardError.line("emotiontap: cannot listen on \(listen) (errno \(errno))")
+        let fd: Int32
+        do { fd = try boundUDPSocket(listen) } catch {
+            StandardError.line("emotiontap: \(error)")
             throw ExitCode(2)
         }
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let key = (hmacKey ?? ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"]).map { SymmetricKey(data: Data($0.utf8)) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var received = 0, ended = 0

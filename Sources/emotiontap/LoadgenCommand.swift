@@ -201,23 +201,10 @@ final class EventListener: @unchecked Sendable {
     private let legIndex: [String: Int]
 
     init(address: String, legIDs: [String]) throws {
-        let parts = address.split(separator: ":")
-        guard parts.count == 2, let port = UInt16(parts[1]) else { throw ValidationError("--listen must be HOST:PORT") }
         var legIndex: [String: Int] = [:]
         for (i, id) in legIDs.enumerated() { legIndex[id] = i }
         self.legIndex = legIndex
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        inet_pton(AF_INET, String(parts[0]), &addr.sin_addr)
-        let socketFD = fd
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw ValidationError("cannot listen on \(address)") }
-        var buffer: Int32 = 8 << 20
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        fd = try boundUDPSocket(address, receiveBuffer: 8 << 20)
         thread = Thread { [unowned self] in self.loop() }
         thread?.start()
     }

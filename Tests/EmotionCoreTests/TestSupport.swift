@@ -1,5 +1,6 @@
 import Foundation
 @testable import EmotionCore
+import EmotionTraining
 
 enum Fixtures {
     static var directory: URL { Bundle.module.resourceURL!.appendingPathComponent("Fixtures") }
@@ -34,18 +35,8 @@ enum Fixtures {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so random tests replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The training code's seeded generator, so random tests replay exactly.
+typealias SeededGenerator = SplitMix64
 
 struct CommandResult {
     var status: Int32
