@@ -264,3 +264,29 @@ struct LoadTests {
         #expect(service.terminate() == 0)
     }
 }
+
+@Suite("event delivery faults", .serialized)
+struct EventFaultTests {
+    @Test("an event target that is down (ICMP port unreachable) never holds up a leg; the JSONL log keeps every event")
+    func targetDown() throws {
+        // Nothing listens on this port: every datagram earns an ICMP port unreachable.
+        let closedPort = try ServiceProcess.freeTCPPort()
+        let service = try ServiceProcess(eventPort: closedPort)
+        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let (leg, port) = try service.createLeg(call: "deaf", role: "customer")
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try service.json("DELETE", "/v1/legs/\(leg)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(service.terminate() == 0)
+        let logged = try String(contentsOf: service.logPath, encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let types = logged.filter { $0["leg_id"] as? String == leg }.compactMap { $0["type"] as? String }
+        #expect(types.first == "leg.start" && types.last == "leg.end")
+        #expect(types.filter { $0 == "emotion" }.count >= 5)
+        let summary = logged.first { $0["type"] as? String == "leg.end" }?["summary"] as? [String: Any]
+        #expect((summary?["media_s"] as? Double ?? 0) > 6.5, "the leg heard all 7 s of audio")
+        let seqs = logged.compactMap { $0["seq"] as? Int }
+        #expect(seqs == Array(1...seqs.count), "no gap in the log's sequence numbers")
+    }
+}
