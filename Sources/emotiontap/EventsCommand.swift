@@ -1,6 +1,8 @@
 import ArgumentParser
 import Crypto
+import CLinux
 import Foundation
+import Glibc
 
 struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLinux
 import EmotionCore
 import Foundation
+import Glibc
 
 /// Many legs at once from one process: legs created through the control API, RTP at real-time pace
 /// with staggered starts, sent in batches (sendmmsg) from one thread with no task per packet.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import EmotionCore
 import EmotionTapServer
+import CLinux
 import Foundation
+import Glibc
 
 /// Buffered stdout: per-frame rows are many and small.
 final class StandardOutput {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import EmotionCore
+import CLinux
 import Foundation
+import Glibc
 
 struct SendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
