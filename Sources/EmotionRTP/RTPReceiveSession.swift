@@ -107,21 +107,21 @@ public final class RTPReceiveSession {
             defer { freemsg(message) }
             var start: UnsafeMutablePointer<UInt8>?
             let length = Int(rtp_get_payload(message, &start))
-            let m = message.pointee
+            // Read the fields in place: copying the whole mblk_t (with its sockaddr_storage) per packet is waste.
             var ip: UInt32 = 0, port: UInt16 = 0
-            if m.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size), m.net_addr.ss_family == sa_family_t(AF_INET) {
-                withUnsafeBytes(of: m.net_addr) { raw in
-                    let sin = raw.loadUnaligned(as: sockaddr_in.self)
-                    ip = UInt32(bigEndian: sin.sin_addr.s_addr)
-                    port = UInt16(bigEndian: sin.sin_port)
-                }
+            if message.pointee.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size),
+               message.pointee.net_addr.ss_family == sa_family_t(AF_INET) {
+                let sin = UnsafeRawPointer(message).load(fromByteOffset: MemoryLayout<mblk_t>.offset(of: \.net_addr)!, as: sockaddr_in.self)
+                ip = UInt32(bigEndian: sin.sin_addr.s_addr)
+                port = UInt16(bigEndian: sin.sin_port)
             }
+            let arrival = message.pointee.timestamp
             let view = RTPPacketView(
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
                 ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
                 marker: et_rtp_get_markbit(message) != 0,
                 payload: UnsafeRawBufferPointer(start: start, count: max(0, start == nil ? 0 : length)),
-                arrival: Double(m.timestamp.tv_sec) + Double(m.timestamp.tv_usec) / 1e6,
+                arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
                 sourceIPv4: ip, sourcePort: port, message: message)
             handler(view)
             count += 1

@@ -24,16 +24,7 @@ struct AnalyzeCommand: ParsableCommand {
         let selection = try channel.selection()
         let predictor = try ClipPredictor(model: model)
         let out = StandardOutput()
-        var failures = 0
-        for file in files {
-            let audio: MonoAudio
-            do {
-                audio = try AudioInput.load(URL(fileURLWithPath: file), channel: selection, sampleRate: model.features.sampleRate)
-            } catch {
-                StandardError.line("emotiontap: \(file): \(error.description)")
-                failures += 1
-                continue
-            }
+        let failures = forEachAudioFile(files, channel: selection, sampleRate: model.features.sampleRate) { file, audio in
             if format == .text {
                 out.write(String(format: "%@: %.1f s", file, audio.duration))
                 out.write("  window          speech  upset  verdict")

@@ -66,17 +66,8 @@ struct FeaturesCommand: ParsableCommand {
         let selection = try channel.selection()
         let extractor = try FrameFeatureExtractor(config: config)
         let out = StandardOutput()
-        var failures = 0
         if format == .csv { out.write(FrameRowFormatter.csvHeader(extended: extended, fileColumn: files.count > 1)) }
-        for file in files {
-            let audio: MonoAudio
-            do {
-                audio = try AudioInput.load(URL(fileURLWithPath: file), channel: selection, sampleRate: config.sampleRate)
-            } catch {
-                StandardError.line("emotiontap: \(file): \(error.description)")
-                failures += 1
-                continue
-            }
+        let failures = forEachAudioFile(files, channel: selection, sampleRate: config.sampleRate) { file, audio in
             extractor.reset()
             let emit: (FrameView) -> Void = { frame in
                 switch format {

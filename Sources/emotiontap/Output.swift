@@ -114,3 +114,22 @@ func boundUDPSocket(_ address: String, receiveBuffer: Int32 = 1 << 20) throws ->
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     return fd
 }
+
+/// Loads each file at `sampleRate` and hands it to `body`; a file that cannot be read gets one line
+/// on stderr naming it and the problem, and the rest go on. Returns how many failed.
+func forEachAudioFile(_ files: [String], channel: ChannelSelection, sampleRate: Int,
+                      _ body: (String, MonoAudio) throws -> Void) rethrows -> Int {
+    var failures = 0
+    for file in files {
+        let audio: MonoAudio
+        do {
+            audio = try AudioInput.load(URL(fileURLWithPath: file), channel: channel, sampleRate: sampleRate)
+        } catch {
+            StandardError.line("emotiontap: \(file): \(error.description)")
+            failures += 1
+            continue
+        }
+        try body(file, audio)
+    }
+    return failures
+}
