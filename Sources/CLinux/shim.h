@@ -17,8 +17,8 @@ static inline int et_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_
 
 /// Waits up to timeout_ms; writes the ready descriptors to fds (at most max) and returns their count.
 static inline int et_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
-    struct epoll_event events[256];
-    if (max > 256) max = 256;
+    struct epoll_event events[1024];
+    if (max > 1024) max = 1024;
     int n = epoll_wait(epfd, events, max, timeout_ms);
     for (int i = 0; i < n; i++) fds[i] = events[i].data.fd;
     return n;

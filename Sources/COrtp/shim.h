@@ -1,6 +1,7 @@
 #ifndef EMOTIONTAP_CORTP_SHIM_H
 #define EMOTIONTAP_CORTP_SHIM_H
 #include <ortp/ortp.h>
+#include <unistd.h>
 
 // oRTP exposes these as function-like macros, which Swift cannot call.
 static inline uint16_t et_rtp_get_seqnumber(const mblk_t *m) { return rtp_get_seqnumber(m); }
@@ -14,4 +15,19 @@ static inline RtpProfile *et_av_profile(void) { return &av_profile; }
 
 // The "ortp" domain macro expands to "bctbx" outside the library, so set the mask by name.
 static inline void et_ortp_set_log_mask(int mask) { bctbx_set_log_level_mask("ortp", mask); }
+
+// Packets oRTP has already read from the socket and still holds: a drain stops when this is zero
+// instead of asking once more (each ask costs a recvmsg that returns EAGAIN).
+static inline int et_rtp_session_queued(const RtpSession *s) { return s->rtp.rq.q_mcount; }
+
+// RTCP is off (see RTPReceiveSession), but oRTP still binds an RTCP socket and polls it through its
+// transport on every receive: one more fd per leg and one more recvmsg per wake. Close the socket and
+// park the transport (oRTP skips RTCP when it has neither); put it back before destroying the session.
+static inline RtpTransport *et_rtp_session_detach_rtcp(RtpSession *s) {
+    if (s->rtcp.gs.socket != (ortp_socket_t)-1) { close(s->rtcp.gs.socket); s->rtcp.gs.socket = (ortp_socket_t)-1; }
+    RtpTransport *t = s->rtcp.gs.tr;
+    s->rtcp.gs.tr = NULL;
+    return t;
+}
+static inline void et_rtp_session_reattach_rtcp(RtpSession *s, RtpTransport *t) { s->rtcp.gs.tr = t; }
 #endif

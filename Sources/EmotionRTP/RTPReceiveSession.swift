@@ -56,6 +56,8 @@ public final class RTPReceiveSession {
     public let port: Int
     private let session: UnsafeMutablePointer<RtpSession>
     private var userTimestamp: UInt32 = 0
+    /// oRTP's RTCP transport, parked while RTCP is off (see the shim).
+    private let rtcpTransport: UnsafeMutablePointer<RtpTransport>?
 
     public init(host: String, port: Int) throws(RTPSessionError) {
         ORTPLibrary.initialize()
@@ -83,12 +85,16 @@ public final class RTPReceiveSession {
             rtp_session_destroy(s)
             throw RTPSessionError(description: "cannot bind RTP to \(host):\(port) (in use or not a local address)")
         }
+        rtcpTransport = et_rtp_session_detach_rtcp(s)
         session = s
         self.host = host
         self.port = Int(rtp_session_get_local_port(s))
     }
 
-    deinit { rtp_session_destroy(session) }
+    deinit {
+        et_rtp_session_reattach_rtcp(session, rtcpTransport)
+        rtp_session_destroy(session)
+    }
 
     /// The socket, for epoll.
     public var fileDescriptor: Int32 { Int32(rtp_session_get_rtp_socket(session)) }
@@ -97,6 +103,8 @@ public final class RTPReceiveSession {
     public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
 
     /// Hands every packet queued on the socket to `handler`, in sequence order; returns how many.
+    /// Each ask makes oRTP read the socket until it would block, so one ask takes in everything that
+    /// arrived; asking again only when oRTP still holds packets saves a recvmsg per wake.
     @discardableResult
     public func drain(_ handler: (RTPPacketView) -> Void) -> Int {
         var count = 0
@@ -125,6 +133,7 @@ public final class RTPReceiveSession {
                 sourceIPv4: ip, sourcePort: port, message: message)
             handler(view)
             count += 1
+            if et_rtp_session_queued(session) == 0 { break }
         }
         return count
     }

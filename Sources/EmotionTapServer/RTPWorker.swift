@@ -53,8 +53,9 @@ final class RTPWorker: @unchecked Sendable {
     }
 
     private func run() {
-        var ready = [Int32](repeating: 0, count: 256)
+        var ready = [Int32](repeating: 0, count: 1024)
         var lastHousekeeping = 0.0
+        var wokeAt = monotonicSeconds()
         while true {
             let (adds, ends, stop) = lock.withLock { () -> ([LiveLeg], [(String, String)], String?) in
                 defer { pendingAdds.removeAll(); pendingEnds.removeAll() }
@@ -71,7 +72,12 @@ final class RTPWorker: @unchecked Sendable {
                 done.signal()
                 return
             }
+            // Wake at most once a tick: a packet waits up to a tick in its socket, and each wake drains
+            // every leg that has something, instead of one wake (and one epoll_wait) per packet.
+            let sinceWake = monotonicSeconds() - wokeAt
+            if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
             let n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
+            wokeAt = monotonicSeconds()
             let readAt = Date().timeIntervalSince1970
             if n > 0 {
                 for i in 0..<Int(n) {
@@ -86,6 +92,15 @@ final class RTPWorker: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// How often the worker wakes when packets keep coming; adds at most this much to event latency.
+    static let tick = 0.010
+
+    private func monotonicSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     private func register(_ leg: LiveLeg) {

@@ -49,6 +49,47 @@ struct StreamingTests {
         #expect(streamed.map(\.vector) == batch.map(\.vector))
     }
 
+    @Test("silent frames skip most of their analysis, and the windows come out the same bit for bit")
+    func skippedSilenceLeavesWindowsUnchanged() throws {
+        let call = try AudioInput.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/samples/sample-call.wav"))
+        // Every frame analysed in full (as librosa does), then windowed.
+        let extractor = try FrameFeatureExtractor()
+        let aggregator = try WindowAggregator(frameStep: extractor.config.frameStep)
+        var full: [WindowFeatures] = []
+        var framesSeen = 0
+        extractor.push(call.samples) { frame in framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) } }
+        extractor.finish { frame in framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) } }
+        if let w = aggregator.finish() { full.append(w) }
+        // The analyzer lets the speech gate turn silent frames' analysis down.
+        let gated = try StreamingAnalyzer().windows(of: call.samples)
+        #expect(gated.count == full.count)
+        #expect(gated.map(\.vector) == full.map(\.vector))
+        #expect(gated.map(\.speechFraction) == full.map(\.speechFraction))
+        // The call has pauses, so some frames really were skipped.
+        #expect(full.contains { $0.speechFraction < 0.9 })
+    }
+
+    @Test("percentiles by selection equal percentiles of a sorted copy", arguments: [1, 2, 3, 7, 17, 18, 100, 301])
+    func selectionMatchesSort(count: Int) {
+        var rng = SeededGenerator(seed: UInt64(count))
+        for round in 0..<20 {
+            // Ties on purpose in half the rounds.
+            var values = (0..<count).map { _ in round.isMultiple(of: 2) ? Float.random(in: -50...50, using: &rng)
+                                                                      : Float(Int.random(in: 0...5, using: &rng)) }
+            let sorted = values.sorted()
+            var from = 0
+            for q in [0.1, 0.5, 0.9] {
+                let rank = Int((q * Double(count - 1)).rounded(.down))
+                values.withUnsafeMutableBufferPointer { WindowVector.select($0, rank: rank, from: from) }
+                #expect(values[rank] == sorted[rank])
+                #expect(values[..<rank].allSatisfy { $0 <= values[rank] })
+                #expect(values[rank...].allSatisfy { $0 >= values[rank] })
+                from = rank
+            }
+        }
+    }
+
     @Test("windows: 3 s every 1 s, silence gives no verdict, short clips get one window")
     func windowing() throws {
         let analyzer = try StreamingAnalyzer()

@@ -40,6 +40,13 @@ public final class FrameFeatureExtractor {
     private var realEnd = Int.max                            // padded index where the real signal ends (known at finish)
     private var hasPrevious = false
 
+    /// Asked with each frame's level (dB re full scale) whether the frame needs its whole analysis.
+    /// A frame turned down gets RMS, energy, ZCR, centroid and flux (the spectrum the next frame's flux
+    /// needs); its MFCC, chroma, pitch and spectral shape stay zero. The window layer sets this to its
+    /// speech gate, since windows read only speech frames: silence then costs about half as much.
+    /// Nil (the default) analyses every frame, as librosa does.
+    public var needsFullAnalysis: ((Float) -> Bool)?
+
     // MARK: Scratch
     private let fft: RealFFT
     /// A separate, larger transform for the autocorrelation when the main FFT frame is too short to avoid wrap-around.
@@ -213,31 +220,25 @@ public final class FrameFeatureExtractor {
         let n = config.nFFT
         // RMS over the unwindowed frame, zeros as padding (librosa.feature.rms).
         let meanSquare = VectorMath.dot(frame, frame, n) / Float(n)
+        let energyDB = 10 * log10(meanSquare + 1e-10)
         row[FrameLayout.rms] = meanSquare.squareRoot()
-        row[FrameLayout.energyDB] = 10 * log10(meanSquare + 1e-10)
+        row[FrameLayout.energyDB] = energyDB
+        let full = needsFullAnalysis?(energyDB) ?? true
 
         // Zero crossings between neighbours that both lie in the real signal (edge padding adds none).
         let realStart = n / 2
         let first = max(paddedStart + 1, realStart + 1) - paddedStart
         let last = min(paddedStart + n, realEnd) - paddedStart
-        var crossings = 0
-        if first < last {
-            var previousNegative = frame[first - 1] < -1e-10
-            for i in first..<last {
-                let negative = frame[i] < -1e-10
-                crossings += negative != previousNegative ? 1 : 0
-                previousNegative = negative
-            }
-        }
+        let crossings = first < last ? VectorMath.signChanges(frame, from: first, to: last, threshold: -1e-10) : 0
         row[FrameLayout.zcr] = Float(crossings) / Float(n)
 
         // Windowed FFT frame.
         let input = fft.input
         let winLength = config.winLength
         input.update(repeating: 0, count: windowOffset)
-        for i in 0..<winLength { input[windowOffset + i] = frame[windowOffset + i] * window[i] }
+        VectorMath.multiply(frame + windowOffset, window, into: input + windowOffset, winLength)
         (input + windowOffset + winLength).update(repeating: 0, count: n - windowOffset - winLength)
-        if let pitchFFT {
+        if full, let pitchFFT {
             pitchFFT.input.update(from: input + windowOffset, count: winLength)
             (pitchFFT.input + winLength).update(repeating: 0, count: pitchFFT.size - winLength)
         }
@@ -255,10 +256,22 @@ public final class FrameFeatureExtractor {
         // librosa.util.normalize leaves an all-zero column as it is, so silence has centroid 0.
         row[FrameLayout.centroid] = magnitudeSum > Float.leastNormalMagnitude ? weightedSum / magnitudeSum : 0
 
+        spectralFlux(magnitudeSum: magnitudeSum)
+        guard full else {
+            clear(FrameLayout.mfcc)
+            clear(FrameLayout.chroma)
+            clear(FrameLayout.pitchHz..<FrameLayout.flux)
+            clear(FrameLayout.lowHighRatio..<FrameLayout.count)
+            return
+        }
         melAndMFCC()
         chroma()
         spectralShape(magnitudeSum: magnitudeSum)
         pitch()
+    }
+
+    @inline(__always) private func clear(_ range: Range<Int>) {
+        (row + range.lowerBound).update(repeating: 0, count: range.count)
     }
 
     private func melAndMFCC() {
@@ -318,7 +331,10 @@ public final class FrameFeatureExtractor {
         let low = VectorMath.sum(power, lowBandEnd)
         let high = VectorMath.sum(power + lowBandEnd, bins - lowBandEnd)
         row[FrameLayout.lowHighRatio] = 10 * log10((low + 1e-10) / (high + 1e-10))
+    }
 
+    /// Half the L1 distance to the previous frame's normalised magnitude spectrum (kept for the next frame).
+    private func spectralFlux(magnitudeSum: Float) {
         var flux: Float = 0
         let scale: Float = magnitudeSum > 0 ? 1 / magnitudeSum : 0
         for k in 0..<bins {

@@ -11,6 +11,8 @@ public final class StreamingAnalyzer {
         self.windows = windows
         extractor = try FrameFeatureExtractor(config: features)
         aggregator = try WindowAggregator(config: windows, frameStep: features.frameStep)
+        // Windows read only speech frames, so frames the gate turns down skip most of their analysis.
+        extractor.needsFullAnalysis = { [aggregator] energyDB in aggregator.judge(energyDB: energyDB) }
     }
 
     public func reset() {

@@ -28,6 +28,7 @@ public final class WindowAggregator {
     private let framesPerWindow: Int
     private let framesPerHop: Int
     private var gate: SpeechGate
+    private var judged: Bool?
 
     private var ring: [Float]
     private var speechFlags: [Bool]
@@ -51,7 +52,16 @@ public final class WindowAggregator {
         statistics = WindowVector(capacity: framesPerWindow)
     }
 
+    /// Runs the speech gate on the next frame's level before the frame is analysed (the extractor
+    /// asks, so that silent frames can skip the analysis windows never read); `add` then uses this verdict.
+    public func judge(energyDB: Float) -> Bool {
+        let speech = gate.isSpeech(energyDB: energyDB)
+        judged = speech
+        return speech
+    }
+
     public func reset() {
+        judged = nil
         gate = SpeechGate(config: config, frameStep: frameStep)
         framesSeen = 0
         windowsEmitted = 0
@@ -64,7 +74,8 @@ public final class WindowAggregator {
     /// that keeps the live path's event latency to the frame's own look-ahead (half an FFT frame).
     public func add(_ frame: FrameView) -> WindowFeatures? {
         let slot = frame.index % framesPerWindow
-        let isSpeech = gate.isSpeech(energyDB: frame.energyDB)
+        let isSpeech = judged ?? gate.isSpeech(energyDB: frame.energyDB)
+        judged = nil
         ring.withUnsafeMutableBufferPointer { r in
             let base = slot * FrameLayout.count
             for i in 0..<FrameLayout.count { r[base + i] = frame.values[i] }

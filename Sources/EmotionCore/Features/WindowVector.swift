@@ -62,9 +62,8 @@ public final class WindowVector {
         // Level relative to the window's median speech level.
         fill(slots.map { value($0, FrameLayout.energyDB) })
         let (energyMean, energyStd) = meanAndStd()
-        column.sort()
-        let median = percentile(0.5)
-        out += [energyMean - median, energyStd, percentile(0.1) - median, percentile(0.9) - median]
+        let energy = spreadPercentiles()
+        out += [energyMean - energy.p50, energyStd, energy.p10 - energy.p50, energy.p90 - energy.p50]
         fill(slots.map { value($0, FrameLayout.mfcc.lowerBound) })
         out.append(meanAndStd().1)
 
@@ -76,8 +75,8 @@ public final class WindowVector {
         }
         if voiced.count >= 2 {
             fill(voiced)
-            appendSpread(&out)
-            out.append(percentile(0.9) - percentile(0.1))
+            let pitch = appendSpread(&out)
+            out.append(pitch.p90 - pitch.p10)
         } else {
             out += [0, 0, 0, 0, 0, 0]
         }
@@ -143,19 +142,66 @@ public final class WindowVector {
         return (Float(mean), Float((squares / Double(column.count)).squareRoot()))
     }
 
-    /// Linear-interpolated percentile of the sorted `column` (numpy's default method).
-    private func percentile(_ q: Double) -> Float {
-        let position = q * Double(column.count - 1)
-        let lower = Int(position.rounded(.down))
-        let upper = min(lower + 1, column.count - 1)
-        let fraction = Float(position - Double(lower))
-        return column[lower] + (column[upper] - column[lower]) * fraction
+    /// The 10th, 50th and 90th percentiles of `column` (numpy's linear interpolation), found by
+    /// selection rather than a full sort: the same order statistics at a fraction of the cost.
+    private func spreadPercentiles() -> (p10: Float, p50: Float, p90: Float) {
+        column.withUnsafeMutableBufferPointer { values in
+            var from = 0
+            func percentile(_ q: Double) -> Float {
+                let n = values.count
+                let position = q * Double(n - 1)
+                let lower = Int(position.rounded(.down))
+                Self.select(values, rank: lower, from: from)
+                // Everything after `lower` is now at least values[lower]: the next order statistic is their minimum.
+                var next = values[lower]
+                if lower + 1 < n {
+                    next = values[lower + 1]
+                    for i in (lower + 2)..<max(lower + 2, n) where values[i] < next { next = values[i] }
+                }
+                from = lower
+                let fraction = Float(position - Double(lower))
+                return values[lower] + (next - values[lower]) * fraction
+            }
+            return (percentile(0.1), percentile(0.5), percentile(0.9))
+        }
     }
 
-    private func appendSpread(_ out: inout [Float]) {
+    /// Quickselect (Hoare partition, median-of-three pivot): afterwards `values[rank]` holds the value a
+    /// sort would put there, nothing before it is larger and nothing after it smaller. Only
+    /// `values[from...]` is rearranged; the caller guarantees `values[..<from]` are all no larger.
+    static func select(_ values: UnsafeMutableBufferPointer<Float>, rank: Int, from: Int) {
+        var low = from, high = values.count - 1
+        while high - low > 16 {
+            let middle = (low + high) / 2
+            if values[middle] < values[low] { values.swapAt(middle, low) }
+            if values[high] < values[middle] { values.swapAt(high, middle) }
+            if values[middle] < values[low] { values.swapAt(middle, low) }
+            let pivot = values[middle]
+            var i = low, j = high
+            while i <= j {
+                while i <= high, values[i] < pivot { i += 1 }
+                while j >= low, pivot < values[j] { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if rank <= j { high = j } else if rank >= i { low = i } else { return }
+        }
+        // Short ranges: insertion sort.
+        if high > low {
+            for i in (low + 1)...high {
+                let v = values[i]
+                var j = i - 1
+                while j >= low, v < values[j] { values[j + 1] = values[j]; j -= 1 }
+                values[j + 1] = v
+            }
+        }
+    }
+
+    @discardableResult
+    private func appendSpread(_ out: inout [Float]) -> (p10: Float, p50: Float, p90: Float) {
         let (mean, std) = meanAndStd()
-        column.sort()
-        out += [mean, std, percentile(0.1), percentile(0.5), percentile(0.9)]
+        let p = spreadPercentiles()
+        out += [mean, std, p.p10, p.p50, p.p90]
+        return p
     }
 
     private func meanAbsoluteDelta(_ slots: [Int], _ value: (Int) -> Float) -> Float {
