@@ -80,6 +80,15 @@ public struct LegCounters: Sendable, Equatable {
     public var sourceNotAllowed: UInt64 = 0
     /// Dropped because the leg is locked to another sender.
     public var wrongSource: UInt64 = 0
+    /// Datagrams dropped before decoding: not RTP (random bytes, version other than 2), shorter than
+    /// their header says (fixed header, CSRC list, extension, padding), longer than the receive buffer,
+    /// or from a second SSRC that has not (yet) taken over. Filled in by the receive session.
+    public var malformed: UInt64 = 0
+    /// Packets dropped because the receive queue was full (the leg fell seconds behind) or carried no
+    /// payload at all. From oRTP's counters.
+    public var queueOverflow: UInt64 = 0
+    /// Duplicates the receive queue dropped before the pipeline saw them (reported with the pipeline's own).
+    public var queuedDuplicates: UInt64 = 0
     public init() {}
 }
 

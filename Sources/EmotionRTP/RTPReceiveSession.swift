@@ -99,6 +99,9 @@ public final class RTPReceiveSession {
     /// The socket, for epoll.
     public var fileDescriptor: Int32 { Int32(rtp_session_get_rtp_socket(session)) }
 
+    /// Datagrams oRTP passed on but `payload(of:)` rejected (extension or padding overrun, cut short).
+    public private(set) var malformed: UInt64 = 0
+
     /// oRTP's own counters.
     public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
 
@@ -113,8 +116,11 @@ public final class RTPReceiveSession {
             userTimestamp &+= 160
             guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else { break }
             defer { freemsg(message) }
-            var start: UnsafeMutablePointer<UInt8>?
-            let length = Int(rtp_get_payload(message, &start))
+            guard let payload = Self.payload(of: message, receiveBufferSize: Self.receiveBufferSize) else {
+                malformed &+= 1
+                if et_rtp_session_queued(session) == 0 { break }
+                continue
+            }
             // Read the fields in place: copying the whole mblk_t (with its sockaddr_storage) per packet is waste.
             var ip: UInt32 = 0, port: UInt16 = 0
             if message.pointee.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size),
@@ -128,7 +134,7 @@ public final class RTPReceiveSession {
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
                 ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
                 marker: et_rtp_get_markbit(message) != 0,
-                payload: UnsafeRawBufferPointer(start: start, count: max(0, start == nil ? 0 : length)),
+                payload: payload,
                 arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
                 sourceIPv4: ip, sourcePort: port, message: message)
             handler(view)
@@ -136,6 +142,42 @@ public final class RTPReceiveSession {
             if et_rtp_session_queued(session) == 0 { break }
         }
         return count
+    }
+
+    /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
+    static let receiveBufferSize = Int(UDP_MAX_SIZE)
+
+    /// The payload after the CSRC list and header extension and before any padding; nil when one of
+    /// them overruns the datagram, or when the datagram filled oRTP's whole buffer (it was longer:
+    /// the read cut it, and no RTP audio packet is that long). oRTP checks the version, the fixed
+    /// header and the CSRC list, but not the extension or the padding.
+    static func payload(of message: UnsafeMutablePointer<mblk_t>, receiveBufferSize: Int) -> UnsafeRawBufferPointer? {
+        guard message.pointee.b_cont == nil, let base = message.pointee.b_rptr, let end = message.pointee.b_wptr else {
+            var start: UnsafeMutablePointer<UInt8>?
+            let length = Int(rtp_get_payload(message, &start))
+            return start == nil || length < 0 ? nil : UnsafeRawBufferPointer(start: start, count: length)
+        }
+        return payload(UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
+    }
+
+    /// The same checks on a whole datagram (header fields in any byte order: only the first byte and
+    /// the extension length, which oRTP leaves as sent, are read).
+    public static func payload(_ packet: UnsafeRawBufferPointer, receiveBufferSize: Int) -> UnsafeRawBufferPointer? {
+        let total = packet.count
+        guard total >= 12, total < receiveBufferSize, let base = packet.baseAddress else { return nil }
+        let first = packet[0]
+        var header = 12 + 4 * Int(first & 0x0F)
+        if first & 0x10 != 0 {
+            guard header + 4 <= total else { return nil }
+            header += 4 + 4 * (Int(packet[header + 2]) << 8 | Int(packet[header + 3]))
+        }
+        guard header <= total else { return nil }
+        var padding = 0
+        if first & 0x20 != 0 {
+            padding = Int(packet[total - 1])
+            guard padding >= 1, header + padding <= total else { return nil }
+        }
+        return UnsafeRawBufferPointer(start: base + header, count: total - header - padding)
     }
 
     fileprivate static func describe(_ message: UnsafeMutablePointer<mblk_t>) -> String? {

@@ -142,10 +142,11 @@ public struct ControlAPI: Sendable {
             ("media_s", .number(s.mediaSeconds, places: 2)),
             ("rtp", .object([
                 ("packets", .int(Int64(c.packets))), ("received", .int(Int64(st.received))), ("lost", .int(Int64(st.lost))),
-                ("reordered", .int(Int64(st.reordered))), ("duplicates", .int(Int64(st.duplicates))), ("late", .int(Int64(c.late))),
+                ("reordered", .int(Int64(st.reordered))), ("duplicates", .int(Int64(st.duplicates + c.queuedDuplicates))), ("late", .int(Int64(c.late))),
                 ("jitter_ms", .number(st.jitterMilliseconds, places: 2)), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
                 ("unknown_payload_type", .int(Int64(c.unknownPayloadType))), ("undecodable", .int(Int64(c.undecodable))),
                 ("source_not_allowed", .int(Int64(c.sourceNotAllowed))), ("wrong_source", .int(Int64(c.wrongSource))),
+                ("malformed", .int(Int64(c.malformed))), ("queue_overflow", .int(Int64(c.queueOverflow))),
             ])),
         ])
     }

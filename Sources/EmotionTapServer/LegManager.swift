@@ -38,6 +38,12 @@ public final class LegManager: @unchecked Sendable {
     private let created = Counter(label: "emotiontap_legs_created_total")
     private let endedCounter = Counter(label: "emotiontap_legs_ended_total")
     private let activeGauge = Gauge(label: "emotiontap_legs_active")
+    // Packet totals of ended legs, added once per leg (never per packet: no shared counter on the hot path).
+    private let packetsReceived = Counter(label: "emotiontap_rtp_packets_total")
+    private let packetsDropped: [(KeyPath<LegCounters, UInt64>, Counter)] = [
+        (\.malformed, "malformed"), (\.queueOverflow, "queue_overflow"), (\.unknownPayloadType, "unknown_payload_type"),
+        (\.undecodable, "undecodable"), (\.late, "late"), (\.sourceNotAllowed, "source_not_allowed"), (\.wrongSource, "wrong_source"),
+    ].map { ($0.0, Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", $0.1)])) }
 
     public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger) {
         self.config = config
@@ -160,6 +166,9 @@ public final class LegManager: @unchecked Sendable {
             activeGauge.record(legs.count)
         }
         endedCounter.increment()
+        let counters = leg.snapshot.counters
+        packetsReceived.increment(by: Int64(counters.packets))
+        for (field, counter) in packetsDropped where counters[keyPath: field] > 0 { counter.increment(by: Int64(counters[keyPath: field])) }
         logger.info("leg ended", metadata: ["leg.id": "\(leg.identity.legID)"])
     }
 }

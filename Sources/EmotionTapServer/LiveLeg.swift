@@ -55,8 +55,21 @@ final class LiveLeg: @unchecked Sendable {
         if n > 0 { lastPacketAt = now }
     }
 
+    /// The pipeline's counters plus what oRTP dropped before the pipeline saw it.
+    var counters: LegCounters {
+        var c = pipeline.counters
+        let library = session.libraryStatistics
+        c.malformed = library.bad &+ session.malformed
+        c.queueOverflow = library.discarded
+        c.queuedDuplicates = library.packet_dup_recv
+        // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
+        c.late &+= library.outoftime
+        return c
+    }
+
     func refreshSnapshot() {
         let p = pipeline!
+        let counters = self.counters
         lock.withLock {
             snapshotStorage.codec = p.codec
             snapshotStorage.payloadType = p.payloadType
@@ -67,7 +80,7 @@ final class LiveLeg: @unchecked Sendable {
             snapshotStorage.escalated = p.decisions.escalated
             snapshotStorage.mediaSeconds = p.mediaSeconds
             snapshotStorage.statistics = p.statistics
-            snapshotStorage.counters = p.counters
+            snapshotStorage.counters = counters
         }
     }
 
@@ -80,7 +93,7 @@ final class LiveLeg: @unchecked Sendable {
         lock.withLock { snapshotStorage.state = "ended" }
         let p = pipeline!
         let s = p.decisions.summary
-        let stats = p.statistics, c = p.counters
+        let stats = p.statistics, c = counters
         var summary: [(String, JSON)] = [
             ("duration_s", .number(now - createdAt, places: 2)), ("media_s", .number(p.mediaSeconds, places: 2)),
             ("speech_s", .number(s.speechSeconds, places: 2)), ("upset_fraction", .number(s.upsetFraction, places: 3)),
@@ -93,12 +106,13 @@ final class LiveLeg: @unchecked Sendable {
         summary.append(("escalations", .int(Int64(s.escalations))))
         let rtp: [(String, JSON)] = [
             ("packets", .int(Int64(c.packets))), ("received", .int(Int64(stats.received))), ("expected", .int(Int64(stats.expected))),
-            ("lost", .int(Int64(stats.lost))), ("reordered", .int(Int64(stats.reordered))), ("duplicates", .int(Int64(stats.duplicates))),
+            ("lost", .int(Int64(stats.lost))), ("reordered", .int(Int64(stats.reordered))), ("duplicates", .int(Int64(stats.duplicates + c.queuedDuplicates))),
             ("late", .int(Int64(c.late))), ("jitter_ms", .number(stats.jitterMilliseconds, places: 2)),
             ("ssrc_changes", .int(Int64(stats.ssrcChanges))), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
             ("comfort_noise", .int(Int64(c.comfortNoise))), ("telephone_events", .int(Int64(c.telephoneEvents))),
             ("unknown_payload_type", .int(Int64(c.unknownPayloadType))), ("undecodable", .int(Int64(c.undecodable))),
             ("source_not_allowed", .int(Int64(c.sourceNotAllowed))), ("wrong_source", .int(Int64(c.wrongSource))),
+            ("malformed", .int(Int64(c.malformed))), ("queue_overflow", .int(Int64(c.queueOverflow))),
         ]
         publisher.publish(type: "leg.end", leg: identity, fields: [("reason", .string(reason)), ("summary", .object(summary)), ("rtp", .object(rtp))])
     }

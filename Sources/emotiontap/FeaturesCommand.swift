@@ -39,6 +39,8 @@ struct ChannelOption: ParsableArguments {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case jsonl, csv
+    /// Compute only (with --timing: speed comparisons without the cost of printing).
+    case none
 }
 
 struct FeaturesCommand: ParsableCommand {
@@ -55,6 +57,8 @@ struct FeaturesCommand: ParsableCommand {
     var format: OutputFormat = .jsonl
     @Flag(help: "Also print the extra model descriptors (pitch, voicing, roll-off, flatness, slope, flux, band ratio).")
     var extended = false
+    @Flag(help: "Print to stderr how long feature extraction took (decoding and output excluded), in times real time.")
+    var timing = false
 
     func validate() throws {
         do { try features.config.validate() } catch { throw ValidationError(error.description) }
@@ -67,18 +71,30 @@ struct FeaturesCommand: ParsableCommand {
         let extractor = try FrameFeatureExtractor(config: config)
         let out = StandardOutput()
         if format == .csv { out.write(FrameRowFormatter.csvHeader(extended: extended, fileColumn: files.count > 1)) }
+        var extractionSeconds = 0.0, audioSeconds = 0.0, frames = 0
         let failures = forEachAudioFile(files, channel: selection, sampleRate: config.sampleRate) { file, audio in
             extractor.reset()
             let emit: (FrameView) -> Void = { frame in
+                frames += 1
                 switch format {
                 case .jsonl: out.write(FrameRowFormatter.json(frame, extended: extended, file: files.count > 1 ? file : nil))
                 case .csv: out.write(FrameRowFormatter.csv(frame, extended: extended, file: files.count > 1 ? file : nil))
+                case .none: break
                 }
             }
+            let started = ContinuousClock.now
             extractor.push(audio.samples, onFrame: emit)
             extractor.finish(onFrame: emit)
+            let elapsed = ContinuousClock.now - started
+            extractionSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            audioSeconds += Double(audio.samples.count) / Double(config.sampleRate)
         }
         out.flush()
+        if timing {
+            let speed = extractionSeconds > 0 ? audioSeconds / extractionSeconds : 0
+            StandardError.line(String(format: "timing: files=%d audio_s=%.3f frames=%d extraction_s=%.6f realtime_x=%.1f",
+                                      files.count - failures, audioSeconds, frames, extractionSeconds, speed))
+        }
         if failures > 0 { throw ExitCode(2) }
     }
 }

@@ -32,11 +32,20 @@ struct LoadgenCommand: ParsableCommand {
     var token: String?
     @Option(help: "The service's process id: report its CPU (cores), resident memory per leg and UDP drops (Linux /proc).")
     var reportPid: Int32?
+    @Option(help: "Also send a hostile packet (random bytes, truncated or bad headers, overrunning padding, extension or CSRC list, huge datagram, unknown payload type) after this fraction of packets, kinds in turn; counts are printed.")
+    var malformed: Double = 0
+    @Option(help: "Comma-separated hostile kinds to send (default: all): \(HostilePacket.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var malformedKinds: String?
+    @Option(help: "With --report-pid: sample the service's resident memory every this many seconds and report its growth after warm-up.")
+    var rssEvery: Double?
 
     func validate() throws {
         guard (1...20000).contains(legs) else { throw ValidationError("--legs must be 1...20000") }
         guard duration > 0, duration <= 86400 else { throw ValidationError("--duration must be positive") }
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in 0..<1") }
+        guard (0...1).contains(malformed) else { throw ValidationError("--malformed must be in 0...1") }
+        _ = try hostileKinds()
+        if let rssEvery { guard rssEvery >= 1, reportPid != nil else { throw ValidationError("--rss-every needs --report-pid and at least 1 s") } }
         guard codec != .pcma else { throw ValidationError("--codec must be pcmu or opus") }
     }
 
@@ -78,10 +87,23 @@ struct LoadgenCommand: ParsableCommand {
 
         var report = String(format: "loadgen: %d legs, %.0f s, %d packets sent (%.0f/s), %d dropped on purpose, sender lag p99 %.1f ms",
                             ports.count, stats.seconds, stats.sent, Double(stats.sent) / stats.seconds, stats.dropped, stats.lagP99 * 1000)
+        if malformed > 0 {
+            report += "\nloadgen: hostile packets sent: " + HostilePacket.allCases.map { "\($0.rawValue)=\(stats.hostile[$0.index])" }.joined(separator: " ")
+                + " total=\(stats.hostile.reduce(0, +))"
+        }
         if let listener {
             let l = listener.summary()
-            report += String(format: "\nloadgen: events %d (%.1f/s; emotion %d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
-                             l.events, Double(l.events) / stats.seconds, l.emotion, l.legEnds, ports.count, l.p50 * 1000, l.p99 * 1000)
+            report += String(format: "\nloadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
+                             l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds, ports.count, l.p50 * 1000, l.p99 * 1000)
+        }
+        var growth: Double?
+        if !stats.rssSamples.isEmpty {
+            report += "\nloadgen: service RSS (t_s:MB) " + stats.rssSamples.map { String(format: "%.0f:%.1f", $0.0, Double($0.1) / 1024) }.joined(separator: " ")
+            // Warm-up: the first fifth of the run (legs start, buffers and caches fill); growth is measured after it.
+            if let base = stats.rssSamples.first(where: { $0.0 >= stats.seconds / 5 }), let last = stats.rssSamples.last, last.0 > base.0 {
+                growth = 100 * Double(last.1 - base.1) / Double(base.1)
+                report += String(format: "\nloadgen: RSS growth after warm-up (%.0f s -> %.0f s): %+.2f %%", base.0, last.0, growth!)
+            }
         }
         print(report)
         if let before, let after, let listener {
@@ -89,13 +111,26 @@ struct LoadgenCommand: ParsableCommand {
             let cores = (after.cpuSeconds - before.cpuSeconds) / stats.seconds
             let perLeg = Double(after.rssKB - rssBefore) / Double(max(1, ports.count))
             // One machine-readable line for tools/bench_live.sh.
-            print(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f",
+            print(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d",
                          ports.count, codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000, l.p99 * 1000,
-                         Double(after.rssKB) / 1024, perLeg))
+                         Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds)
+                  + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
     }
 
-    struct StreamStats { var sent = 0, dropped = 0, seconds = 0.0, lagP99 = 0.0 }
+    func hostileKinds() throws -> [HostilePacket] {
+        guard let malformedKinds else { return HostilePacket.allCases }
+        return try malformedKinds.split(separator: ",").map {
+            guard let kind = HostilePacket(rawValue: String($0)) else { throw ValidationError("unknown --malformed-kinds entry '\($0)'") }
+            return kind
+        }
+    }
+
+    struct StreamStats {
+        var sent = 0, dropped = 0, seconds = 0.0, lagP99 = 0.0
+        var hostile = [Int](repeating: 0, count: HostilePacket.allCases.count)
+        var rssSamples: [(Double, Int)] = []
+    }
 
     /// Leg i starts i/N of a second after the first, so windows (every second) do not all close at once.
     static func startOffsetMilliseconds(leg i: Int, of n: Int) -> Int { i * 1000 / max(1, n) }
@@ -123,11 +158,19 @@ struct LoadgenCommand: ParsableCommand {
         let perPhase = legsByPhase.map(\.count).max() ?? 1
         var rng = SenderRandom(seed: 42)
         // Preallocated batch: at most every leg in one tick.
-        let maxPacket = 12 + (payloads.map(\.count).max() ?? 160)
-        var bytes = [UInt8](repeating: 0, count: max(1, perPhase * maxPacket))
-        var offsets = [Int32](repeating: 0, count: max(1, perPhase))
-        var lengths = [Int32](repeating: 0, count: max(1, perPhase))
-        var batchPorts = [UInt16](repeating: 0, count: max(1, perPhase))
+        let maxPacket = max(12 + (payloads.map(\.count).max() ?? 160), HostilePacket.largestBatched)
+        // Room for a hostile packet after each leg's packet when --malformed is on.
+        let slots = max(1, perPhase * (malformed > 0 ? 2 : 1))
+        var bytes = [UInt8](repeating: 0, count: slots * maxPacket)
+        var offsets = [Int32](repeating: 0, count: slots)
+        var lengths = [Int32](repeating: 0, count: slots)
+        var batchPorts = [UInt16](repeating: 0, count: slots)
+        var hostileKind = 0
+        let kinds = try hostileKinds()
+        var huge = [UInt8](repeating: 0, count: HostilePacket.hugeSize)
+        var hugeTo: [(UInt16, UInt16, UInt32, UInt32)] = []
+        hugeTo.reserveCapacity(64)
+        var nextRSSSample = rssEvery ?? .infinity
         var stats = StreamStats()
         var lags: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
@@ -142,27 +185,75 @@ struct LoadgenCommand: ParsableCommand {
             for leg in legsByPhase[tick % phases] where tick >= startTick[leg] {
                 let payload = payloads[frame[leg] % payloads.count]
                 frame[leg] += 1
-                let header: [UInt8] = [0x80, frame[leg] == 1 ? 0x80 | payloadType : payloadType, UInt8(seq[leg] >> 8), UInt8(seq[leg] & 0xff),
-                                       UInt8(ts[leg] >> 24), UInt8((ts[leg] >> 16) & 0xff), UInt8((ts[leg] >> 8) & 0xff), UInt8(ts[leg] & 0xff),
-                                       UInt8(ssrc[leg] >> 24), UInt8((ssrc[leg] >> 16) & 0xff), UInt8((ssrc[leg] >> 8) & 0xff), UInt8(ssrc[leg] & 0xff)]
+                let packetSeq = seq[leg], packetTS = ts[leg]
                 seq[leg] &+= 1
                 ts[leg] &+= clockStep
                 if loss > 0, rng.unit() < loss { stats.dropped += 1; continue }
-                offsets[count] = Int32(used)
-                for b in header { bytes[used] = b; used += 1 }
-                for b in payload { bytes[used] = b; used += 1 }
-                lengths[count] = Int32(12 + payload.count)
-                batchPorts[count] = ports[leg]
-                count += 1
+                var hostile: HostilePacket?
+                if malformed > 0, rng.unit() < malformed {
+                    hostile = kinds[hostileKind % kinds.count]
+                    hostileKind += 1
+                    stats.hostile[hostile!.index] += 1
+                }
+                if hostile == .hugeDatagram { hugeTo.append((ports[leg], packetSeq, packetTS, ssrc[leg])) }
+                // A kind that looks like this leg's packet goes in its place (corrupted in transit: the
+                // leg conceals 20 ms); the others come on top of the real packet.
+                if hostile?.replacesPacket != true {
+                    offsets[count] = Int32(used)
+                    used += Self.writeHeader(into: &bytes, at: used, marker: frame[leg] == 1, payloadType: payloadType,
+                                             seq: packetSeq, timestamp: packetTS, ssrc: ssrc[leg])
+                    for b in payload { bytes[used] = b; used += 1 }
+                    lengths[count] = Int32(12 + payload.count)
+                    batchPorts[count] = ports[leg]
+                    count += 1
+                }
+                if let kind = hostile, kind != .hugeDatagram {
+                    offsets[count] = Int32(used)
+                    let n = kind.write(into: &bytes, at: used, seq: packetSeq, timestamp: packetTS, ssrc: ssrc[leg], rng: &rng)
+                    used += n
+                    lengths[count] = Int32(n)
+                    batchPorts[count] = ports[leg]
+                    count += 1
+                }
+            }
+            if let pid = reportPid, Double(tick) / 1000 >= nextRSSSample {
+                stats.rssSamples.append((Double(tick) / 1000, ProcessSample.read(pid).rssKB))
+                nextRSSSample += rssEvery ?? .infinity
             }
             if count > 0 {
                 stats.sent += Int(et_send_batch(fd, bytes, offsets, lengths, batchPorts, address.s_addr, Int32(count)))
             }
+            // Huge datagrams go after the batch, so the real packet they copy the header of is already there.
+            for (port, packetSeq, packetTS, packetSSRC) in hugeTo {
+                let n = HostilePacket.hugeDatagram.write(into: &huge, at: 0, seq: packetSeq, timestamp: packetTS, ssrc: packetSSRC, rng: &rng)
+                var to = sockaddr_in()
+                to.sin_family = sa_family_t(AF_INET)
+                to.sin_port = port.bigEndian
+                to.sin_addr = address
+                _ = withUnsafePointer(to: &to) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, huge, n, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            hugeTo.removeAll(keepingCapacity: true)
         }
         stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         lags.sort()
         stats.lagP99 = lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count) * 0.99))]
         return stats
+    }
+
+    /// The 12-byte RTP header, written in place (no array per packet); returns 12.
+    @inline(__always)
+    static func writeHeader(into bytes: inout [UInt8], at i: Int, marker: Bool, payloadType: UInt8,
+                            seq: UInt16, timestamp: UInt32, ssrc: UInt32, version: UInt8 = 2) -> Int {
+        bytes[i] = version << 6
+        bytes[i + 1] = marker ? 0x80 | payloadType : payloadType
+        bytes[i + 2] = UInt8(seq >> 8); bytes[i + 3] = UInt8(seq & 0xff)
+        bytes[i + 4] = UInt8(timestamp >> 24); bytes[i + 5] = UInt8((timestamp >> 16) & 0xff)
+        bytes[i + 6] = UInt8((timestamp >> 8) & 0xff); bytes[i + 7] = UInt8(timestamp & 0xff)
+        bytes[i + 8] = UInt8(ssrc >> 24); bytes[i + 9] = UInt8((ssrc >> 16) & 0xff)
+        bytes[i + 10] = UInt8((ssrc >> 8) & 0xff); bytes[i + 11] = UInt8(ssrc & 0xff)
+        return 12
     }
 
     static func encode(_ audio: MonoAudio, codec: VoiceCodec) throws -> [[UInt8]] {
@@ -196,6 +287,7 @@ final class EventListener: @unchecked Sendable {
     private var running = true
     private var thread: Thread?
     private var events = 0, emotion = 0, legEnds = 0
+    private var legsWithEmotion = Set<Int>()
     private var latencies: [Double] = []
     private var startWall = 0.0, phases = 20, legCount = 1
     private var frozen = false
@@ -229,6 +321,7 @@ final class EventListener: @unchecked Sendable {
                 if type == "leg.end" { legEnds += 1 }
                 if type == "emotion", let leg = (o["leg_id"] as? String).flatMap({ legIndex[$0] }), let end = o["end"] as? Double {
                     emotion += 1
+                    legsWithEmotion.insert(leg)
                     // Leg i's first packet left at its start offset; media time runs with the wall clock.
                     let sentAt = startWall + Double(LoadgenCommand.startOffsetMilliseconds(leg: leg, of: legCount)) / 1000 + end
                     if !frozen { latencies.append(arrival - sentAt) }
@@ -243,11 +336,11 @@ final class EventListener: @unchecked Sendable {
         close(fd)
     }
 
-    func summary() -> (events: Int, emotion: Int, legEnds: Int, p50: Double, p99: Double) {
+    func summary() -> (events: Int, emotion: Int, legsWithEmotion: Int, legEnds: Int, p50: Double, p99: Double) {
         lock.withLock {
             let sorted = latencies.sorted()
             func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-            return (events, emotion, legEnds, q(0.5), q(0.99))
+            return (events, emotion, legsWithEmotion.count, legEnds, q(0.5), q(0.99))
         }
     }
 }
@@ -348,5 +441,88 @@ enum ProcessSample {
             total += drops
         }
         return total
+    }
+}
+
+/// The kinds of hostile packet `loadgen --malformed` mixes into a leg's stream, sent from the leg's
+/// own sender (so an allow-list or source lock does not stop them: the parser has to).
+enum HostilePacket: String, CaseIterable {
+    case randomBytes = "random_bytes"
+    case truncatedHeader = "truncated_header"
+    case badVersion = "bad_version"
+    case paddingOverrun = "padding_overrun"
+    case extensionOverrun = "extension_overrun"
+    case csrcOverrun = "csrc_overrun"
+    case unknownPayloadType = "unknown_payload_type"
+    case invalidOpusTOC = "invalid_opus_toc"
+    case hugeDatagram = "huge_datagram"
+
+    static let hugeSize = 60_000
+    /// Every kind but the huge one fits a batch slot of this size.
+    static let largestBatched = 200
+
+    var index: Int { HostilePacket.allCases.firstIndex(of: self)! }
+
+    /// Kinds with a well-formed start take the real packet's place (same sequence number); the
+    /// rest arrive as extra datagrams.
+    var replacesPacket: Bool {
+        switch self {
+        case .paddingOverrun, .extensionOverrun, .csrcOverrun, .unknownPayloadType, .invalidOpusTOC: true
+        case .randomBytes, .truncatedHeader, .badVersion, .hugeDatagram: false
+        }
+    }
+
+    /// Writes the packet at `bytes[i...]`; returns its length. Header fields come from the leg's
+    /// stream (its SSRC and the sequence number just sent) so that they reach the leg's session.
+    func write(into bytes: inout [UInt8], at i: Int, seq: UInt16, timestamp: UInt32, ssrc: UInt32, rng: inout SenderRandom) -> Int {
+        func header(version: UInt8 = 2, payloadType: UInt8 = 0) -> Int {
+            LoadgenCommand.writeHeader(into: &bytes, at: i, marker: false, payloadType: payloadType, seq: seq, timestamp: timestamp, ssrc: ssrc, version: version)
+        }
+        func fill(_ range: Range<Int>) { for k in range { bytes[k] = UInt8(truncatingIfNeeded: rng.next()) } }
+        switch self {
+        case .randomBytes:
+            let n = 1 + Int(rng.next() % 199)
+            fill(i..<(i + n))
+            return n
+        case .truncatedHeader:
+            let n = 1 + Int(rng.next() % 11)
+            _ = header()
+            return n
+        case .badVersion:
+            _ = header(version: UInt8(rng.next() % 2))   // 0 or 1
+            fill((i + 12)..<(i + 172))
+            return 172
+        case .paddingOverrun:
+            _ = header()
+            bytes[i] |= 0x20
+            fill((i + 12)..<(i + 40))
+            bytes[i + 39] = 255                           // 255 bytes of padding in a 40-byte packet
+            return 40
+        case .extensionOverrun:
+            _ = header()
+            bytes[i] |= 0x10
+            bytes[i + 12] = 0xBE; bytes[i + 13] = 0xDE
+            bytes[i + 14] = 0xFF; bytes[i + 15] = 0xFF   // 65535 words of extension in a 24-byte packet
+            fill((i + 16)..<(i + 24))
+            return 24
+        case .csrcOverrun:
+            _ = header()
+            bytes[i] |= 0x0F                              // 15 CSRCs = 60 bytes, in a 20-byte packet
+            fill((i + 12)..<(i + 20))
+            return 20
+        case .unknownPayloadType:
+            _ = header(payloadType: 77)
+            fill((i + 12)..<(i + 172))
+            return 172
+        case .invalidOpusTOC:
+            // Code 3 with a frame count of 0 (invalid in RFC 6716) under the Opus payload type.
+            _ = header(payloadType: 111)
+            bytes[i + 12] = 0xFB; bytes[i + 13] = 0x00
+            return 14
+        case .hugeDatagram:
+            _ = header()
+            fill((i + 12)..<(i + HostilePacket.hugeSize))
+            return HostilePacket.hugeSize
+        }
     }
 }
