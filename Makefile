@@ -22,9 +22,12 @@ debug: deps
 	$(SWIFT) build
 
 # Unit, golden and end-to-end tests (Swift Testing). Corpus tests skip when $(CORPORA) is absent.
+# Ends with a short libFuzzer run (FUZZ_TEST_SECONDS) over the parsers that take outside bytes.
+FUZZ_TEST_SECONDS ?= 20
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 
 # Starts the service on loopback, streams the bundled sample call (a calm stretch, then an angry
 # one) to it over RTP in real time, and prints the events as they arrive.

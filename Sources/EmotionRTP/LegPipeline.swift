@@ -87,8 +87,6 @@ public struct LegCounters: Sendable, Equatable {
     /// Packets dropped because the receive queue was full (the leg fell seconds behind) or carried no
     /// payload at all. From oRTP's counters.
     public var queueOverflow: UInt64 = 0
-    /// Duplicates the receive queue dropped before the pipeline saw them (reported with the pipeline's own).
-    public var queuedDuplicates: UInt64 = 0
     public init() {}
 }
 

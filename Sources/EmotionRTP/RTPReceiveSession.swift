@@ -81,6 +81,9 @@ public final class RTPReceiveSession {
         // A re-INVITE may switch SSRC: follow a new source after a few packets rather than 50.
         rtp_session_set_ssrc_changed_threshold(s, 3)
         rtp_session_set_rtp_socket_recv_buffer_size(s, 256 * 1024)
+        // oRTP binds with SO_REUSEADDR and SO_REUSEPORT by default: a second process could then bind the
+        // same port and take a share of the leg's packets. A leg's port is its own.
+        rtp_session_set_reuseaddr(s, 0)
         if rtp_session_set_local_addr(s, host, Int32(port), -1) != 0 {
             rtp_session_destroy(s)
             throw RTPSessionError(description: "cannot bind RTP to \(host):\(port) (in use or not a local address)")
@@ -145,7 +148,7 @@ public final class RTPReceiveSession {
     }
 
     /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
-    static let receiveBufferSize = Int(UDP_MAX_SIZE)
+    public static let receiveBufferSize = Int(UDP_MAX_SIZE)
 
     /// The payload after the CSRC list and header extension and before any padding; nil when one of
     /// them overruns the datagram, or when the datagram filled oRTP's whole buffer (it was longer:

@@ -26,8 +26,18 @@ public struct ReceptionStatistics: Sendable, Equatable {
         started ? UInt64(cycles) + UInt64(maxSequence) - UInt64(baseSequence) + 1 : 0
     }
 
-    /// Cumulative loss: expected minus received (never negative here; duplicates are not counted as received).
-    public var lost: UInt64 { expected > received ? expected - received : 0 }
+    /// Packets the receive queue dropped before they were recorded here (set by the owner from the
+    /// queue's counters): too late for playout, or duplicates of a packet still queued. They did
+    /// arrive, so RFC 3550 counts the late ones as received.
+    public var lateBeforeDelivery: UInt64 = 0
+    public var duplicatesBeforeDelivery: UInt64 = 0
+
+    /// Packets that arrived, in time or not (duplicates excluded).
+    public var arrived: UInt64 { received + lateBeforeDelivery }
+    public var allDuplicates: UInt64 { duplicates + duplicatesBeforeDelivery }
+
+    /// Cumulative loss: expected minus arrived (never negative here; duplicates are not counted as received).
+    public var lost: UInt64 { expected > arrived ? expected - arrived : 0 }
 
     public var jitterMilliseconds: Double { jitter / clockRate * 1000 }
 

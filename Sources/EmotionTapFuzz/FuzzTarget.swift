@@ -4,22 +4,34 @@ import EmotionTapServer
 import Foundation
 
 /// libFuzzer entry point over the parsers that take outside bytes. The first byte picks the parser:
-/// 0 WAV files, 1 RTP packets into a G.711 leg, 2 RTP packets into an Opus leg, 3 YAML config.
+/// 0 WAV files, 1 RTP packets into a G.711 leg, 2 RTP packets into an Opus leg, 3 YAML config,
+/// 4 a control-API body (POST /v1/legs), 5 a raw datagram through the receive session's header checks.
 /// Build and run: `make fuzz` (see docs/FUZZING.md).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
-    switch data[0] % 4 {
+    switch data[0] % 6 {
     case 0:
         if let file = try? WAVFile(bytes: Array(bytes)) {
             // Keep decoding bounded: resampling huge rates is not what is being fuzzed.
             if file.frameCount < 200_000 { _ = try? AudioInput.decode(file) }
         }
     case 1, 2:
-        FuzzLegs.shared.feed(bytes, opus: data[0] % 4 == 2)
-    default:
+        FuzzLegs.shared.feed(bytes, opus: data[0] % 6 == 2)
+    case 3:
         _ = try? ServerConfig.load(yaml: String(decoding: bytes, as: UTF8.self), source: "fuzz.yaml")
+    case 4:
+        if case .success(let request) = LegRequest.parse(Data(bytes)) {
+            _ = LegManager.validIdentifier(request.callID) && LegManager.validIdentifier(request.role)
+        }
+    default:
+        if let payload = RTPReceiveSession.payload(UnsafeRawBufferPointer(bytes), receiveBufferSize: RTPReceiveSession.receiveBufferSize) {
+            precondition(payload.count <= bytes.count, "payload outside the datagram")
+            if let base = payload.baseAddress, let start = bytes.baseAddress {
+                precondition(UnsafeRawPointer(start) <= base && base + payload.count <= UnsafeRawPointer(start + bytes.count))
+            }
+        }
     }
     return 0
 }

@@ -22,6 +22,9 @@ public final class EventPublisher: @unchecked Sendable {
     private let sent = Counter(label: "emotiontap_events_sent_total")
     private let sendErrors = Counter(label: "emotiontap_event_send_errors_total")
     private let logErrors = Counter(label: "emotiontap_event_log_errors_total")
+    /// 1 while writes to the event log fail (disk full, file gone), else 0.
+    private let logFailing = Gauge(label: "emotiontap_event_log_failing")
+    private var failedLogWrites = 0
     /// Largest datagram we send; the protocol promises under 1,200 bytes.
     public static let maxDatagram = 1199
 
@@ -38,6 +41,7 @@ public final class EventPublisher: @unchecked Sendable {
         formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         formatter.timeZone = TimeZone(identifier: "UTC")
+        if log != nil { logFailing.record(0) }
     }
 
     deinit { if socket >= 0 { close(socket) } }
@@ -67,9 +71,22 @@ public final class EventPublisher: @unchecked Sendable {
         }
         for target in targets { send(text, to: target) }
         if let log {
-            do { try log.append(text) } catch {
+            do {
+                try log.append(text)
+                if failedLogWrites > 0 {
+                    logger.notice("the event log is writable again", metadata: ["log.path": "\(log.path)", "failed_writes": "\(failedLogWrites)"])
+                    failedLogWrites = 0
+                    logFailing.record(0)
+                }
+            } catch {
                 logErrors.increment()
-                logger.warning("cannot write the event log: \(error)")
+                // Warn once per outage (a full disk fails every write): the metrics carry the count.
+                if failedLogWrites == 0 {
+                    logger.warning("cannot write the event log; events still go out over UDP, failed writes are counted in emotiontap_event_log_errors_total",
+                                   metadata: ["log.path": "\(log.path)", "error": "\(error)"])
+                    logFailing.record(1)
+                }
+                failedLogWrites += 1
             }
         }
         sent.increment()

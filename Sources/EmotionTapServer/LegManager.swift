@@ -44,6 +44,7 @@ public final class LegManager: @unchecked Sendable {
         (\.malformed, "malformed"), (\.queueOverflow, "queue_overflow"), (\.unknownPayloadType, "unknown_payload_type"),
         (\.undecodable, "undecodable"), (\.late, "late"), (\.sourceNotAllowed, "source_not_allowed"), (\.wrongSource, "wrong_source"),
     ].map { ($0.0, Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", $0.1)])) }
+    private let duplicatesDropped = Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", "duplicate")])
 
     public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger) {
         self.config = config
@@ -67,7 +68,7 @@ public final class LegManager: @unchecked Sendable {
     }
 
     /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
-    static func validIdentifier(_ s: String) -> Bool {
+    public static func validIdentifier(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.count <= 128 && s.unicodeScalars.allSatisfy {
             ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
         }
@@ -166,9 +167,11 @@ public final class LegManager: @unchecked Sendable {
             activeGauge.record(legs.count)
         }
         endedCounter.increment()
-        let counters = leg.snapshot.counters
+        let final = leg.snapshot
+        let counters = final.counters
         packetsReceived.increment(by: Int64(counters.packets))
         for (field, counter) in packetsDropped where counters[keyPath: field] > 0 { counter.increment(by: Int64(counters[keyPath: field])) }
+        if final.statistics.allDuplicates > 0 { duplicatesDropped.increment(by: Int64(final.statistics.allDuplicates)) }
         logger.info("leg ended", metadata: ["leg.id": "\(leg.identity.legID)"])
     }
 }

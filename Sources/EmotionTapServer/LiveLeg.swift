@@ -61,15 +61,23 @@ final class LiveLeg: @unchecked Sendable {
         let library = session.libraryStatistics
         c.malformed = library.bad &+ session.malformed
         c.queueOverflow = library.discarded
-        c.queuedDuplicates = library.packet_dup_recv
         // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
         c.late &+= library.outoftime
         return c
     }
 
+    /// The pipeline's RFC 3550 statistics, with what oRTP's queue dropped before the pipeline saw it.
+    var statistics: ReceptionStatistics {
+        var s = pipeline.statistics
+        let library = session.libraryStatistics
+        s.lateBeforeDelivery = library.outoftime
+        s.duplicatesBeforeDelivery = library.packet_dup_recv
+        return s
+    }
+
     func refreshSnapshot() {
         let p = pipeline!
-        let counters = self.counters
+        let counters = self.counters, statistics = self.statistics
         lock.withLock {
             snapshotStorage.codec = p.codec
             snapshotStorage.payloadType = p.payloadType
@@ -79,7 +87,7 @@ final class LiveLeg: @unchecked Sendable {
             snapshotStorage.label = p.lastScores?.label
             snapshotStorage.escalated = p.decisions.escalated
             snapshotStorage.mediaSeconds = p.mediaSeconds
-            snapshotStorage.statistics = p.statistics
+            snapshotStorage.statistics = statistics
             snapshotStorage.counters = counters
         }
     }
@@ -93,7 +101,7 @@ final class LiveLeg: @unchecked Sendable {
         lock.withLock { snapshotStorage.state = "ended" }
         let p = pipeline!
         let s = p.decisions.summary
-        let stats = p.statistics, c = counters
+        let stats = statistics, c = counters
         var summary: [(String, JSON)] = [
             ("duration_s", .number(now - createdAt, places: 2)), ("media_s", .number(p.mediaSeconds, places: 2)),
             ("speech_s", .number(s.speechSeconds, places: 2)), ("upset_fraction", .number(s.upsetFraction, places: 3)),
@@ -105,8 +113,8 @@ final class LiveLeg: @unchecked Sendable {
         summary.append(("ended_calmer", s.endedCalmer.map { .bool($0) } ?? .null))
         summary.append(("escalations", .int(Int64(s.escalations))))
         let rtp: [(String, JSON)] = [
-            ("packets", .int(Int64(c.packets))), ("received", .int(Int64(stats.received))), ("expected", .int(Int64(stats.expected))),
-            ("lost", .int(Int64(stats.lost))), ("reordered", .int(Int64(stats.reordered))), ("duplicates", .int(Int64(stats.duplicates + c.queuedDuplicates))),
+            ("packets", .int(Int64(c.packets))), ("received", .int(Int64(stats.arrived))), ("expected", .int(Int64(stats.expected))),
+            ("lost", .int(Int64(stats.lost))), ("reordered", .int(Int64(stats.reordered))), ("duplicates", .int(Int64(stats.allDuplicates))),
             ("late", .int(Int64(c.late))), ("jitter_ms", .number(stats.jitterMilliseconds, places: 2)),
             ("ssrc_changes", .int(Int64(stats.ssrcChanges))), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
             ("comfort_noise", .int(Int64(c.comfortNoise))), ("telephone_events", .int(Int64(c.telephoneEvents))),

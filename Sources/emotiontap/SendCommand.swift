@@ -24,8 +24,12 @@ struct SendCommand: ParsableCommand {
     var fast = false
     @Option(help: "Drop this fraction of packets (testing concealment).")
     var loss: Double = 0
+    @Option(help: "Mean length of a loss burst in packets (Gilbert model; 1 = independent losses).")
+    var burst: Double = 1
     @Option(help: "Swap this fraction of packets with their successor (testing reordering).")
     var reorder: Double = 0
+    @Option(help: "Delay each packet by a random 0...this many milliseconds (network jitter: later packets overtake).")
+    var jitter: Double = 0
     @Option(help: "Random seed for --loss and --reorder.")
     var seed: UInt64 = 1
     @Option(help: "Stereo files: mix, left, right or a channel index.")
@@ -35,7 +39,25 @@ struct SendCommand: ParsableCommand {
         guard (10...60).contains(ptime), ptime % 10 == 0 else { throw ValidationError("--ptime must be 10, 20, 30, 40, 50 or 60") }
         if codec == .opus, ![10, 20, 40, 60].contains(ptime) { throw ValidationError("Opus --ptime must be 10, 20, 40 or 60") }
         guard (0..<1).contains(loss), (0..<1).contains(reorder) else { throw ValidationError("--loss and --reorder must be in 0..<1") }
+        guard burst >= 1, burst <= 100 else { throw ValidationError("--burst must be in 1...100 packets") }
+        guard (0...2000).contains(jitter) else { throw ValidationError("--jitter must be in 0...2000 ms") }
+        guard jitter == 0 || (reorder == 0 && !fast) else { throw ValidationError("--jitter works at real-time pace, without --reorder or --fast") }
         guard (96...127).contains(opusPayloadType) else { throw ValidationError("--opus-payload-type must be dynamic (96-127)") }
+    }
+
+    /// Sends the delayed packets whose time has come, earliest first; returns how many, and counts
+    /// those sent after a later packet (overtaken).
+    private func sendDue(_ queue: inout [(due: UInt64, index: Int, packet: [UInt8])], upTo now: UInt64, _ sender: RTPSender,
+                         _ highestSent: inout Int, _ overtaken: inout Int) throws -> Int {
+        var count = 0
+        while let next = queue.indices.min(by: { queue[$0].due < queue[$1].due }), queue[next].due <= now {
+            let item = queue.remove(at: next)
+            try sender.send(item.packet)
+            if item.index < highestSent { overtaken += 1 }
+            highestSent = max(highestSent, item.index)
+            count += 1
+        }
+        return count
     }
 
     func run() throws {
@@ -62,7 +84,15 @@ struct SendCommand: ParsableCommand {
         var timestamp = UInt32(truncatingIfNeeded: rng.next())
         let ssrc = UInt32(truncatingIfNeeded: rng.next())
         var held: [UInt8]?
-        var sent = 0, dropped = 0
+        var sent = 0, dropped = 0, overtaken = 0
+        var highestSent = -1
+        // Gilbert model: a burst ends with probability 1/burst; one starts at the rate that makes the
+        // long-run loss fraction `loss`.
+        let endBurst = 1 / burst
+        let startBurst = loss >= 1 ? 1 : min(1, loss / (burst * (1 - loss)))
+        var inBurst = false
+        // With --jitter every packet gets a departure time; they leave in that order.
+        var delayed: [(due: UInt64, index: Int, packet: [UInt8])] = []
         let start = DispatchTime.now().uptimeNanoseconds
         var chunk = [Int16](repeating: 0, count: frame)
         for (index, offset) in stride(from: 0, to: pcm.count, by: frame).enumerated() {
@@ -82,7 +112,17 @@ struct SendCommand: ParsableCommand {
                 let now = DispatchTime.now().uptimeNanoseconds
                 if due > now { usleep(UInt32((due - now) / 1000)) }
             }
-            if rng.unit() < loss { dropped += 1; continue }
+            inBurst = inBurst ? rng.unit() >= endBurst : rng.unit() < startBurst
+            if inBurst {
+                dropped += 1
+                continue
+            }
+            if jitter > 0 {
+                let base = start + UInt64(index) * UInt64(ptime) * 1_000_000
+                delayed.append((base + UInt64(rng.unit() * jitter * 1_000_000), index, packet))
+                sent += try sendDue(&delayed, upTo: DispatchTime.now().uptimeNanoseconds, sender, &highestSent, &overtaken)
+                continue
+            }
             if let h = held {
                 try sender.send(packet)
                 try sender.send(h)
@@ -98,8 +138,12 @@ struct SendCommand: ParsableCommand {
             if fast, index % 10 == 9 { usleep(UInt32(ptime * 100)) }
         }
         if let h = held { try sender.send(h); sent += 1 }
-        StandardError.line(String(format: "send: %d packets to %@ (%@, %d ms), %d dropped, %.1f s of audio",
-                                  sent, to, codec.rawValue, ptime, dropped, audio.duration))
+        while !delayed.isEmpty {
+            usleep(1000)
+            sent += try sendDue(&delayed, upTo: DispatchTime.now().uptimeNanoseconds, sender, &highestSent, &overtaken)
+        }
+        StandardError.line(String(format: "send: %d packets to %@ (%@, %d ms), %d dropped, %d overtaken, %.1f s of audio",
+                                  sent, to, codec.rawValue, ptime, dropped, overtaken, audio.duration))
     }
 }
 

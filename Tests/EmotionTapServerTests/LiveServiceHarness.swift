@@ -101,19 +101,20 @@ final class ServiceProcess {
     let token: String?
     private let errorPipe = Pipe()
 
-    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false) throws {
+    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
+         maxLegs: Int = 2000, eventLog: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = try Self.freeTCPPort()
         // A random RTP range per test run, so parallel tests never collide.
         let base = 20000 + Int.random(in: 0..<2000) * 20
         rtpPorts = base...(base + rtpPortCount - 1)
-        logPath = directory.appendingPathComponent("events.jsonl")
+        logPath = eventLog.map { URL(fileURLWithPath: $0) } ?? directory.appendingPathComponent("events.jsonl")
         self.token = token
         let config = """
         http: {host: 127.0.0.1, port: \(httpPort)}
         auth_token: \(token ?? "null")
-        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout)}
+        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs)}
         events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
         static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
         """
@@ -177,6 +178,14 @@ final class ServiceProcess {
             throw HarnessError("POST /v1/legs answered \(status): \(object)")
         }
         return (id, port)
+    }
+
+    /// SIGINT (Ctrl-C), then wait (bounded) for exit; returns the exit status.
+    func interrupt(within seconds: Double = 15) -> Int32? {
+        process.interrupt()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
     }
 
     /// SIGTERM, then wait (bounded) for exit; returns the exit status.
