@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench bench-live goldens model eval fuzz clean
+.PHONY: all deps build debug test demo bench bench-live soak goldens model eval fuzz clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
 # (about 3 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
@@ -34,11 +34,22 @@ test: deps
 demo: build
 	BIN=$(BIN) scripts/demo.sh
 
-# Inner loops in times real time (package-benchmark, its own package), then the live service and
-# the load generator side by side on loopback (BENCH_LEGS, BENCH_SECONDS, BENCH_CODEC to change the steps).
+# Inner loops in times real time (package-benchmark, its own package); the live service and the
+# load generator side by side on loopback, one table row per step (G.711 steps BENCH_LEGS, Opus steps
+# BENCH_OPUS_LEGS, BENCH_SECONDS each); feature extraction against librosa on the same audio.
+BENCH_OPUS_LEGS ?= 500 1000
 bench: build
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 	BIN=$(BIN) tools/bench_live.sh
+	BIN=$(BIN) BENCH_CODEC=opus BENCH_LEGS="$(BENCH_OPUS_LEGS)" tools/bench_live.sh
+	@if python3 -c 'import librosa, soundfile' 2>/dev/null; then python3 tools/features_speed.py --bin $(BIN); \
+	 else echo "features vs librosa: skipped (pip install -r tools/requirements-goldens.txt)"; fi
+
+# 500 legs for 10 minutes with 5 % loss and hostile packets mixed in (SOAK_LEGS, SOAK_SECONDS,
+# SOAK_LOSS, SOAK_MALFORMED): passes when the service stays up, RSS grows under 5 % after warm-up,
+# and every leg gets its events and its leg.end.
+soak: build
+	BIN=$(BIN) tools/soak.sh
 
 model: build
 	$(BIN) train --corpora $(CORPORA) --out .build/default-model.json --embed-swift Sources/EmotionCore/Model/BuiltInModel.swift $(MODEL_FLAGS) | tee docs/model-cv.txt

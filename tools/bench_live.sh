@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The live benchmark: the service and the load generator side by side on loopback, one step per
 # leg count, real-time pace. Prints, per step, the service's CPU (cores), packets dropped at its
-# sockets, events per second, event latency (end of a window's audio -> datagram), resident memory.
+# sockets, events per second, event latency (end of a window's audio -> datagram), resident memory,
+# and the generator's own CPU (it shares the machine).
 #   BENCH_LEGS="100 500 1000" BENCH_SECONDS=30 BENCH_CODEC=pcmu tools/bench_live.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ config=$(mktemp)
 trap 'rm -f "$config"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$config"
 
-printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s\n' legs codec cores socket_drops events/s p50_ms p99_ms rss_mb rss/leg_kB
+printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s %15s\n' legs codec cores socket_drops events/s p50_ms p99_ms rss_mb rss/leg_kB generator_cores
 for n in $LEGS; do
   "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
     --config "$config" &
@@ -27,6 +28,6 @@ for n in $LEGS; do
   kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   if [ -z "$line" ]; then echo "$n: no result (see loadgen's output)"; continue; fi
   get() { printf '%s' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-  printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s\n' "$(get legs)" "$(get codec)" "$(get cores)" "$(get socket_drops)" \
-    "$(get events_per_s)" "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get rss_mb)" "$(get rss_per_leg_kb)"
+  printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s %15s\n' "$(get legs)" "$(get codec)" "$(get cores)" "$(get socket_drops)" \
+    "$(get events_per_s)" "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get rss_mb)" "$(get rss_per_leg_kb)" "$(get generator_cores)"
 done

@@ -74,11 +74,13 @@ struct LoadgenCommand: ParsableCommand {
         let listener = try listen.map { try EventListener(address: $0, legIDs: legIDs) }
 
         let before = reportPid.map { ProcessSample.read($0) }
+        let generatorBefore = ProcessSample.read(getpid())
         let dropsBefore = ProcessSample.udpDrops(ports: Set(ports))
         let stats = try stream(payloads: payloads, ports: ports, listener: listener)
         // Windows flushed at leg end are not live latency: stop measuring here.
         listener?.freeze()
         let after = reportPid.map { ProcessSample.read($0) }
+        let generatorAfter = ProcessSample.read(getpid())
         let drops = ProcessSample.udpDrops(ports: Set(ports)) - dropsBefore
         Thread.sleep(forTimeInterval: 1.5)
         for id in legIDs { _ = try? api.request("DELETE", "/v1/legs/\(id)") }
@@ -111,9 +113,11 @@ struct LoadgenCommand: ParsableCommand {
             let cores = (after.cpuSeconds - before.cpuSeconds) / stats.seconds
             let perLeg = Double(after.rssKB - rssBefore) / Double(max(1, ports.count))
             // One machine-readable line for tools/bench_live.sh.
-            print(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d",
+            // The generator's own CPU, to show how much of the machine the service had.
+            let generatorCores = (generatorAfter.cpuSeconds - generatorBefore.cpuSeconds) / stats.seconds
+            print(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d generator_cores=%.3f",
                          ports.count, codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000, l.p99 * 1000,
-                         Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds)
+                         Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
                   + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
     }

@@ -243,12 +243,12 @@ struct MoreLiveTests {
 
 @Suite("live service under load", .serialized)
 struct LoadTests {
-    @Test("300 legs from loadgen with 5 % loss, created while others stream: the process stays up and every leg ends")
+    @Test("short soak (make soak is the long one): 300 legs, 5 % loss and hostile packets; the process stays up, every leg gets events and ends")
     func shortSoak() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 400)
-        let (status, out, err) = try emotiontap(["loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05",
+        let (status, out, err) = try emotiontap(["loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",
                                                  "--via-api", "http://127.0.0.1:\(service.httpPort)",
                                                  "--file", Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav").path],
                                                 timeout: 60)
@@ -261,6 +261,9 @@ struct LoadTests {
         let events = receiver.parsed
         #expect(events.filter { $0["type"] as? String == "leg.start" }.count == 300)
         #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 300)
+        let legsWithEmotion = Set(events.filter { $0["type"] as? String == "emotion" }.compactMap { $0["leg_id"] as? String })
+        #expect(legsWithEmotion.count == 300, "every leg got emotion events")
+        #expect(out.contains("hostile packets sent:"))
         #expect(service.terminate() == 0)
     }
 }
