@@ -30,4 +30,14 @@ static inline RtpTransport *et_rtp_session_detach_rtcp(RtpSession *s) {
     return t;
 }
 static inline void et_rtp_session_reattach_rtcp(RtpSession *s, RtpTransport *t) { s->rtcp.gs.tr = t; }
+
+// Optional playout delay (rtp.jitter_buffer_ms), with oRTP's own jitter buffer:
+// permissive mode returns every packet once its time has come (none is skipped as "too old"), and a
+// timestamp jump or an SSRC switch restarts the timing, as mediastreamer2 does.
+static inline void et_rtp_session_set_permissive(RtpSession *s, int yes) { s->permissive = yes; }
+static inline void et_rtp_session_resync_on_jumps(RtpSession *s) {
+    rtp_session_signal_connect(s, "timestamp_jump", (RtpCallback)rtp_session_resync, NULL);
+    rtp_session_signal_connect(s, "ssrc_changed", (RtpCallback)rtp_session_resync, NULL);
+}
+static inline PayloadType *et_payload_type_opus(void) { return &payload_type_opus; }
 #endif

@@ -59,7 +59,19 @@ public final class RTPReceiveSession {
     /// oRTP's RTCP transport, parked while RTCP is off (see the shim).
     private let rtcpTransport: UnsafeMutablePointer<RtpTransport>?
 
-    public init(host: String, port: Int) throws(RTPSessionError) {
+    /// Playout delay in ms (0: packets go to the leg as soon as they are read, sorted per read).
+    public let jitterBufferMilliseconds: Int
+    /// The user clock oRTP's jitter buffer runs on, in the stream's timestamp units (8 kHz for G.711,
+    /// 48 kHz for Opus), counted from `clockStart`.
+    private var clockRate: Double
+    private let clockStart: Double
+    private let telephoneEventPayloadType: UInt8
+
+    /// `jitterBufferMilliseconds` > 0 holds each packet that long after it arrives (oRTP's jitter buffer,
+    /// fixed delay), so packets overtaken by up to that much are put back in order instead of being late.
+    /// `opus` says the leg's clock is 48 kHz from the start (else it is learned from the first packets).
+    public init(host: String, port: Int, jitterBufferMilliseconds: Int = 0, opus: Bool = false,
+                telephoneEventPayloadType: UInt8 = 101) throws(RTPSessionError) {
         ORTPLibrary.initialize()
         guard let s = rtp_session_new(Int32(RTP_SESSION_RECVONLY.rawValue)) else {
             throw RTPSessionError(description: "oRTP could not create a session")
@@ -72,12 +84,22 @@ public final class RTPReceiveSession {
         var jitter = JBParameters()
         rtp_session_get_jitter_buffer_params(s, &jitter)
         jitter.max_packets = 2000
-        jitter.enabled = 0
+        jitter.enabled = jitterBufferMilliseconds > 0 ? 1 : 0
         jitter.adaptive = 0
+        jitter.min_size = Int32(jitterBufferMilliseconds)
+        jitter.nom_size = Int32(jitterBufferMilliseconds)
+        jitter.max_size = Int32(jitterBufferMilliseconds)
         rtp_session_set_jitter_buffer_params(s, &jitter)
-        rtp_session_enable_jitter_buffer(s, 0)
+        rtp_session_enable_jitter_buffer(s, jitterBufferMilliseconds > 0 ? 1 : 0)
         rtp_session_enable_adaptive_jitter_compensation(s, 0)
-        rtp_session_set_profile(s, et_av_profile())
+        if jitterBufferMilliseconds > 0 {
+            // The buffer's delay is counted in the payload's clock: oRTP must know Opus runs at 48 kHz.
+            rtp_session_set_profile(s, Self.profile(telephoneEventPayloadType: telephoneEventPayloadType))
+            et_rtp_session_set_permissive(s, 1)
+            et_rtp_session_resync_on_jumps(s)
+        } else {
+            rtp_session_set_profile(s, et_av_profile())
+        }
         // A re-INVITE may switch SSRC: follow a new source after a few packets rather than 50.
         rtp_session_set_ssrc_changed_threshold(s, 3)
         rtp_session_set_rtp_socket_recv_buffer_size(s, 256 * 1024)
@@ -89,6 +111,10 @@ public final class RTPReceiveSession {
             throw RTPSessionError(description: "cannot bind RTP to \(host):\(port) (in use or not a local address)")
         }
         rtcpTransport = et_rtp_session_detach_rtcp(s)
+        self.jitterBufferMilliseconds = jitterBufferMilliseconds
+        self.telephoneEventPayloadType = telephoneEventPayloadType
+        clockRate = opus ? 48000 : 8000
+        clockStart = Self.wallClock()
         session = s
         self.host = host
         self.port = Int(rtp_session_get_local_port(s))
@@ -114,9 +140,13 @@ public final class RTPReceiveSession {
     @discardableResult
     public func drain(_ handler: (RTPPacketView) -> Void) -> Int {
         var count = 0
+        if jitterBufferMilliseconds > 0 {
+            // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
+            userTimestamp = UInt32(truncatingIfNeeded: Int64((Self.wallClock() - clockStart) * clockRate))
+        }
         while true {
             // oRTP reads the socket only when the user timestamp moves forward.
-            userTimestamp &+= 160
+            if jitterBufferMilliseconds == 0 { userTimestamp &+= 160 }
             guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else { break }
             defer { freemsg(message) }
             guard let payload = Self.payload(of: message, receiveBufferSize: Self.receiveBufferSize) else {
@@ -140,12 +170,58 @@ public final class RTPReceiveSession {
                 payload: payload,
                 arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
                 sourceIPv4: ip, sourcePort: port, message: message)
+            followClock(of: view.payloadType)
             handler(view)
             count += 1
             if et_rtp_session_queued(session) == 0 { break }
         }
         return count
     }
+
+    /// Hands every packet still held to `handler` whatever its time (a leg's last drain).
+    @discardableResult
+    public func drainAll(_ handler: (RTPPacketView) -> Void) -> Int {
+        // Without the jitter buffer every queued packet is due at once.
+        if jitterBufferMilliseconds > 0 { rtp_session_enable_jitter_buffer(session, 0) }
+        return drain(handler)
+    }
+
+    static func wallClock() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// The jitter buffer's clock follows the codec the packets carry (Opus 48 kHz, G.711 8 kHz); on a
+    /// change, oRTP restarts its timing (dropping what it held: once, at the start of an Opus leg
+    /// whose codec was not declared).
+    private func followClock(of payloadType: UInt8) {
+        guard jitterBufferMilliseconds > 0 else { return }
+        let rate: Double
+        switch payloadType {
+        case 0, 8: rate = 8000
+        case 96...127 where payloadType != telephoneEventPayloadType: rate = 48000
+        default: return
+        }
+        if rate != clockRate {
+            clockRate = rate
+            rtp_session_resync(session)
+        }
+    }
+
+    /// av_profile with the dynamic payload types (but the DTMF one) as Opus, so that oRTP's jitter
+    /// buffer counts its delay in the right clock. One per DTMF payload type, kept for the process.
+    private static func profile(telephoneEventPayloadType: UInt8) -> UnsafeMutablePointer<RtpProfile> {
+        profileLock.withLock {
+            if let p = profiles[telephoneEventPayloadType] { return p }
+            let p = rtp_profile_clone(et_av_profile())!
+            for pt in 96...127 where pt != Int(telephoneEventPayloadType) { rtp_profile_set_payload(p, Int32(pt), et_payload_type_opus()) }
+            profiles[telephoneEventPayloadType] = p
+            return p
+        }
+    }
+    nonisolated(unsafe) private static var profiles: [UInt8: UnsafeMutablePointer<RtpProfile>] = [:]
+    private static let profileLock = NSLock()
 
     /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
     public static let receiveBufferSize = Int(UDP_MAX_SIZE)

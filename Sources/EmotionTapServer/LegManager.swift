@@ -87,7 +87,8 @@ public final class LegManager: @unchecked Sendable {
         var session: RTPReceiveSession?
         for p in candidates where session == nil {
             // A port another process holds fails to bind: try the next reserved one.
-            session = try? RTPReceiveSession(host: config.rtpHost, port: p)
+            session = try? RTPReceiveSession(host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
+                                             opus: codec == .opus, telephoneEventPayloadType: config.telephoneEventPayloadType)
         }
         guard let session else {
             lock.withLock { for p in candidates { portsInUse.remove(p) } }

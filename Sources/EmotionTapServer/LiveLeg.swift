@@ -49,9 +49,15 @@ final class LiveLeg: @unchecked Sendable {
 
     var snapshot: LegSnapshot { lock.withLock { snapshotStorage } }
 
-    /// Reads everything queued on the socket.
+    /// Reads what is queued on the socket (and due, with a jitter buffer).
     func drain(now: Double) {
         let n = session.drain { packet in pipeline.handle(packet) }
+        if n > 0 { lastPacketAt = now }
+    }
+
+    /// The last read before the leg ends: everything, due or not.
+    func drainAll(now: Double) {
+        let n = session.drainAll { packet in pipeline.handle(packet) }
         if n > 0 { lastPacketAt = now }
     }
 

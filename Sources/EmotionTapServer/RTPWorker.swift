@@ -115,7 +115,7 @@ final class RTPWorker: @unchecked Sendable {
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
         _ = et_epoll_del(epoll, fd)
-        leg.drain(now: now)
+        leg.drainAll(now: now)
         leg.end(reason: reason, now: now)
         legs[fd] = nil
         lock.withLock { assigned -= 1 }

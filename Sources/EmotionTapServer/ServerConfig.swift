@@ -27,6 +27,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxLegs = 2000
     public var workers = 0
     public var telephoneEventPayloadType: UInt8 = 101
+    /// Playout delay that puts packets overtaken in the network back in order (oRTP's jitter buffer);
+    /// 0 = none (lowest latency: a packet more than one worker tick late is concealed and counted late).
+    public var jitterBufferMilliseconds = 0
     /// RTP senders accepted (IPv4 CIDRs); empty = any.
     public var rtpAllow: [IPv4Network] = []
     /// A leg locks to its first sender; packets from anywhere else are dropped and counted.
@@ -73,7 +76,7 @@ public struct ServerConfig: Sendable, Equatable {
             case "model": config.modelPath = try r.optionalString(value, "model")
             case "rtp":
                 try r.object(value, path: "rtp", keys: ["host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
-                                                         "allow", "lock_source"]) { k, v in
+                                                         "allow", "lock_source", "jitter_buffer_ms"]) { k, v in
                     switch k {
                     case "allow":
                         config.rtpAllow = try r.stringList(v, "rtp.allow").map { text in
@@ -88,6 +91,7 @@ public struct ServerConfig: Sendable, Equatable {
                     case "leg_timeout_s": config.legTimeoutSeconds = try r.double(v, "rtp.leg_timeout_s", 1...86400)
                     case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
+                    case "jitter_buffer_ms": config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)
                     default: config.telephoneEventPayloadType = UInt8(try r.int(v, "rtp.telephone_event_payload_type", 96...127))
                     }
                 }

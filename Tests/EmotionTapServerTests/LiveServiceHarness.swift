@@ -102,7 +102,7 @@ final class ServiceProcess {
     private let errorPipe = Pipe()
 
     init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
-         maxLegs: Int = 2000, eventLog: String? = nil) throws {
+         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = try Self.freeTCPPort()
@@ -114,7 +114,7 @@ final class ServiceProcess {
         let config = """
         http: {host: 127.0.0.1, port: \(httpPort)}
         auth_token: \(token ?? "null")
-        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs)}
+        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs), jitter_buffer_ms: \(jitterBufferMilliseconds)}
         events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
         static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
         """
