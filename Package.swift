@@ -46,7 +46,7 @@ let package = Package(
         // MARK: RTP receive sessions (oRTP)
         .target(
             name: "EmotionRTP",
-            dependencies: ["COrtp", "EmotionCore"],
+            dependencies: ["COrtp", "EmotionCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // MARK: The live service: control API, legs on worker threads, events
