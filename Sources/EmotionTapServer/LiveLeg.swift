@@ -61,29 +61,23 @@ final class LiveLeg: @unchecked Sendable {
         if n > 0 { lastPacketAt = now }
     }
 
-    /// The pipeline's counters plus what oRTP dropped before the pipeline saw it.
-    var counters: LegCounters {
-        var c = pipeline.counters
+    /// The pipeline's counters and RFC 3550 statistics, with what oRTP dropped before the pipeline
+    /// saw it (one read of oRTP's counters for both).
+    var reception: (counters: LegCounters, statistics: ReceptionStatistics) {
+        var c = pipeline.counters, s = pipeline.statistics
         let library = session.libraryStatistics
         c.malformed = library.bad &+ session.malformed
         c.queueOverflow = library.discarded
         // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
         c.late &+= library.outoftime
-        return c
-    }
-
-    /// The pipeline's RFC 3550 statistics, with what oRTP's queue dropped before the pipeline saw it.
-    var statistics: ReceptionStatistics {
-        var s = pipeline.statistics
-        let library = session.libraryStatistics
         s.lateBeforeDelivery = library.outoftime
         s.duplicatesBeforeDelivery = library.packet_dup_recv
-        return s
+        return (c, s)
     }
 
     func refreshSnapshot() {
         let p = pipeline!
-        let counters = self.counters, statistics = self.statistics
+        let (counters, statistics) = reception
         lock.withLock {
             snapshotStorage.codec = p.codec
             snapshotStorage.payloadType = p.payloadType
@@ -107,7 +101,7 @@ final class LiveLeg: @unchecked Sendable {
         lock.withLock { snapshotStorage.state = "ended" }
         let p = pipeline!
         let s = p.decisions.summary
-        let stats = statistics, c = counters
+        let (c, stats) = reception
         var summary: [(String, JSON)] = [
             ("duration_s", .number(now - createdAt, places: 2)), ("media_s", .number(p.mediaSeconds, places: 2)),
             ("speech_s", .number(s.speechSeconds, places: 2)), ("upset_fraction", .number(s.upsetFraction, places: 3)),

@@ -204,7 +204,7 @@ struct LoadgenCommand: ParsableCommand {
                 // leg conceals 20 ms); the others come on top of the real packet.
                 if hostile?.replacesPacket != true {
                     offsets[count] = Int32(used)
-                    used += Self.writeHeader(into: &bytes, at: used, marker: frame[leg] == 1, payloadType: payloadType,
+                    used += RTPSender.writeHeader(into: &bytes, at: used, marker: frame[leg] == 1, payloadType: payloadType,
                                              seq: packetSeq, timestamp: packetTS, ssrc: ssrc[leg])
                     for b in payload { bytes[used] = b; used += 1 }
                     lengths[count] = Int32(12 + payload.count)
@@ -244,20 +244,6 @@ struct LoadgenCommand: ParsableCommand {
         lags.sort()
         stats.lagP99 = lags.isEmpty ? 0 : lags[min(lags.count - 1, Int(Double(lags.count) * 0.99))]
         return stats
-    }
-
-    /// The 12-byte RTP header, written in place (no array per packet); returns 12.
-    @inline(__always)
-    static func writeHeader(into bytes: inout [UInt8], at i: Int, marker: Bool, payloadType: UInt8,
-                            seq: UInt16, timestamp: UInt32, ssrc: UInt32, version: UInt8 = 2) -> Int {
-        bytes[i] = version << 6
-        bytes[i + 1] = marker ? 0x80 | payloadType : payloadType
-        bytes[i + 2] = UInt8(seq >> 8); bytes[i + 3] = UInt8(seq & 0xff)
-        bytes[i + 4] = UInt8(timestamp >> 24); bytes[i + 5] = UInt8((timestamp >> 16) & 0xff)
-        bytes[i + 6] = UInt8((timestamp >> 8) & 0xff); bytes[i + 7] = UInt8(timestamp & 0xff)
-        bytes[i + 8] = UInt8(ssrc >> 24); bytes[i + 9] = UInt8((ssrc >> 16) & 0xff)
-        bytes[i + 10] = UInt8((ssrc >> 8) & 0xff); bytes[i + 11] = UInt8(ssrc & 0xff)
-        return 12
     }
 
     static func encode(_ audio: MonoAudio, codec: VoiceCodec) throws -> [[UInt8]] {
@@ -480,7 +466,7 @@ enum HostilePacket: String, CaseIterable {
     /// stream (its SSRC and the sequence number just sent) so that they reach the leg's session.
     func write(into bytes: inout [UInt8], at i: Int, seq: UInt16, timestamp: UInt32, ssrc: UInt32, rng: inout SenderRandom) -> Int {
         func header(version: UInt8 = 2, payloadType: UInt8 = 0) -> Int {
-            LoadgenCommand.writeHeader(into: &bytes, at: i, marker: false, payloadType: payloadType, seq: seq, timestamp: timestamp, ssrc: ssrc, version: version)
+            RTPSender.writeHeader(into: &bytes, at: i, marker: false, payloadType: payloadType, seq: seq, timestamp: timestamp, ssrc: ssrc, version: version)
         }
         func fill(_ range: Range<Int>) { for k in range { bytes[k] = UInt8(truncatingIfNeeded: rng.next()) } }
         switch self {

@@ -192,9 +192,22 @@ final class RTPSender {
     }
 
     static func packet(payloadType: UInt8, marker: Bool, sequence: UInt16, timestamp: UInt32, ssrc: UInt32, payload: [UInt8]) -> [UInt8] {
-        var p: [UInt8] = [0x80, (marker ? 0x80 : 0) | (payloadType & 0x7f), UInt8(sequence >> 8), UInt8(sequence & 0xff)]
-        for shift in stride(from: 24, through: 0, by: -8) { p.append(UInt8((timestamp >> UInt32(shift)) & 0xff)) }
-        for shift in stride(from: 24, through: 0, by: -8) { p.append(UInt8((ssrc >> UInt32(shift)) & 0xff)) }
+        var p = [UInt8](repeating: 0, count: 12)
+        _ = writeHeader(into: &p, at: 0, marker: marker, payloadType: payloadType & 0x7f, seq: sequence, timestamp: timestamp, ssrc: ssrc)
         return p + payload
+    }
+
+    /// The 12-byte RTP header, written in place (no array per packet); returns 12.
+    @inline(__always)
+    static func writeHeader(into bytes: inout [UInt8], at i: Int, marker: Bool, payloadType: UInt8,
+                            seq: UInt16, timestamp: UInt32, ssrc: UInt32, version: UInt8 = 2) -> Int {
+        bytes[i] = version << 6
+        bytes[i + 1] = marker ? 0x80 | payloadType : payloadType
+        bytes[i + 2] = UInt8(seq >> 8); bytes[i + 3] = UInt8(seq & 0xff)
+        bytes[i + 4] = UInt8(timestamp >> 24); bytes[i + 5] = UInt8((timestamp >> 16) & 0xff)
+        bytes[i + 6] = UInt8((timestamp >> 8) & 0xff); bytes[i + 7] = UInt8(timestamp & 0xff)
+        bytes[i + 8] = UInt8(ssrc >> 24); bytes[i + 9] = UInt8((ssrc >> 16) & 0xff)
+        bytes[i + 10] = UInt8((ssrc >> 8) & 0xff); bytes[i + 11] = UInt8(ssrc & 0xff)
+        return 12
     }
 }
