@@ -11,6 +11,9 @@ let package = Package(
     products: [
         .executable(name: "emotiontap", targets: ["emotiontap"]),
         .library(name: "EmotionCore", targets: ["EmotionCore"]),
+        .library(name: "EmotionMedia", targets: ["EmotionMedia"]),
+        .library(name: "EmotionProtocol", targets: ["EmotionProtocol"]),
+        .library(name: "EmotionTapServer", targets: ["EmotionTapServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -31,10 +36,33 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CLinux"),
 
-        // MARK: The shared core: audio in, codecs, streaming features, windows
+        // MARK: The shared core: audio in, codecs, streaming features, model, decisions
         .target(
             name: "EmotionCore",
             dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr"],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: The per-leg media path on plain packet values (no sockets, no RTP library)
+        .target(
+            name: "EmotionMedia",
+            dependencies: ["EmotionCore"],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: The event protocol: typed events, the ordered JSON writer, signing, leg requests
+        .target(
+            name: "EmotionProtocol",
+            dependencies: ["EmotionCore", "EmotionMedia", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: IPv4 UDP addresses and sockets
+        .target(
+            name: "EmotionUDP",
+            swiftSettings: swiftSettings
+        ),
+        // MARK: The oRTP binding: sockets in, packet values out
+        .target(
+            name: "EmotionORTP",
+            dependencies: ["COrtp", "EmotionMedia", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // MARK: Training and evaluation (offline only)
@@ -43,22 +71,18 @@ let package = Package(
             dependencies: ["EmotionCore"],
             swiftSettings: swiftSettings
         ),
-        // MARK: RTP receive sessions (oRTP)
-        .target(
-            name: "EmotionRTP",
-            dependencies: ["COrtp", "EmotionCore", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swiftSettings
-        ),
-        // MARK: The live service: control API, legs on worker threads, events
+        // MARK: The live service, built as a library: legs on workers, control API, events
         .target(
             name: "EmotionTapServer",
             dependencies: [
                 "EmotionCore",
-                "EmotionRTP",
+                "EmotionMedia",
+                "EmotionProtocol",
+                "EmotionORTP",
+                "EmotionUDP",
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -66,41 +90,90 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // MARK: The command line
+        // MARK: Traffic for tests and benchmarks: RTP sender, impairments, hostile packets, load
+        .target(
+            name: "EmotionTraffic",
+            dependencies: [
+                "EmotionCore",
+                "EmotionMedia",
+                "EmotionProtocol",
+                "EmotionUDP",
+                "CLinux",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: The command line (thin: parses arguments, calls the libraries)
         .executableTarget(
             name: "emotiontap",
             dependencies: [
                 "EmotionCore",
+                "EmotionProtocol",
                 "EmotionTraining",
-                "EmotionRTP",
                 "EmotionTapServer",
-                "CLinux",
+                "EmotionTraffic",
+                "EmotionUDP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
-        // MARK: libFuzzer harness (built only by `make fuzz`, with -sanitize=fuzzer)
+        // MARK: libFuzzer harness (`make fuzz` builds it with -sanitize=fuzzer; the tests replay its corpus)
         .executableTarget(
             name: "EmotionTapFuzz",
-            dependencies: ["EmotionCore", "EmotionRTP", "EmotionTapServer"],
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTapServer"],
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
-        .testTarget(
-            name: "EmotionCoreTests",
-            dependencies: ["EmotionCore", "EmotionTraining", "EmotionRTP", "EmotionTapServer",
-                           .product(name: "Crypto", package: "swift-crypto")],
+
+        // MARK: Tests: one target per module, shared helpers, and the black-box tests of the binary
+        .target(
+            name: "EmotionTestSupport",
+            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionUDP"],
+            path: "Tests/EmotionTestSupport",
             resources: [.copy("Fixtures"), .copy("Goldens")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "EmotionCoreTests",
+            dependencies: ["EmotionCore", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionTrainingTests",
+            dependencies: ["EmotionCore", "EmotionTraining", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionMediaTests",
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionProtocolTests",
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionORTPTests",
+            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionUDP", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EmotionTapServerTests",
-            dependencies: ["EmotionCore", "EmotionRTP", "EmotionTapServer", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTapServer", "EmotionTraffic", "EmotionUDP",
+                "EmotionTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionTapEndToEndTests",
+            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionUDP", "EmotionTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

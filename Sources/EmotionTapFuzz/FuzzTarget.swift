@@ -1,32 +1,35 @@
 import EmotionCore
-import EmotionRTP
+import EmotionMedia
+import EmotionProtocol
 import EmotionTapServer
 import Foundation
 
 /// libFuzzer entry point over the parsers that take outside bytes. The first byte picks the parser:
 /// 0 WAV files, 1 RTP packets into a G.711 leg, 2 RTP packets into an Opus leg, 3 YAML config,
 /// 4 a control-API body (POST /v1/legs), 5 a raw datagram through the receive session's header checks.
-/// Build and run: `make fuzz` (see docs/FUZZING.md).
+/// EMOTIONTAP_FUZZ_TARGETS (e.g. "0,3,4,5") limits a run to some of them: the first byte then picks
+/// among those. Build and run: `make fuzz` (see docs/FUZZING.md).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let bytes = UnsafeBufferPointer(start: data + 1, count: size - 1)
-    switch data[0] % 6 {
+    let target = FuzzTargets.enabled.map { $0[Int(data[0]) % $0.count] } ?? Int(data[0] % 6)
+    switch target {
     case 0:
         if let file = try? WAVFile(bytes: Array(bytes)) {
             // Keep decoding bounded: resampling huge rates is not what is being fuzzed.
             if file.frameCount < 200_000 { _ = try? AudioInput.decode(file) }
         }
     case 1, 2:
-        FuzzLegs.shared.feed(bytes, opus: data[0] % 6 == 2)
+        FuzzLegs.shared.feed(bytes, opus: target == 2)
     case 3:
         _ = try? ServerConfig.load(yaml: String(decoding: bytes, as: UTF8.self), source: "fuzz.yaml")
     case 4:
         if case .success(let request) = LegRequest.parse(Data(bytes)) {
-            _ = LegManager.validIdentifier(request.callID) && LegManager.validIdentifier(request.role)
+            _ = LegRequest.validIdentifier(request.callID) && LegRequest.validIdentifier(request.role)
         }
     default:
-        if let payload = RTPReceiveSession.payload(UnsafeRawBufferPointer(bytes), receiveBufferSize: RTPReceiveSession.receiveBufferSize) {
+        if let payload = RTPHeader.payload(of: UnsafeRawBufferPointer(bytes), receiveBufferSize: RTPHeader.maxDatagram) {
             precondition(payload.count <= bytes.count, "payload outside the datagram")
             if let base = payload.baseAddress, let start = bytes.baseAddress {
                 precondition(UnsafeRawPointer(start) <= base && base + payload.count <= UnsafeRawPointer(start + bytes.count))
@@ -34,6 +37,15 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     return 0
+}
+
+enum FuzzTargets {
+    /// The targets a run is limited to, from EMOTIONTAP_FUZZ_TARGETS; nil = all six.
+    static let enabled: [Int]? = {
+        guard let list = ProcessInfo.processInfo.environment["EMOTIONTAP_FUZZ_TARGETS"] else { return nil }
+        let targets = list.split(separator: ",").compactMap { Int($0) }.filter { (0..<6).contains($0) }
+        return targets.isEmpty ? nil : targets
+    }()
 }
 
 /// Splits the input into RTP-like packets (2-byte length prefixes) and feeds them to long-lived legs,
@@ -47,8 +59,9 @@ final class FuzzLegs: @unchecked Sendable {
 
     init() {
         let model = try! EmotionModel.builtIn()
-        g711 = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "g", role: "customer"), codec: nil, model: model, policy: LegPolicy()) { _ in }
-        opus = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "o", role: "customer"), codec: .opus, model: model, policy: LegPolicy()) { _ in }
+        g711 = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "g", role: "customer"), model: model, policy: LegPolicy()) { _ in }
+        opus = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "o", role: "customer"), payloadTypes: PayloadTypes(requestedCodec: .opus),
+                                model: model, policy: LegPolicy()) { _ in }
     }
 
     func feed(_ bytes: UnsafeBufferPointer<UInt8>, opus useOpus: Bool) {
@@ -59,7 +72,7 @@ final class FuzzLegs: @unchecked Sendable {
             i += 2 + length
             guard packet.count >= 12 else { continue }
             t += 0.02
-            let view = RTPPacketView(
+            let view = RTPPacket(
                 sequenceNumber: UInt16(packet[2]) << 8 | UInt16(packet[3]),
                 timestamp: packet[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },
                 ssrc: packet[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },

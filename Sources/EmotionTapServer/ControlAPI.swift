@@ -1,7 +1,38 @@
 import EmotionCore
+import EmotionMedia
+import EmotionProtocol
 import Foundation
 import Hummingbird
 import Prometheus
+
+/// An API failure: the status and one sentence, answered as `{"error": {"status", "message"}}`.
+public struct APIError: HTTPResponseError {
+    public let status: HTTPResponse.Status
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = ControlAPI.json(status, .object([("error", .object([("status", .count(status.code)), ("message", .string(message))]))]))
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+}
+
+extension LegRequestError {
+    /// The status each failure answers with.
+    var apiError: APIError {
+        switch self {
+        case .invalid: APIError(.badRequest, description)
+        case .portUnavailable: APIError(.conflict, description)
+        case .noFreePort, .legLimit: APIError(.serviceUnavailable, description)
+        case .notFound: APIError(.notFound, description)
+        }
+    }
+}
 
 /// The HTTP control API: legs in and out, call state for dialplans, health and metrics.
 public struct ControlAPI: Sendable {
@@ -31,7 +62,7 @@ public struct ControlAPI: Sendable {
         router.get("/v1/legs") { _, _ in Self.json(.ok, .object([("legs", .array(manager.snapshots().map(Self.describe)))])) }
         router.get("/v1/legs/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            guard let s = manager.snapshot(legID: id) else { return Self.error(.notFound, "no leg '\(id)'") }
+            guard let s = manager.snapshot(legID: id) else { throw APIError(.notFound, "no leg '\(id)'") }
             return Self.json(.ok, Self.describe(s))
         }
         router.delete("/v1/legs/:id") { _, context in
@@ -40,10 +71,10 @@ public struct ControlAPI: Sendable {
                 let s = try manager.end(legID: id)
                 return Self.json(.ok, .object([("leg_id", .string(s.identity.legID)), ("state", "ending")]))
             } catch {
-                return Self.error(.notFound, error.description)
+                throw error.apiError
             }
         }
-        router.get("/v1/calls/:id") { request, context in callState(request, id: context.parameters.get("id") ?? "") }
+        router.get("/v1/calls/:id") { request, context in try callState(request, id: context.parameters.get("id") ?? "") }
         return router
     }
 
@@ -53,12 +84,12 @@ public struct ControlAPI: Sendable {
         var request = request
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: Self.maxBody) } catch {
-            return Self.error(.contentTooLarge, "body over \(Self.maxBody) bytes")
+            throw APIError(.contentTooLarge, "body over \(Self.maxBody) bytes")
         }
         let parsed: LegRequest
         switch LegRequest.parse(Data(buffer: body)) {
         case .success(let request): parsed = request
-        case .failure(let problem): return Self.error(.badRequest, problem.description)
+        case .failure(let problem): throw APIError(.badRequest, problem.description)
         }
         let (callID, role, codec, port) = (parsed.callID, parsed.role, parsed.codec, parsed.port)
         do throws(LegRequestError) {
@@ -68,20 +99,15 @@ public struct ControlAPI: Sendable {
                 ("rtp", .object([("host", .string(manager.config.rtpHost)), ("port", .int(Int64(s.port)))])),
             ]))
         } catch {
-            switch error {
-            case .invalid: return Self.error(.badRequest, error.description)
-            case .portUnavailable: return Self.error(.conflict, error.description)
-            case .noFreePort, .legLimit: return Self.error(.serviceUnavailable, error.description)
-            case .notFound: return Self.error(.notFound, error.description)
-            }
+            throw error.apiError
         }
     }
 
     /// For dialplans: JSON by default; `?format=text` gives `key=value` lines, and `&field=NAME` just one value
     /// (Asterisk: `${CURL(http://127.0.0.1:8088/v1/calls/${UNIQUEID}?format=text&field=escalate)}` → 1 or 0).
-    private func callState(_ request: Request, id: String) -> Response {
+    private func callState(_ request: Request, id: String) throws(APIError) -> Response {
         let legs = manager.snapshots(callID: id)
-        guard !legs.isEmpty else { return Self.error(.notFound, "no active legs for call '\(id)'") }
+        guard !legs.isEmpty else { throw APIError(.notFound, "no active legs for call '\(id)'") }
         let customers = legs.filter { manager.config.policy.escalateRoles.contains($0.identity.role) }
         let upset = customers.compactMap(\.upset).max()
         let escalate = customers.contains { $0.escalated }
@@ -94,7 +120,7 @@ public struct ControlAPI: Sendable {
             ]
             if let field = query.get("field") {
                 guard let value = fields.first(where: { $0.0 == field })?.1 else {
-                    return Self.error(.badRequest, "unknown field '\(field)' (state, upset, escalate, legs, call_id)")
+                    throw APIError(.badRequest, "unknown field '\(field)' (state, upset, escalate, legs, call_id)")
                 }
                 return Self.text(value)
             }
@@ -109,22 +135,14 @@ public struct ControlAPI: Sendable {
     // MARK: Rendering
 
     static func describe(_ s: LegSnapshot) -> JSON {
-        let st = s.statistics, c = s.counters
-        return .object([
+        .object([
             ("leg_id", .string(s.identity.legID)), ("call_id", .string(s.identity.callID)), ("role", .string(s.identity.role)),
             ("state", .string(s.state)), ("mood", .string(s.mood.rawValue)),
             ("upset", s.upset.map { .number($0, places: 3) } ?? .null), ("label", .optional(s.label?.rawValue)),
             ("escalated", .bool(s.escalated)), ("codec", .optional((s.codec ?? s.requestedCodec)?.rawValue)),
-            ("payload_type", s.payloadType.map { .int(Int64($0)) } ?? .null), ("port", .int(Int64(s.port))),
+            ("payload_type", s.payloadType.map { .count($0) } ?? .null), ("port", .count(s.port)),
             ("media_s", .number(s.mediaSeconds, places: 2)),
-            ("rtp", .object([
-                ("packets", .int(Int64(c.packets))), ("received", .int(Int64(st.arrived))), ("lost", .int(Int64(st.lost))),
-                ("reordered", .int(Int64(st.reordered))), ("duplicates", .int(Int64(st.allDuplicates))), ("late", .int(Int64(c.late))),
-                ("jitter_ms", .number(st.jitterMilliseconds, places: 2)), ("concealed_ms", .int(Int64(c.concealedMilliseconds))),
-                ("unknown_payload_type", .int(Int64(c.unknownPayloadType))), ("undecodable", .int(Int64(c.undecodable))),
-                ("source_not_allowed", .int(Int64(c.sourceNotAllowed))), ("wrong_source", .int(Int64(c.wrongSource))),
-                ("malformed", .int(Int64(c.malformed))), ("queue_overflow", .int(Int64(c.queueOverflow))),
-            ])),
+            ("rtp", .object(RTPTotalsCoding.fields(s.rtp))),
         ])
     }
 
@@ -134,10 +152,6 @@ public struct ControlAPI: Sendable {
 
     static func text(_ body: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        json(status, .object([("error", .object([("status", .int(Int64(status.code))), ("message", .string(message))]))]))
     }
 }
 
@@ -151,9 +165,7 @@ struct BearerTokenMiddleware: RouterMiddleware {
         guard let token, request.uri.path != "/healthz" else { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         guard header.hasPrefix("Bearer "), Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
-            var response = ControlAPI.error(.unauthorized, "a valid bearer token is required")
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
+            throw APIError(.unauthorized, "a valid bearer token is required")
         }
         return try await next(request, context)
     }
@@ -164,59 +176,5 @@ struct BearerTokenMiddleware: RouterMiddleware {
             difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
         }
         return difference == 0
-    }
-}
-
-/// The body of POST /v1/legs, checked field by field. Pure, so the fuzzer drives it directly.
-public struct LegRequest: Sendable, Equatable {
-    public var callID: String
-    public var role: String
-    public var codec: VoiceCodec?
-    public var port: Int?
-
-    public struct Problem: Error, CustomStringConvertible, Equatable {
-        public let description: String
-    }
-
-    public static let knownFields = ["call_id", "role", "codec", "port"]
-
-    /// The request, or what is wrong with it (one sentence, for a 400).
-    public static func parse(_ body: Data) -> Result<LegRequest, Problem> {
-        let object: [String: Any]
-        do {
-            guard let o = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-                return .failure(Problem(description: "body must be a JSON object"))
-            }
-            object = o
-        } catch {
-            return .failure(Problem(description: "body is not valid JSON"))
-        }
-        if let unknown = object.keys.sorted().first(where: { !knownFields.contains($0) }) {
-            return .failure(Problem(description: "unknown field '\(unknown.prefix(64))' (known: \(knownFields.joined(separator: ", ")))"))
-        }
-        guard let callID = object["call_id"] as? String else { return .failure(Problem(description: "call_id (string) is required")) }
-        guard let role = object["role"] as? String else { return .failure(Problem(description: "role (string) is required")) }
-        var request = LegRequest(callID: callID, role: role)
-        if let c = object["codec"], !(c is NSNull) {
-            guard let text = c as? String, let parsed = VoiceCodec(rawValue: text.lowercased()) else {
-                return .failure(Problem(description: "codec must be \"pcmu\", \"pcma\" or \"opus\""))
-            }
-            request.codec = parsed
-        }
-        if let p = object["port"], !(p is NSNull) {
-            guard let n = p as? NSNumber, !(p is Bool), n.doubleValue.isFinite, Double(n.intValue) == n.doubleValue,
-                  (1...65535).contains(n.intValue) else {
-                return .failure(Problem(description: "port must be an integer in 1-65535"))
-            }
-            request.port = n.intValue
-        }
-        return .success(request)
-    }
-
-    public init(callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil) {
-        self.callID = callID
-        self.role = role
-        self.codec = codec
-        self.port = port
     }
 }

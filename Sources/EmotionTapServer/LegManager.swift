@@ -1,5 +1,7 @@
 import EmotionCore
-import EmotionRTP
+import EmotionMedia
+import EmotionORTP
+import EmotionProtocol
 import Foundation
 import Logging
 import Metrics
@@ -8,7 +10,8 @@ import Metrics
 public enum LegRequestError: Error, Equatable, CustomStringConvertible {
     case invalid(String)        // 400
     case portUnavailable(Int)   // 409
-    case noFreePort             // 503
+    /// Every port tried failed to bind; the last reason.
+    case noFreePort(String?)    // 503
     case legLimit(Int)          // 503
     case notFound(String)       // 404
 
@@ -16,7 +19,7 @@ public enum LegRequestError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalid(let why): return why
         case .portUnavailable(let p): return "port \(p) is in use"
-        case .noFreePort: return "no free RTP port in the configured range"
+        case .noFreePort(let why): return "no free RTP port in the configured range" + (why.map { " (last: \($0))" } ?? "")
         case .legLimit(let n): return "leg limit reached (\(n) legs)"
         case .notFound(let id): return "no leg '\(id)'"
         }
@@ -35,23 +38,29 @@ public final class LegManager: @unchecked Sendable {
     public let model: EmotionModel
     public let publisher: EventPublisher
     private let logger: Logger
-    private let created = Counter(label: "emotiontap_legs_created_total")
-    private let endedCounter = Counter(label: "emotiontap_legs_ended_total")
-    private let activeGauge = Gauge(label: "emotiontap_legs_active")
+    private let created: Counter
+    private let endedCounter: Counter
+    private let activeGauge: Gauge
     // Packet totals of ended legs, added once per leg (never per packet: no shared counter on the hot path).
-    private let packetsReceived = Counter(label: "emotiontap_rtp_packets_total")
-    private let packetsDropped: [(KeyPath<LegCounters, UInt64>, Counter)] = [
-        (\.malformed, "malformed"), (\.queueOverflow, "queue_overflow"), (\.unknownPayloadType, "unknown_payload_type"),
-        (\.undecodable, "undecodable"), (\.late, "late"), (\.sourceNotAllowed, "source_not_allowed"), (\.wrongSource, "wrong_source"),
-    ].map { ($0.0, Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", $0.1)])) }
-    private let duplicatesDropped = Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", "duplicate")])
+    private let packetsReceived: Counter
+    /// One counter per drop reason in the counter table.
+    private let packetsDropped: [(WritableKeyPath<RTPTotals, UInt64>, Counter)]
 
-    public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger) {
+    public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger,
+                metrics: any MetricsFactory = MetricsSystem.factory) {
         self.config = config
         self.model = model
         self.publisher = publisher
         self.logger = logger
         cursor = config.rtpPorts.lowerBound
+        created = Counter(label: "emotiontap_legs_created_total", factory: metrics)
+        endedCounter = Counter(label: "emotiontap_legs_ended_total", factory: metrics)
+        activeGauge = Gauge(label: "emotiontap_legs_active", factory: metrics)
+        packetsReceived = Counter(label: "emotiontap_rtp_packets_total", factory: metrics)
+        packetsDropped = RTPTotals.fields.compactMap { field in
+            guard let reason = field.dropReason, case .count(let path) = field.value else { return nil }
+            return (path, Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", reason)], factory: metrics))
+        }
         var ws: [RTPWorker] = []
         let box = WeakBox()
         for i in 0..<config.workerCount {
@@ -67,16 +76,9 @@ public final class LegManager: @unchecked Sendable {
         weak var manager: LegManager?
     }
 
-    /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
-    public static func validIdentifier(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 128 && s.unicodeScalars.allSatisfy {
-            ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
-        }
-    }
-
     public func create(callID: String, role: String, codec: VoiceCodec?, port: Int?) throws(LegRequestError) -> LegSnapshot {
-        guard Self.validIdentifier(callID) else { throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-") }
-        guard Self.validIdentifier(role) else { throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-") }
+        guard LegRequest.validIdentifier(callID) else { throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-") }
+        guard LegRequest.validIdentifier(role) else { throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-") }
         if let port, !config.rtpPorts.contains(port) {
             throw .invalid("port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
         }
@@ -84,21 +86,28 @@ public final class LegManager: @unchecked Sendable {
         let identity = LegIdentity(callID: callID, legID: String(legID), role: role)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
+        let payloadTypes = PayloadTypes(requestedCodec: codec, telephoneEventPayloadType: config.telephoneEventPayloadType)
         var session: RTPReceiveSession?
+        var bindFailure: RTPSessionError?
         for p in candidates where session == nil {
             // A port another process holds fails to bind: try the next reserved one.
-            session = try? RTPReceiveSession(host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
-                                             opus: codec == .opus, telephoneEventPayloadType: config.telephoneEventPayloadType)
+            do {
+                session = try RTPReceiveSession(host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
+                                                payloadTypes: payloadTypes)
+            } catch {
+                bindFailure = error
+                logger.debug("RTP port not usable", metadata: ["rtp.port": "\(p)", "error": "\(error)"])
+            }
         }
         guard let session else {
             lock.withLock { for p in candidates { portsInUse.remove(p) } }
-            throw port != nil ? .portUnavailable(port!) : .noFreePort
+            if let port { throw .portUnavailable(port) }
+            throw .noFreePort(bindFailure?.description)
         }
         lock.withLock { for p in candidates where p != session.port { portsInUse.remove(p) } }
         let leg: LiveLeg
         do {
-            leg = try LiveLeg(identity: identity, session: session, codec: codec, model: model, policy: config.policy,
-                              telephoneEventPayloadType: config.telephoneEventPayloadType,
+            leg = try LiveLeg(identity: identity, session: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
                               sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource), publisher: publisher)
         } catch {
             lock.withLock { _ = portsInUse.remove(session.port) }
@@ -134,7 +143,7 @@ public final class LegManager: @unchecked Sendable {
             p = p >= range.upperBound ? range.lowerBound : p + 1
         }
         cursor = p
-        guard !candidates.isEmpty else { throw .noFreePort }
+        guard !candidates.isEmpty else { throw .noFreePort(nil) }
         return candidates
     }
 
@@ -168,11 +177,9 @@ public final class LegManager: @unchecked Sendable {
             activeGauge.record(legs.count)
         }
         endedCounter.increment()
-        let final = leg.snapshot
-        let counters = final.counters
-        packetsReceived.increment(by: Int64(counters.packets))
-        for (field, counter) in packetsDropped where counters[keyPath: field] > 0 { counter.increment(by: Int64(counters[keyPath: field])) }
-        if final.statistics.allDuplicates > 0 { duplicatesDropped.increment(by: Int64(final.statistics.allDuplicates)) }
+        let rtp = leg.snapshot.rtp
+        packetsReceived.increment(by: Int64(rtp.packets))
+        for (field, counter) in packetsDropped where rtp[keyPath: field] > 0 { counter.increment(by: Int64(rtp[keyPath: field])) }
         logger.info("leg ended", metadata: ["leg.id": "\(leg.identity.legID)"])
     }
 }

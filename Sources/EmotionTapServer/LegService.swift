@@ -1,3 +1,4 @@
+import EmotionProtocol
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -26,7 +27,7 @@ public struct LegService: Service {
             while !Task.isShuttingDownGracefully {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(Int(interval * 1000))) }
                 if Task.isShuttingDownGracefully { break }
-                manager.publisher.publish(type: "heartbeat", leg: nil, fields: [("legs", .int(Int64(manager.activeCount)))])
+                manager.publisher.publish(.heartbeat(Heartbeat(legs: manager.activeCount)), leg: nil)
             }
         } catch is CancellationError {
             // Graceful shutdown or cancellation: fall through to end the legs.

@@ -1,4 +1,4 @@
-import EmotionRTP
+import EmotionORTP
 import Foundation
 import CLinux
 import Glibc

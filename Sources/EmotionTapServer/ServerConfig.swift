@@ -1,5 +1,6 @@
 import EmotionCore
-import EmotionRTP
+import EmotionMedia
+import EmotionUDP
 import Foundation
 import Yams
 
@@ -69,8 +70,11 @@ public struct ServerConfig: Sendable, Equatable {
             switch key {
             case "http":
                 try r.object(value, path: "http", keys: ["host", "port"]) { k, v in
-                    if k == "host" { config.httpHost = try r.string(v, "http.host") }
-                    if k == "port" { config.httpPort = try r.int(v, "http.port", 1...65535) }
+                    switch k {
+                    case "host": config.httpHost = try r.string(v, "http.host")
+                    case "port": config.httpPort = try r.int(v, "http.port", 1...65535)
+                    default: throw r.unhandled(k, "http")
+                    }
                 }
             case "auth_token": config.authToken = try r.optionalString(value, "auth_token")
             case "model": config.modelPath = try r.optionalString(value, "model")
@@ -92,7 +96,9 @@ public struct ServerConfig: Sendable, Equatable {
                     case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
                     case "jitter_buffer_ms": config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)
-                    default: config.telephoneEventPayloadType = UInt8(try r.int(v, "rtp.telephone_event_payload_type", 96...127))
+                    case "telephone_event_payload_type":
+                        config.telephoneEventPayloadType = UInt8(try r.int(v, "rtp.telephone_event_payload_type", 96...127))
+                    default: throw r.unhandled(k, "rtp")
                     }
                 }
             case "events":
@@ -100,12 +106,13 @@ public struct ServerConfig: Sendable, Equatable {
                     switch k {
                     case "targets":
                         config.eventTargets = try r.stringList(v, "events.targets")
-                        for t in config.eventTargets { _ = try r.wrap(v, "events.targets") { () throws(ConfigError) -> UDPTarget in try UDPTarget(t) } }
+                        for t in config.eventTargets { _ = try r.wrap(v, "events.targets") { () throws(ConfigError) in try Self.eventTarget(t) } }
                     case "hmac_key": config.hmacKey = try r.optionalString(v, "events.hmac_key")
                     case "log": config.eventLogPath = try r.optionalString(v, "events.log")
                     case "log_max_bytes": config.eventLogMaxBytes = try r.int(v, "events.log_max_bytes", 4096...Int.max)
                     case "log_keep": config.eventLogKeep = try r.int(v, "events.log_keep", 1...100)
-                    default: config.heartbeatSeconds = try r.double(v, "events.heartbeat_s", 0.5...3600)
+                    case "heartbeat_s": config.heartbeatSeconds = try r.double(v, "events.heartbeat_s", 0.5...3600)
+                    default: throw r.unhandled(k, "events")
                     }
                 }
             case "policy":
@@ -116,10 +123,11 @@ public struct ServerConfig: Sendable, Equatable {
                     case "exit_upset": config.policy.exitUpset = try r.double(v, "policy.exit_upset", 0...1)
                     case "escalate_upset_s": config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s": config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
-                    default: config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
+                    case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
+                    default: throw r.unhandled(k, "policy")
                     }
                 }
-            default:
+            case "static_legs":
                 guard case .sequence(let seq) = value else { throw r.fail(value, "static_legs", "must be a list") }
                 for (i, item) in seq.enumerated() {
                     var leg = StaticLeg(port: 0, callID: "", role: "", codec: nil)
@@ -129,10 +137,11 @@ public struct ServerConfig: Sendable, Equatable {
                         case "port": leg.port = try r.int(v, "\(path).port", 1...65535)
                         case "call_id": leg.callID = try r.string(v, "\(path).call_id")
                         case "role": leg.role = try r.string(v, "\(path).role")
-                        default:
+                        case "codec":
                             let c = try r.string(v, "\(path).codec")
                             guard let codec = VoiceCodec(rawValue: c) else { throw r.fail(v, "\(path).codec", "must be pcmu, pcma or opus") }
                             leg.codec = codec
+                        default: throw r.unhandled(k, path)
                         }
                     }
                     guard leg.port > 0, !leg.callID.isEmpty, !leg.role.isEmpty else {
@@ -140,6 +149,7 @@ public struct ServerConfig: Sendable, Equatable {
                     }
                     config.staticLegs.append(leg)
                 }
+            default: throw r.unhandled(key, "")
             }
         }
         try config.validate(source: source)
@@ -154,7 +164,12 @@ public struct ServerConfig: Sendable, Equatable {
             throw ConfigError("\(source): static leg port \(leg.port) is outside rtp.ports \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)")
         }
         if Set(staticLegs.map(\.port)).count != staticLegs.count { throw ConfigError("\(source): two static legs share a port") }
-        for t in eventTargets { _ = try UDPTarget(t) }
+        for t in eventTargets { _ = try Self.eventTarget(t) }
+    }
+
+    /// An event target, "host:port" with an IPv4 host.
+    public static func eventTarget(_ text: String) throws(ConfigError) -> UDPEndpoint {
+        do { return try UDPEndpoint(text) } catch { throw ConfigError("event target \(error.description)") }
     }
 
     /// Reads typed values out of YAML nodes, with the key path and line in every error.
@@ -164,6 +179,11 @@ public struct ServerConfig: Sendable, Equatable {
         func fail(_ node: Node, _ path: String, _ message: String) -> ConfigError {
             let line = node.mark.map { " (line \($0.line))" } ?? ""
             return ConfigError("\(source): \(path)\(line): \(message)")
+        }
+
+        /// A key in the known list with no case of its own: a programming error, reported, never silently misapplied.
+        func unhandled(_ key: String, _ section: String) -> ConfigError {
+            ConfigError("\(source): \(section.isEmpty ? key : "\(section).\(key)"): known but not handled (a bug: please report it)")
         }
 
         func wrap<T>(_ node: Node, _ path: String, _ body: () throws(ConfigError) -> T) throws(ConfigError) -> T {

@@ -55,7 +55,7 @@ public struct ChannelSimulator: Sendable {
                 signal[i] += noiseRMS * u
             }
         }
-        let pcm = signal.map { Int16(clamping: Int(($0 * 32768).rounded())) }
+        let pcm = PCM.int16(signal)
         let frame = 160
         var out: [Float] = []
         out.reserveCapacity(pcm.count + frame)
@@ -96,18 +96,5 @@ public struct ChannelSimulator: Sendable {
         }
         out.removeLast(max(0, out.count - clean.count))
         return out
-    }
-}
-
-/// SplitMix64: a small, fast, seedable generator, so every random choice in training replays exactly.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

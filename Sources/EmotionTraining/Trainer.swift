@@ -98,7 +98,7 @@ public struct Trainer {
                         }
                     }
                     head.forward(activations[depth], into: &probabilities)
-                    probabilities.withUnsafeMutableBufferPointer { softmaxInPlace($0) }
+                    probabilities.withUnsafeMutableBufferPointer { Softmax.inPlace($0) }
                     upsetHead.forward(activations[depth], into: &logit)
                     let q = 1 / (1 + exp(-logit[0]))
 
@@ -224,14 +224,6 @@ struct Parameters {
             b[i] -= lr * (mb[i] / correction1) / ((vb[i] / correction2).squareRoot() + eps)
         }
     }
-}
-
-func softmaxInPlace(_ v: UnsafeMutableBufferPointer<Float>) {
-    var m = -Float.infinity
-    for x in v { m = max(m, x) }
-    var s: Float = 0
-    for i in v.indices { v[i] = exp(v[i] - m); s += v[i] }
-    for i in v.indices { v[i] /= s }
 }
 
 /// Box-Muller from the seeded generator.

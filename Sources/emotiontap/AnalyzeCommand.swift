@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmotionCore
+import EmotionProtocol
 import Foundation
 
 enum AnalyzeFormat: String, ExpressibleByArgument, CaseIterable {
@@ -45,18 +46,9 @@ struct AnalyzeCommand: ParsableCommand {
         if failures > 0 { throw ExitCode(2) }
     }
 
+    /// The live `emotion` event's window fields (the protocol's own encoding), without the leg's state.
     static func json(_ w: WindowFeatures, _ s: EmotionScores?, file: String?) -> String {
-        var line = "{"
-        if let file { line += "\"file\": \(jsonString(file)), " }
-        line += String(format: "\"start\": %.2f, \"end\": %.2f, \"speech\": %.3f", w.start, w.end, w.speechFraction)
-        if let s {
-            line += String(format: ", \"upset\": %.4f, \"label\": \"%@\", \"scores\": {", s.upset, s.label.rawValue)
-            line += zip(Emotion.allCases, s.probabilities).map { String(format: "\"%@\": %.4f", $0.rawValue, $1) }.joined(separator: ", ")
-            line += "}"
-        } else {
-            line += ", \"upset\": null, \"label\": null, \"scores\": null"
-        }
-        return line + "}"
+        JSON.object(EmotionReading(window: w, scores: s).fields(file: file)).serialized
     }
 
     static func text(_ w: WindowFeatures, _ s: EmotionScores?) -> String {

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Crypto
-import CLinux
+import EmotionProtocol
+import EmotionUDP
 import Foundation
 import Glibc
 
@@ -23,82 +23,69 @@ struct EventsCommand: ParsableCommand {
     @Option(help: "HMAC key: verify each event's signature (also EMOTIONTAP_HMAC_KEY).")
     var hmacKey: String?
 
+    func validate() throws {
+        do { _ = try UDPEndpoint(listen) } catch { throw ValidationError("--listen: \(error)") }
+    }
+
     func run() throws {
-        let fd: Int32
-        do { fd = try boundUDPSocket(listen) } catch {
-            StandardError.line("emotiontap: \(error)")
-            throw ExitCode(2)
-        }
-        let key = (hmacKey ?? ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"]).map { SymmetricKey(data: Data($0.utf8)) }
+        let socket = try orExit { try UDPSocket(bindingTo: try UDPEndpoint(listen)) }
+        let signer = (hmacKey ?? ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"]).map { EventSigner(key: $0) }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var received = 0, ended = 0
         var lastEvent = Date()
         while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 {
+            guard let n = socket.receive(into: &buffer) else {
                 if let idle = idleTimeout, Date().timeIntervalSince(lastEvent) > idle { break }
                 continue
             }
             lastEvent = Date()
             received += 1
             let text = String(decoding: buffer[0..<n], as: UTF8.self)
+            let event = Result { () throws(EventDecodingError) in try Event(decoding: text) }
             var verdict = ""
-            if let key { verdict = EventSignature.verify(text, key: key) ? " [signature ok]" : " [BAD SIGNATURE]" }
-            let line = (json ? text : EventFormatter.line(text)) + verdict + "\n"
+            if let signer { verdict = signer.verify(text) ? " [signature ok]" : " [BAD SIGNATURE]" }
+            let line: String
+            switch event {
+            case .success(let e): line = json ? text : EventFormatter.line(e)
+            case .failure(let why): line = "? not an event (\(why)): \(text)"
+            }
             // Unbuffered, so a pipe sees each event as it arrives.
-            _ = line.withCString { Glibc.write(1, $0, strlen($0)) }
-            if text.contains("\"type\":\"leg.end\"") { ended += 1 }
+            let out = line + verdict + "\n"
+            _ = out.withCString { Glibc.write(1, $0, strlen($0)) }
+            if case .success(let e) = event, case .legEnd = e.body { ended += 1 }
             if let count, received >= count { break }
             if let untilLegEnds, ended >= untilLegEnds { break }
         }
-        close(fd)
-    }
-}
-
-/// The receiver side of the protocol's signature: HMAC-SHA256 over the event without its `sig` field.
-enum EventSignature {
-    static func verify(_ datagram: String, key: SymmetricKey) -> Bool {
-        guard let range = datagram.range(of: ",\"sig\":\""), datagram.hasSuffix("\"}") else { return false }
-        let signed = String(datagram[..<range.lowerBound]) + "}"
-        let hex = datagram[range.upperBound..<datagram.index(datagram.endIndex, offsetBy: -2)]
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(signed.utf8), using: key)
-        let expected = mac.map { String(format: "%02x", $0) }.joined()
-        return expected == hex
     }
 }
 
 /// One readable line per event, for a person at a terminal.
 enum EventFormatter {
-    static func line(_ text: String) -> String {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return "? \(text)" }
-        let ts = (o["ts"] as? String).map { String($0.dropFirst(11).prefix(12)) } ?? ""
-        let type = o["type"] as? String ?? "?"
-        let who = [o["call_id"], o["role"]].compactMap { $0 as? String }.joined(separator: "/")
-        func num(_ k: String) -> Double { (o[k] as? NSNumber)?.doubleValue ?? 0 }
+    static func line(_ event: Event) -> String {
+        let ts = String(event.timestamp.dropFirst(11).prefix(12))
+        let who = event.leg.map { "\($0.callID)/\($0.role)" } ?? ""
         let detail: String
-        switch type {
-        case "leg.start":
-            detail = "codec \(o["codec"] ?? "?") pt \(o["payload_type"] ?? "?") from \(o["source"] ?? "?")"
-        case "emotion":
-            let bar = String(repeating: "#", count: Int((num("upset") * 10).rounded())).padding(toLength: 10, withPad: " ", startingAt: 0)
-            detail = String(format: "%5.1f-%5.1f s  upset %.2f [%@]  %@  (%@)", num("start"), num("end"), num("upset"), bar,
-                            o["label"] as? String ?? "?", o["state"] as? String ?? "?")
-        case "state":
-            detail = "\(o["from"] ?? "?") -> \(o["to"] ?? "?")"
-        case "escalate":
-            detail = String(format: "ESCALATE: upset for %.0f s of speech", num("upset_s"))
-        case "leg.end":
-            let s = o["summary"] as? [String: Any] ?? [:], r = o["rtp"] as? [String: Any] ?? [:]
-            let calmer = (s["ended_calmer"] as? Bool).map { $0 ? "ended calmer" : "did not end calmer" } ?? "too short to tell"
-            detail = String(format: "reason %@; speech %.1f s, upset %.0f%%, peak %.2f, %@; rtp %@ received, %@ lost",
-                            o["reason"] as? String ?? "?", (s["speech_s"] as? NSNumber)?.doubleValue ?? 0,
-                            ((s["upset_fraction"] as? NSNumber)?.doubleValue ?? 0) * 100, (s["peak_upset"] as? NSNumber)?.doubleValue ?? 0,
-                            calmer, "\(r["received"] ?? "?")", "\(r["lost"] ?? "?")")
-        case "heartbeat":
-            detail = "\(o["legs"] ?? "?") legs active"
-        default:
-            detail = text
+        switch event.body {
+        case .legStart(let s):
+            detail = "codec \(s.codec.rawValue) pt \(s.payloadType) from \(s.source ?? "?")"
+        case .emotion(let e):
+            let r = e.reading
+            let upset = r.upset ?? 0
+            let bar = String(repeating: "#", count: Int((upset * 10).rounded())).padding(toLength: 10, withPad: " ", startingAt: 0)
+            detail = String(format: "%5.1f-%5.1f s  upset %.2f [%@]  %@  (%@)", r.start, r.end, upset, bar,
+                            r.label?.rawValue ?? "?", e.state.rawValue)
+        case .state(let s):
+            detail = "\(s.from.rawValue) -> \(s.to.rawValue)"
+        case .escalate(let e):
+            detail = String(format: "ESCALATE: upset for %.0f s of speech", e.upsetSeconds)
+        case .legEnd(let e):
+            let s = e.summary
+            let calmer = s.endedCalmer.map { $0 ? "ended calmer" : "did not end calmer" } ?? "too short to tell"
+            detail = String(format: "reason %@; speech %.1f s, upset %.0f%%, peak %.2f, %@; rtp %llu received, %llu lost",
+                            e.reason, s.speechSeconds, s.upsetFraction * 100, s.peakUpset, calmer, e.rtp.received, e.rtp.lost)
+        case .heartbeat(let h):
+            detail = "\(h.legs) legs active"
         }
-        return "\(ts) \(type.padding(toLength: 9, withPad: " ", startingAt: 0)) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
+        return "\(ts) \(event.type.padding(toLength: 9, withPad: " ", startingAt: 0)) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
     }
 }

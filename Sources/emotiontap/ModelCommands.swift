@@ -8,12 +8,9 @@ struct ModelOption: ParsableArguments {
     var model: String?
 
     func load() throws -> EmotionModel {
-        do {
+        try orExit {
             if let model { return try EmotionModel.load(URL(fileURLWithPath: model)) }
             return try EmotionModel.builtIn()
-        } catch {
-            StandardError.line("emotiontap: \(error.description)")
-            throw ExitCode(2)
         }
     }
 }
@@ -83,13 +80,7 @@ struct TrainCommand: ParsableCommand {
         options.trainer.dropout = dropout
         options.trainer.weightDecay = weightDecay
         options.command = (["emotiontap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let outcome: TrainingOutcome
-        do {
-            outcome = try TrainingRun.run(options) { StandardError.line("train: \($0)") }
-        } catch {
-            StandardError.line("emotiontap: \(error)")
-            throw ExitCode(2)
-        }
+        let outcome = try orExit { try TrainingRun.run(options) { StandardError.line("train: \($0)") } }
         if let cv = outcome.crossValidation {
             print("Speaker-grouped \(self.cv)-fold cross-validation, clips as stored (\(cv.overall.emotion.total) clips)\n")
             print(cv.overall.emotion.formatted(title: "Seven emotions"))
@@ -102,17 +93,11 @@ struct TrainCommand: ParsableCommand {
             print(String(format: "\nupset as shipped comes from the 7-way scores; from the upset head instead: accuracy %.3f, macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
                          cv.upsetFromHead.accuracy, cv.upsetFromHead.macroF1, cv.upsetFromBoth.accuracy, cv.upsetFromBoth.macroF1))
         }
-        let data = try outcome.model.encoded()
-        do { try data.write(to: URL(fileURLWithPath: out)) } catch {
-            StandardError.line("emotiontap: \(out): cannot write model: \(error.localizedDescription)")
-            throw ExitCode(2)
-        }
+        let data = try orExit { try outcome.model.encoded() }
+        try orExit("\(out): cannot write model") { try data.write(to: URL(fileURLWithPath: out)) }
         StandardError.line("train: wrote \(out) (\(data.count / 1024) kB)")
         if let embedSwift {
-            do { try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8) } catch {
-                StandardError.line("emotiontap: \(embedSwift): cannot write: \(error.localizedDescription)")
-                throw ExitCode(2)
-            }
+            try orExit("\(embedSwift): cannot write") { try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8) }
             StandardError.line("train: wrote \(embedSwift)")
         }
     }
@@ -131,11 +116,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let model = try modelOption.load()
-        let entries: [ManifestEntry]
-        do { entries = try Manifest.read(corpus.manifestURL) } catch {
-            StandardError.line("emotiontap: \(error)")
-            throw ExitCode(2)
-        }
+        let entries = try orExit { try Manifest.read(corpus.manifestURL) }
         let corporaURL = corpus.corporaURL
         let results = parallelMap(count: entries.count, makeState: { try? ClipPredictor(model: model) }) {
             (predictor: inout ClipPredictor, i: Int) -> EvalSlot in

@@ -1,9 +1,7 @@
 import ArgumentParser
 import EmotionCore
-import EmotionTapServer
-import CLinux
+import EmotionProtocol
 import Foundation
-import Glibc
 
 /// Buffered stdout: per-frame rows are many and small.
 final class StandardOutput {
@@ -36,6 +34,21 @@ enum StandardError {
     static func line(_ s: String) {
         FileHandle.standardError.write(Data((s + "\n").utf8))
     }
+}
+
+/// Runs `body`; a runtime failure prints "emotiontap: [CONTEXT: ]REASON" on stderr and exits with
+/// status 2. (ArgumentParser's ValidationError is for wrong arguments: it prints the usage text.)
+func orExit<T>(_ context: String? = nil, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let exit as ExitCode { throw exit } catch { throw fail(context, error) }
+}
+
+func orExit<T>(_ context: String? = nil, _ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let exit as ExitCode { throw exit } catch { throw fail(context, error) }
+}
+
+private func fail(_ context: String?, _ error: any Error) -> ExitCode {
+    StandardError.line("emotiontap: " + (context.map { "\($0): " } ?? "") + "\(error)")
+    return ExitCode(2)
 }
 
 /// Number formatting for JSON/CSV: shortest round-trip form, never NaN or infinity (JSON has neither).
@@ -90,29 +103,6 @@ enum FrameRowFormatter {
         if extended { cols += extendedKeys.map { jsonNumber(f.values[$0.1]) } }
         return cols.joined(separator: ",")
     }
-}
-
-/// A UDP socket bound to "HOST:PORT" (IPv4), with a receive timeout so readers can notice a stop request.
-func boundUDPSocket(_ address: String, receiveBuffer: Int32 = 1 << 20) throws -> Int32 {
-    let parts = address.split(separator: ":")
-    guard parts.count == 2, let port = UInt16(parts[1]) else { throw ValidationError("--listen must be HOST:PORT") }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = port.bigEndian
-    guard inet_pton(AF_INET, parts[0] == "localhost" ? "127.0.0.1" : String(parts[0]), &addr.sin_addr) == 1 else {
-        throw ValidationError("\(parts[0]) is not an IPv4 address")
-    }
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard fd >= 0, bound == 0 else {
-        if fd >= 0 { close(fd) }
-        throw ValidationError("cannot listen on \(address) (errno \(errno))")
-    }
-    var buffer = receiveBuffer
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, socklen_t(MemoryLayout<Int32>.size))
-    var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    return fd
 }
 
 /// Loads each file at `sampleRate` and hands it to `body`; a file that cannot be read gets one line

@@ -4,9 +4,6 @@ import EmotionTapServer
 import Foundation
 import Hummingbird
 import Logging
-import Metrics
-import Prometheus
-import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,69 +27,29 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    func run() async throws {
-        var settings: ServerConfig
-        do {
-            settings = try loadConfig()
-        } catch {
-            StandardError.line("emotiontap: \(error)")
-            throw ExitCode(2)
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
+    }
+
+    func run() async throws {
+        var settings = try orExit { try loadConfig() }
+        if let model = modelOption.model { settings.modelPath = model }
+        let model = try orExit { try settings.loadModel() }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        let logger = Logger(label: "emotiontap")
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-
-        let model: EmotionModel
-        if let path = settings.modelPath, modelOption.model == nil {
-            do { model = try EmotionModel.load(URL(fileURLWithPath: path)) } catch {
-                StandardError.line("emotiontap: \(error.description)")
-                throw ExitCode(2)
-            }
-        } else {
-            model = try modelOption.load()
-        }
-        if settings.hmacKey == nil { settings.hmacKey = ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"] }
-        if settings.authToken == nil { settings.authToken = ProcessInfo.processInfo.environment["EMOTIONTAP_TOKEN"] }
-
-        let publisher: EventPublisher
-        do {
-            publisher = try EventPublisher(targets: try settings.eventTargets.map { try UDPTarget($0) }, hmacKey: settings.hmacKey,
-                                           logPath: settings.eventLogPath, logMaxBytes: settings.eventLogMaxBytes,
-                                           logKeep: settings.eventLogKeep, logger: logger)
-        } catch {
-            StandardError.line("emotiontap: \(error)")
-            throw ExitCode(2)
-        }
-        let manager = LegManager(config: settings, model: model, publisher: publisher, logger: logger)
-        let api = ControlAPI(manager: manager, registry: registry, authToken: settings.authToken)
-        let app = Application(router: api.router(),
-                              configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: "emotiontap"),
-                              logger: logger)
-        logger.info("emotiontap serving", metadata: [
-            "http": "\(settings.httpHost):\(settings.httpPort)", "rtp": "\(settings.rtpHost):\(settings.rtpPorts.lowerBound)-\(settings.rtpPorts.upperBound)",
-            "events": "\(settings.eventTargets.joined(separator: ","))", "signed": "\(settings.hmacKey != nil)",
-        ])
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: LegService(manager: manager, logger: logger)), .init(service: app)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        let service = try orExit { try EmotionTapService(config: settings, model: model, logger: Logger(label: "emotiontap")) }
+        try await service.buildApplication().runService()
     }
 
+    /// The config file, then the command line over it, then the environment for what is still unset.
     func loadConfig() throws -> ServerConfig {
-        var settings = ServerConfig()
-        if let config {
-            let text: String
-            do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
-                throw ConfigError("\(config): cannot read: \(error.localizedDescription)")
-            }
-            settings = try ServerConfig.load(yaml: text, source: config)
-        }
+        var settings = try ServerConfig.load(file: config)
         if let http {
             let parts = http.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw ConfigError("--http must be HOST:PORT") }
@@ -107,6 +64,6 @@ struct ServeCommand: AsyncParsableCommand {
         if !eventTargets.isEmpty { settings.eventTargets = eventTargets }
         if let eventLog { settings.eventLogPath = eventLog == "none" ? nil : eventLog }
         try settings.validate(source: config ?? "command line")
-        return settings
+        return settings.withEnvironment()
     }
 }

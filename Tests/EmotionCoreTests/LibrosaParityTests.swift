@@ -1,34 +1,7 @@
+@testable import EmotionCore
+import EmotionTestSupport
 import Foundation
 import Testing
-@testable import EmotionCore
-
-/// Golden frames written by tools/librosa_goldens.py (librosa 0.11, float64).
-struct Golden: Decodable {
-    struct Params: Decodable {
-        var sample_rate: Int, n_fft: Int, win_length: Int, hop_length: Int, n_mels: Int
-        var fmin: Double, fmax: Double
-    }
-    struct Frame: Decodable {
-        var t: Double, rms: Double, zcr: Double, centroid: Double
-        var mfcc: [Double], chroma: [Double]
-    }
-    var clip: String
-    var params: Params
-    var frames: [Frame]
-
-    var config: FeatureConfig {
-        FeatureConfig(sampleRate: params.sample_rate, nFFT: params.n_fft, winLength: params.win_length,
-                      hopLength: params.hop_length, nMels: params.n_mels, fmin: params.fmin, fmax: params.fmax)
-    }
-
-    static func all() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: Fixtures.goldens.path).filter { $0.hasSuffix(".json") }.sorted()
-    }
-
-    static func load(_ name: String) throws -> Golden {
-        try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Fixtures.goldens.appendingPathComponent(name)))
-    }
-}
 
 @Suite("librosa parity")
 struct LibrosaParityTests {

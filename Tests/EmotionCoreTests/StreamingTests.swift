@@ -1,3 +1,4 @@
+import EmotionTestSupport
 import Foundation
 import Testing
 @testable import EmotionCore

@@ -54,20 +54,26 @@ public struct Network: Codable, Sendable, Equatable {
             swap(&output, &spare)
         }
         emotionHead.apply(input, emotions)
-        softmax(emotions, emotionHead.outputs)
+        Softmax.inPlace(UnsafeMutableBufferPointer(start: emotions, count: emotionHead.outputs))
         var logit: Float = 0
         upsetHead.apply(input, &logit)
         return sigmoid(logit)
     }
 }
 
-@inline(__always)
-func softmax(_ v: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for i in 0..<n { m = max(m, v[i]) }
-    var s: Float = 0
-    for i in 0..<n { v[i] = exp(v[i] - m); s += v[i] }
-    for i in 0..<n { v[i] /= s }
+/// The one softmax, for inference and training alike.
+public enum Softmax {
+    @inlinable
+    public static func inPlace(_ v: UnsafeMutableBufferPointer<Float>) {
+        var m = -Float.infinity
+        for x in v { m = max(m, x) }
+        var s: Float = 0
+        for i in v.indices {
+            v[i] = exp(v[i] - m)
+            s += v[i]
+        }
+        for i in v.indices { v[i] /= s }
+    }
 }
 
 @inline(__always)

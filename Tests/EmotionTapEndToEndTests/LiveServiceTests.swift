@@ -1,3 +1,5 @@
+import EmotionProtocol
+import EmotionTestSupport
 import Foundation
 import Testing
 @testable import EmotionCore
@@ -15,8 +17,8 @@ struct LiveServiceTests {
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port)
         let dir = service.directory
-        let angry = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 4, into: dir)
-        let neutral = try repeatedClip("crema-1022_IWW_NEU_XX.wav", times: 4, into: dir)
+        let angry = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 4, into: dir)
+        let neutral = try Fixtures.repeated("crema-1022_IWW_NEU_XX.wav", times: 4, into: dir)
         let (angryLeg, angryPort) = try service.createLeg(call: "call-e2e", role: "customer", codec: "pcmu")
         let (neutralLeg, neutralPort) = try service.createLeg(call: "call-e2e", role: "agent")
 
@@ -24,7 +26,7 @@ struct LiveServiceTests {
         let (s2, _, e2) = try emotiontap(["send", neutral.path, "--to", "127.0.0.1:\(neutralPort)", "--fast", "--codec", "pcmu"])
         #expect(s1 == 0 && s2 == 0, "\(e1) \(e2)")
         let enoughWindows = receiver.wait(seconds: 10) { events in
-            events.filter { event in event["type"] as? String == "emotion" }.count >= 8
+            events.filter { event in event.isEmotion }.count >= 8
         }
         #expect(enoughWindows)
         // Call state for a dialplan, JSON and text.
@@ -36,7 +38,7 @@ struct LiveServiceTests {
 
         #expect(try service.json("DELETE", "/v1/legs/\(angryLeg)").0 == 200)
         #expect(try service.json("DELETE", "/v1/legs/\(neutralLeg)").0 == 200)
-        let bothEnded = receiver.wait(seconds: 10) { events in events.filter { event in event["type"] as? String == "leg.end" }.count == 2 }
+        let bothEnded = receiver.wait(seconds: 10) { events in events.filter { event in event.isLegEnd }.count == 2 }
         #expect(bothEnded)
 
         let events = receiver.parsed
@@ -80,12 +82,12 @@ struct LiveServiceTests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port)
-        let clip = try repeatedClip("crema-1015_ITH_SAD_XX.wav", times: 3, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1015_ITH_SAD_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "parity", role: "customer", codec: "pcmu")
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
         Thread.sleep(forTimeInterval: 0.5)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd } })
         let live = receiver.parsed.filter { $0["type"] as? String == "emotion" }
             .map { (($0["start"] as? Double) ?? -1, ($0["end"] as? Double) ?? -1, ($0["upset"] as? Double) ?? -1) }
 
@@ -108,7 +110,7 @@ struct LiveServiceTests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port)
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 4, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 4, into: service.directory)
         let (leg, port) = try service.createLeg(call: "lossy", role: "customer")
         let (status, _, err) = try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast", "--loss", "0.1", "--reorder", "0.05", "--seed", "3"])
         #expect(status == 0)
@@ -117,7 +119,7 @@ struct LiveServiceTests {
         #expect(dropped > 20)
         Thread.sleep(forTimeInterval: 0.5)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd } })
         let events = receiver.parsed
         #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 4)
         let end = try #require(events.first { $0["type"] as? String == "leg.end" })
@@ -139,10 +141,10 @@ struct LiveServiceTests {
         for i in 0..<3 {
             let (leg, port) = try service.createLeg(call: "shutdown", role: i == 0 ? "customer" : "agent")
             legs.append(leg)
-            _ = try emotiontap(["send", Repo.fixtures.appendingPathComponent("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
+            _ = try emotiontap(["send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
         }
         #expect(service.terminate(within: 15) == 0)
-        let allEnded = receiver.wait(seconds: 5) { events in events.filter { event in event["type"] as? String == "leg.end" }.count == 3 }
+        let allEnded = receiver.wait(seconds: 5) { events in events.filter { event in event.isLegEnd }.count == 3 }
         #expect(allEnded)
         let ends = receiver.parsed.filter { $0["type"] as? String == "leg.end" }
         #expect(Set(ends.compactMap { $0["leg_id"] as? String }) == Set(legs))
@@ -204,12 +206,12 @@ struct MoreLiveTests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port)
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "opus-call", role: "customer", codec: "opus")
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--codec", "opus", "--fast", "--loss", "0.05"]).0 == 0)
         Thread.sleep(forTimeInterval: 0.5)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        let ended = receiver.wait(seconds: 10) { events in events.contains { event in event["type"] as? String == "leg.end" } }
+        let ended = receiver.wait(seconds: 10) { events in events.contains { event in event.isLegEnd } }
         #expect(ended)
         let events = receiver.parsed
         let start = try #require(events.first { $0["type"] as? String == "leg.start" })
@@ -226,11 +228,11 @@ struct MoreLiveTests {
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, legTimeout: 1, staticLeg: true)
         let staticPort = service.rtpPorts.upperBound
-        let clip = Repo.fixtures.appendingPathComponent("crema-1015_ITH_SAD_XX.wav")
+        let clip = Fixtures.url("crema-1015_ITH_SAD_XX.wav")
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(staticPort)", "--fast"]).0 == 0)
         // No more RTP: the 1 s timeout ends the leg by itself.
         let ended = receiver.wait(seconds: 10) { events in
-            events.contains { event in event["type"] as? String == "leg.end" && event["call_id"] as? String == "static-call" }
+            events.contains { event in event.isLegEnd && event.leg?.callID == "static-call" }
         }
         #expect(ended)
         let events = receiver.parsed.filter { $0["call_id"] as? String == "static-call" }
@@ -250,13 +252,13 @@ struct LoadTests {
         let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 400)
         let (status, out, err) = try emotiontap(["loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",
                                                  "--via-api", "http://127.0.0.1:\(service.httpPort)",
-                                                 "--file", Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav").path],
+                                                 "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path],
                                                 timeout: 60)
         #expect(status == 0, "\(err)")
         #expect(out.contains("300 legs"))
         #expect(service.process.isRunning, "the service survived")
         #expect(try service.request("GET", "/healthz").0 == 200)
-        let ended = receiver.wait(seconds: 15) { events in events.filter { event in event["type"] as? String == "leg.end" }.count >= 300 }
+        let ended = receiver.wait(seconds: 15) { events in events.filter { event in event.isLegEnd }.count >= 300 }
         #expect(ended)
         let events = receiver.parsed
         #expect(events.filter { $0["type"] as? String == "leg.start" }.count == 300)
@@ -275,7 +277,7 @@ struct EventFaultTests {
         // Nothing listens on this port: every datagram earns an ICMP port unreachable.
         let closedPort = try ServiceProcess.freeTCPPort()
         let service = try ServiceProcess(eventPort: closedPort)
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "deaf", role: "customer")
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
         Thread.sleep(forTimeInterval: 0.5)

@@ -1,3 +1,5 @@
+import EmotionProtocol
+import EmotionTestSupport
 import Foundation
 import Testing
 
@@ -23,7 +25,7 @@ struct RobustnessTests {
         // One hostile datagram after every 4th packet, the nine kinds in turn, on 2 legs for 6 s.
         let (status, out, err) = try emotiontap(["loadgen", "--legs", "2", "--duration", "6", "--malformed", "0.25",
                                                  "--via-api", "http://127.0.0.1:\(service.httpPort)",
-                                                 "--file", Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav").path],
+                                                 "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path],
                                                 timeout: 60)
         #expect(status == 0, "\(err)")
         let sent = Self.hostileCounts(out)
@@ -31,7 +33,7 @@ struct RobustnessTests {
         for (kind, n) in sent where kind != "total" { #expect(n >= 5, "\(kind): \(n) sent") }
         #expect(service.process.isRunning)
         #expect(try service.request("GET", "/healthz").0 == 200)
-        #expect(receiver.wait(seconds: 10) { $0.filter { $0["type"] as? String == "leg.end" }.count == 2 })
+        #expect(receiver.wait(seconds: 10) { $0.filter { $0.isLegEnd }.count == 2 })
         let events = receiver.parsed
         let ends = events.filter { $0["type"] as? String == "leg.end" }
         var counted = 0
@@ -62,7 +64,7 @@ struct RobustnessTests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, jitterBufferMilliseconds: jitterBufferMilliseconds)
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "jittery", role: "customer")
         let (status, _, err) = try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--loss", "0.2", "--burst", "3",
                                                "--jitter", "100", "--seed", "7"], timeout: 60)
@@ -76,7 +78,7 @@ struct RobustnessTests {
         #expect(overtaken > 20)
         Thread.sleep(forTimeInterval: 0.3)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd } })
         let events = receiver.parsed
         let end = try #require(events.first { $0["type"] as? String == "leg.end" })
         let rtp = try #require(end["rtp"] as? [String: Any])
@@ -113,13 +115,13 @@ struct RobustnessTests {
         #expect(status == 503)
         #expect(((object["error"] as? [String: Any])?["message"] as? String ?? "").contains("leg limit"))
         #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.count == 2)
-        #expect(try emotiontap(["send", Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav").path,
+        #expect(try emotiontap(["send", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path,
                                 "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
         Thread.sleep(forTimeInterval: 0.3)
         _ = try service.json("DELETE", "/v1/legs/\(first)")
-        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" && $0["leg_id"] as? String == first } })
-        let end = receiver.parsed.first { $0["type"] as? String == "leg.end" && $0["leg_id"] as? String == first }
-        #expect(((end?["rtp"] as? [String: Any])?["received"] as? Int ?? 0) > 100, "the existing leg got all its audio")
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd && $0.legID == first } })
+        let end = receiver.events.first { $0.isLegEnd && $0.legID == first }
+        #expect((end?.legEnd?.rtp.received ?? 0) > 100, "the existing leg got all its audio")
         // A slot is free again.
         #expect(try service.json("POST", "/v1/legs", body: "{\"call_id\":\"full\",\"role\":\"supervisor\"}").0 == 201)
         #expect(service.terminate() == 0)
@@ -134,15 +136,15 @@ struct RobustnessTests {
         for role in ["customer", "agent"] {
             let (leg, port) = try service.createLeg(call: "ctrl-c", role: role)
             legs.append(leg)
-            _ = try emotiontap(["send", Repo.fixtures.appendingPathComponent("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
+            _ = try emotiontap(["send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
         }
         let started = Date()
         #expect(service.interrupt(within: 15) == 0)
         #expect(Date().timeIntervalSince(started) < 15)
-        #expect(receiver.wait(seconds: 5) { $0.filter { $0["type"] as? String == "leg.end" }.count == 2 })
-        let ends = receiver.parsed.filter { $0["type"] as? String == "leg.end" }
-        #expect(Set(ends.compactMap { $0["leg_id"] as? String }) == Set(legs))
-        #expect(ends.allSatisfy { $0["reason"] as? String == "shutdown" })
+        #expect(receiver.wait(seconds: 5) { $0.filter { $0.isLegEnd }.count == 2 })
+        let ends = receiver.events.filter { $0.isLegEnd }
+        #expect(Set(ends.compactMap(\.legID)) == Set(legs))
+        #expect(ends.allSatisfy { $0.legEnd?.reason == "shutdown" })
     }
 
     @Test("the event log's disk is full: one warning, the metrics say so, events still go out and legs go on")
@@ -152,11 +154,11 @@ struct RobustnessTests {
         // /dev/full accepts the open and fails every write with ENOSPC, as a full disk does.
         let service = try ServiceProcess(eventPort: receiver.port, eventLog: "/dev/full")
         let (leg, port) = try service.createLeg(call: "full-disk", role: "customer")
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
         Thread.sleep(forTimeInterval: 0.3)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        #expect(receiver.wait(seconds: 10) { $0.contains { $0["type"] as? String == "leg.end" } })
+        #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd } })
         #expect(receiver.parsed.filter { $0["type"] as? String == "emotion" }.count >= 4, "events still went out over UDP")
         let metrics = try service.request("GET", "/metrics").1
         let errors = metrics.split(separator: "\n").first { $0.hasPrefix("emotiontap_event_log_errors_total ") }

@@ -1,3 +1,5 @@
+import EmotionProtocol
+import EmotionTestSupport
 import Foundation
 import Testing
 
@@ -16,7 +18,7 @@ struct SippTests {
         let service = try ServiceProcess(eventPort: receiver.port)
         let (leg, port) = try service.createLeg(call: "sipp-call", role: "customer")
         // rtp_stream reads call.wav from the working directory.
-        let clip = try repeatedClip("crema-1009_DFA_ANG_XX.wav", times: 2, into: service.directory)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 2, into: service.directory)
         try FileManager.default.moveItem(at: clip, to: service.directory.appendingPathComponent("call.wav"))
         let sipPort = 15000 + Int.random(in: 0..<2000) * 2
 
@@ -44,7 +46,7 @@ struct SippTests {
         #expect(!uac.isRunning && uac.terminationStatus == 0, "the sipp caller completed its call")
 
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
-        let ended = receiver.wait(seconds: 10) { events in events.contains { event in event["type"] as? String == "leg.end" } }
+        let ended = receiver.wait(seconds: 10) { events in events.contains { event in event.isLegEnd } }
         #expect(ended)
         let events = receiver.parsed
         let start = try #require(events.first { $0["type"] as? String == "leg.start" })

@@ -1,6 +1,6 @@
-import COrtp
 import EmotionCore
-@testable import EmotionRTP
+@testable import EmotionMedia
+import EmotionTestSupport
 import Foundation
 import Testing
 
@@ -15,20 +15,20 @@ struct LegPipelineTests {
 
     func makePipeline(codec: VoiceCodec? = nil) throws -> (LegPipeline, Outputs) {
         let outputs = Outputs()
-        let pipeline = try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), codec: codec,
+        let pipeline = try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), payloadTypes: PayloadTypes(requestedCodec: codec),
                                        model: try EmotionModel.builtIn(), policy: LegPolicy()) { outputs.items.append($0) }
         return (pipeline, outputs)
     }
 
     /// 20 ms mu-law packets of the angry fixture.
     func payloads() throws -> [[UInt8]] {
-        let file = try WAVFile(contentsOf: Repo.fixtures.appendingPathComponent("crema-1009_DFA_ANG_XX.wav"))
+        let file = try WAVFile(contentsOf: Fixtures.url("crema-1009_DFA_ANG_XX.wav"))
         return stride(from: 0, to: file.data.count - 160, by: 160).map { Array(file.data[$0..<$0 + 160]) }
     }
 
     func feed(_ p: LegPipeline, pt: UInt8, seq: UInt16, ts: UInt32, ssrc: UInt32 = 7, _ payload: [UInt8], at t: Double) {
         payload.withUnsafeBytes { bytes in
-            p.handle(RTPPacketView(sequenceNumber: seq, timestamp: ts, ssrc: ssrc, payloadType: pt, marker: false, payload: bytes, arrival: t))
+            p.handle(RTPPacket(sequenceNumber: seq, timestamp: ts, ssrc: ssrc, payloadType: pt, marker: false, payload: bytes, arrival: t))
         }
     }
 
@@ -114,15 +114,15 @@ struct LegPipelineTests {
 @Suite("source policy")
 struct SourcePolicyTests {
     func pipeline(_ policy: SourcePolicy) throws -> LegPipeline {
-        try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), codec: .pcmu, sourcePolicy: policy,
+        try LegPipeline(identity: LegIdentity(callID: "c", legID: "l", role: "customer"), payloadTypes: PayloadTypes(requestedCodec: .pcmu), sourcePolicy: policy,
                         model: try EmotionModel.builtIn(), policy: LegPolicy()) { _ in }
     }
 
     func send(_ p: LegPipeline, seq: UInt16, from ip: UInt32, port: UInt16) {
         let payload = [UInt8](repeating: 0xff, count: 160)
         payload.withUnsafeBytes {
-            p.handle(RTPPacketView(sequenceNumber: seq, timestamp: UInt32(seq) * 160, ssrc: 1, payloadType: 0, marker: false,
-                                   payload: $0, arrival: Double(seq) * 0.02, sourceIPv4: ip, sourcePort: port))
+            p.handle(RTPPacket(sequenceNumber: seq, timestamp: UInt32(seq) * 160, ssrc: 1, payloadType: 0, marker: false,
+                                   payload: $0, arrival: Double(seq) * 0.02, source: SourceAddress(ipv4: ip, port: port)))
         }
     }
 
@@ -151,37 +151,5 @@ struct SourcePolicyTests {
         #expect(p.statistics.received == 2)
         #expect(IPv4Network("300.1.1.1/8") == nil && IPv4Network("10.0.0.0/33") == nil && IPv4Network("10.0.0/8") == nil)
         #expect(IPv4Network("10.1.2.3/8")?.description == "10.0.0.0/8")
-    }
-}
-
-@Suite("fuzz corpus")
-struct FuzzCorpusTests {
-    @Test("every committed fuzz input (seeds and any crash found) replays through the harness without a crash")
-    func replay() throws {
-        let corpus = Repo.root.appendingPathComponent("Tests/FuzzCorpus")
-        let count = try FileManager.default.contentsOfDirectory(atPath: corpus.path).count
-        #expect(count >= 5)
-        let runner = Repo.executable.deletingLastPathComponent().appendingPathComponent("EmotionTapFuzz")
-        let p = Process()
-        p.executableURL = runner
-        p.arguments = [corpus.path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        #expect(text.contains("replayed \(count) inputs"))
-    }
-}
-
-@Suite("oRTP's log lines")
-struct ORTPLogTests {
-    @Test("routine oRTP errors (a port in use, the jitter buffer restarting) go to debug; others stay errors")
-    func severities() {
-        #expect(ORTPLibrary.severity(of: BCTBX_LOG_ERROR, "Fail to bind rtp/rtcp socket to (addr=127.0.0.1 port=40000) : Address already in use.") == .debug)
-        #expect(ORTPLibrary.severity(of: BCTBX_LOG_ERROR, "Jitter buffer stays unconverged for one second, reset it.") == .debug)
-        #expect(ORTPLibrary.severity(of: BCTBX_LOG_ERROR, "Error receiving RTP packet: Bad file descriptor") == .error)
-        #expect(ORTPLibrary.severity(of: BCTBX_LOG_FATAL, "out of memory") == .critical)
     }
 }

@@ -1,89 +1,10 @@
-import Crypto
 import EmotionCore
+import EmotionProtocol
+import EmotionTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-
-/// Paths in the repository, found from this file.
-enum Repo {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let fixtures = root.appendingPathComponent("Tests/EmotionCoreTests/Fixtures")
-    static let schema = root.appendingPathComponent("config/event-schema.json")
-    static let validator = root.appendingPathComponent("tools/validate_events.py")
-    static var executable: URL {
-        // The test bundle sits next to the built products.
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<3 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("emotiontap").path) {
-            dir.deleteLastPathComponent()
-        }
-        let candidate = dir.appendingPathComponent("emotiontap")
-        if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-        return root.appendingPathComponent(".build/debug/emotiontap")
-    }
-}
-
-/// A UDP socket on loopback that collects event datagrams.
-final class EventReceiver: @unchecked Sendable {
-    // `events` is guarded by `lock`; the socket is read by one background thread.
-    let port: Int
-    private let fd: Int32
-    private let lock = NSLock()
-    private var events: [String] = []
-    private var running = true
-    private var thread: Thread?
-
-    init() throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let socketFD = fd
-        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw HarnessError("cannot bind the event receiver") }
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &length) } }
-        port = Int(UInt16(bigEndian: bound.sin_port))
-        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        thread = Thread { [unowned self] in
-            let me = self
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while me.lock.withLock({ me.running }) {
-                let n = recv(me.fd, &buffer, buffer.count, 0)
-                if n > 0 {
-                    let text = String(decoding: buffer[0..<n], as: UTF8.self)
-                    me.lock.withLock { me.events.append(text) }
-                }
-            }
-        }
-        thread?.start()
-    }
-
-    func stop() {
-        lock.withLock { running = false }
-        Thread.sleep(forTimeInterval: 0.15)
-        close(fd)
-    }
-
-    var received: [String] { lock.withLock { events } }
-
-    /// Parsed events.
-    var parsed: [[String: Any]] { received.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } }
-
-    /// Waits (bounded) until `condition` holds over the parsed events.
-    @discardableResult
-    func wait(seconds: Double, until condition: ([[String: Any]]) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition(parsed) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return condition(parsed)
-    }
-}
 
 struct HarnessError: Error, CustomStringConvertible {
     let description: String
@@ -209,52 +130,5 @@ final class ServiceProcess {
     }
 }
 
-/// Runs `emotiontap ARGS` to completion (bounded), returning status, stdout and stderr.
-func emotiontap(_ arguments: [String], timeout: Double = 60) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = Repo.executable
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-}
-
-/// A WAV file of `clip` repeated `times` times (mu-law stays mu-law, so nothing is re-quantised).
-func repeatedClip(_ clip: String, times: Int, into directory: URL) throws -> URL {
-    let file = try WAVFile(contentsOf: Repo.fixtures.appendingPathComponent(clip))
-    var data: [UInt8] = []
-    for _ in 0..<times { data += file.data }
-    let out = directory.appendingPathComponent("\(times)x-\(clip)")
-    try Data(WAVFile(encoding: file.encoding, sampleRate: file.sampleRate, channels: file.channels, data: data).serialized()).write(to: out)
-    return out
-}
-
-/// Validates a JSONL file of events against the protocol schema with tools/validate_events.py.
-func validateAgainstSchema(_ jsonl: URL) throws -> (Bool, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", Repo.validator.path, Repo.schema.path, jsonl.path]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus == 0, text)
-}
-
-func verifySignature(_ datagram: String, key: String) -> Bool {
-    guard let range = datagram.range(of: ",\"sig\":\""), datagram.hasSuffix("\"}") else { return false }
-    let signed = String(datagram[..<range.lowerBound]) + "}"
-    let hex = String(datagram[range.upperBound..<datagram.index(datagram.endIndex, offsetBy: -2)])
-    let mac = HMAC<SHA256>.authenticationCode(for: Data(signed.utf8), using: SymmetricKey(data: Data(key.utf8)))
-    return mac.map { String(format: "%02x", $0) }.joined() == hex
-}
+/// The event signature check a consumer makes.
+func verifySignature(_ datagram: String, key: String) -> Bool { EventSigner(key: key).verify(datagram) }

@@ -1,7 +1,8 @@
+@testable import EmotionCore
+import EmotionTestSupport
+@testable import EmotionTraining
 import Foundation
 import Testing
-@testable import EmotionCore
-@testable import EmotionTraining
 
 @Suite("labels and reports")
 struct LabelAndReportTests {
@@ -129,54 +130,3 @@ struct TrainingTests {
     }
 }
 
-@Suite("built-in model")
-struct BuiltInModelTests {
-    @Test("the default model is built in, self-describing, and cheap to run")
-    func builtIn() throws {
-        let model = try EmotionModel.builtIn()
-        #expect(model.inputs == WindowVector.names)
-        #expect(model.labels == Emotion.allCases.map(\.rawValue))
-        #expect(!model.training.command.isEmpty)
-        #expect(model.training.clips > 1000)
-        #expect(!model.metrics.isEmpty)
-    }
-
-    @Test("an angry clip comes out more upset than a neutral one")
-    func angryVersusNeutral() throws {
-        let predictor = try ClipPredictor(model: try EmotionModel.builtIn())
-        let angry = try #require(predictor.predict(try Fixtures.audio("crema-1009_DFA_ANG_XX.wav").samples))
-        let neutral = try #require(predictor.predict(try Fixtures.audio("crema-1022_IWW_NEU_XX.wav").samples))
-        #expect(angry.upset > neutral.upset)
-    }
-
-    @Test("a clip played 20 dB quieter gets nearly the same answer")
-    func quieterClip() throws {
-        let predictor = try ClipPredictor(model: try EmotionModel.builtIn())
-        for clip in Fixtures.clips + ["crema-1022_IWW_NEU_XX.wav"] {
-            let samples = try Fixtures.audio(clip).samples
-            let loud = try #require(predictor.predict(samples))
-            // Quieter and re-quantised by G.711, as a quieter line would deliver it.
-            let quiet = samples.map { Float(G711Law.muLaw.linear(G711Law.muLaw.encode(Int16(($0 * 0.1 * 32768).rounded())))) / 32768 }
-            let soft = try #require(predictor.predict(quiet))
-            #expect((loud.upset >= 0.5) == (soft.upset >= 0.5), "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
-            #expect(abs(loud.upset - soft.upset) < 0.25, "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
-        }
-    }
-
-    @Test("eval on the corpora (skipped without ../shared/corpora)", .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
-    func corpusEval() throws {
-        let corpora = try #require(Fixtures.corpora)
-        // A bounded sample: every 25th clip, through the real command.
-        let dir = try TemporaryDirectory()
-        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(whereSeparator: \.isNewline)
-        let sample = [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
-        let manifest = try dir.write("sample.csv", Array(sample.joined(separator: "\n").utf8))
-        let result = try runEmotionTap(["eval", "--corpora", corpora.path, "--manifest", manifest.path, "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(json["clips"] as? Int == sample.count - 1)
-        let binary = try #require(json["binary"] as? [String: Any])
-        // These clips were seen in training, so this checks the plumbing, not generalisation.
-        #expect((binary["accuracy"] as? Double ?? 0) > 0.6)
-    }
-}

@@ -1,46 +1,6 @@
 import COrtp
+import EmotionMedia
 import Foundation
-
-/// One RTP packet as oRTP delivered it; valid only inside the callback that receives it.
-public struct RTPPacketView {
-    public var sequenceNumber: UInt16
-    public var timestamp: UInt32
-    public var ssrc: UInt32
-    public var payloadType: UInt8
-    public var marker: Bool
-    public var payload: UnsafeRawBufferPointer
-    /// Arrival time as oRTP stamped it (seconds since the epoch).
-    public var arrival: Double
-    /// The sender's IPv4 address (host byte order) and port, 0 when unknown or IPv6.
-    public var sourceIPv4: UInt32
-    public var sourcePort: UInt16
-    /// The oRTP message, for the sender's address as text (looked up only when asked: no work per packet).
-    fileprivate let message: UnsafeMutablePointer<mblk_t>?
-
-    /// The sender's address, "host:port".
-    public var source: String? { message.flatMap { RTPReceiveSession.describe($0) } }
-
-    public init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
-                payload: UnsafeRawBufferPointer, arrival: Double, sourceIPv4: UInt32 = 0x7f00_0001, sourcePort: UInt16 = 5004) {
-        self.init(sequenceNumber: sequenceNumber, timestamp: timestamp, ssrc: ssrc, payloadType: payloadType, marker: marker,
-                  payload: payload, arrival: arrival, sourceIPv4: sourceIPv4, sourcePort: sourcePort, message: nil)
-    }
-
-    fileprivate init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
-                     payload: UnsafeRawBufferPointer, arrival: Double, sourceIPv4: UInt32, sourcePort: UInt16,
-                     message: UnsafeMutablePointer<mblk_t>?) {
-        self.sourceIPv4 = sourceIPv4
-        self.sourcePort = sourcePort
-        self.sequenceNumber = sequenceNumber
-        self.timestamp = timestamp
-        self.ssrc = ssrc
-        self.payloadType = payloadType
-        self.marker = marker
-        self.payload = payload
-        self.arrival = arrival
-        self.message = message
-    }
-}
 
 public struct RTPSessionError: Error, CustomStringConvertible {
     public let description: String
@@ -61,17 +21,18 @@ public final class RTPReceiveSession {
 
     /// Playout delay in ms (0: packets go to the leg as soon as they are read, sorted per read).
     public let jitterBufferMilliseconds: Int
-    /// The user clock oRTP's jitter buffer runs on, in the stream's timestamp units (8 kHz for G.711,
-    /// 48 kHz for Opus), counted from `clockStart`.
+    /// The user clock oRTP's jitter buffer runs on, in the stream's timestamp units (the payload
+    /// type's clock, from `payloadTypes`), counted from `clockStart`.
     private var clockRate: Double
     private let clockStart: Double
-    private let telephoneEventPayloadType: UInt8
+    private let payloadTypes: PayloadTypes
 
     /// `jitterBufferMilliseconds` > 0 holds each packet that long after it arrives (oRTP's jitter buffer,
     /// fixed delay), so packets overtaken by up to that much are put back in order instead of being late.
-    /// `opus` says the leg's clock is 48 kHz from the start (else it is learned from the first packets).
-    public init(host: String, port: Int, jitterBufferMilliseconds: Int = 0, opus: Bool = false,
-                telephoneEventPayloadType: UInt8 = 101) throws(RTPSessionError) {
+    /// The leg's declared codec (in `payloadTypes`) sets the clock from the start; else it is learned
+    /// from the first packets.
+    public init(host: String, port: Int, jitterBufferMilliseconds: Int = 0,
+                payloadTypes: PayloadTypes = PayloadTypes()) throws(RTPSessionError) {
         ORTPLibrary.initialize()
         guard let s = rtp_session_new(Int32(RTP_SESSION_RECVONLY.rawValue)) else {
             throw RTPSessionError(description: "oRTP could not create a session")
@@ -94,7 +55,7 @@ public final class RTPReceiveSession {
         rtp_session_enable_adaptive_jitter_compensation(s, 0)
         if jitterBufferMilliseconds > 0 {
             // The buffer's delay is counted in the payload's clock: oRTP must know Opus runs at 48 kHz.
-            rtp_session_set_profile(s, Self.profile(telephoneEventPayloadType: telephoneEventPayloadType))
+            rtp_session_set_profile(s, Self.profile(telephoneEventPayloadType: payloadTypes.telephoneEventPayloadType))
             et_rtp_session_set_permissive(s, 1)
             et_rtp_session_resync_on_jumps(s)
         } else {
@@ -112,8 +73,8 @@ public final class RTPReceiveSession {
         }
         rtcpTransport = et_rtp_session_detach_rtcp(s)
         self.jitterBufferMilliseconds = jitterBufferMilliseconds
-        self.telephoneEventPayloadType = telephoneEventPayloadType
-        clockRate = opus ? 48000 : 8000
+        self.payloadTypes = payloadTypes
+        clockRate = Double(payloadTypes.initialClockRate)
         clockStart = Self.wallClock()
         session = s
         self.host = host
@@ -138,7 +99,7 @@ public final class RTPReceiveSession {
     /// Each ask makes oRTP read the socket until it would block, so one ask takes in everything that
     /// arrived; asking again only when oRTP still holds packets saves a recvmsg per wake.
     @discardableResult
-    public func drain(_ handler: (RTPPacketView) -> Void) -> Int {
+    public func drain(_ handler: (RTPPacket) -> Void) -> Int {
         var count = 0
         if jitterBufferMilliseconds > 0 {
             // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
@@ -163,15 +124,17 @@ public final class RTPReceiveSession {
                 port = UInt16(bigEndian: sin.sin_port)
             }
             let arrival = message.pointee.timestamp
-            let view = RTPPacketView(
+            let addressOffset = MemoryLayout<mblk_t>.offset(of: \.net_addr)!
+            let packet = RTPPacket(
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
                 ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
                 marker: et_rtp_get_markbit(message) != 0,
                 payload: payload,
                 arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
-                sourceIPv4: ip, sourcePort: port, message: message)
-            followClock(of: view.payloadType)
-            handler(view)
+                source: SourceAddress(ipv4: ip, port: port, socketAddress: UnsafeRawPointer(message) + addressOffset,
+                                      socketAddressLength: Int(message.pointee.net_addrlen)))
+            followClock(of: packet.payloadType)
+            handler(packet)
             count += 1
             if et_rtp_session_queued(session) == 0 { break }
         }
@@ -180,7 +143,7 @@ public final class RTPReceiveSession {
 
     /// Hands every packet still held to `handler` whatever its time (a leg's last drain).
     @discardableResult
-    public func drainAll(_ handler: (RTPPacketView) -> Void) -> Int {
+    public func drainAll(_ handler: (RTPPacket) -> Void) -> Int {
         // Without the jitter buffer every queued packet is due at once.
         if jitterBufferMilliseconds > 0 { rtp_session_enable_jitter_buffer(session, 0) }
         return drain(handler)
@@ -196,13 +159,7 @@ public final class RTPReceiveSession {
     /// change, oRTP restarts its timing (dropping what it held: once, at the start of an Opus leg
     /// whose codec was not declared).
     private func followClock(of payloadType: UInt8) {
-        guard jitterBufferMilliseconds > 0 else { return }
-        let rate: Double
-        switch payloadType {
-        case 0, 8: rate = 8000
-        case 96...127 where payloadType != telephoneEventPayloadType: rate = 48000
-        default: return
-        }
+        guard jitterBufferMilliseconds > 0, let rate = payloadTypes.clockRate(of: payloadType).map(Double.init) else { return }
         if rate != clockRate {
             clockRate = rate
             rtp_session_resync(session)
@@ -236,40 +193,6 @@ public final class RTPReceiveSession {
             let length = Int(rtp_get_payload(message, &start))
             return start == nil || length < 0 ? nil : UnsafeRawBufferPointer(start: start, count: length)
         }
-        return payload(UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
-    }
-
-    /// The same checks on a whole datagram (header fields in any byte order: only the first byte and
-    /// the extension length, which oRTP leaves as sent, are read).
-    public static func payload(_ packet: UnsafeRawBufferPointer, receiveBufferSize: Int) -> UnsafeRawBufferPointer? {
-        let total = packet.count
-        guard total >= 12, total < receiveBufferSize, let base = packet.baseAddress else { return nil }
-        let first = packet[0]
-        var header = 12 + 4 * Int(first & 0x0F)
-        if first & 0x10 != 0 {
-            guard header + 4 <= total else { return nil }
-            header += 4 + 4 * (Int(packet[header + 2]) << 8 | Int(packet[header + 3]))
-        }
-        guard header <= total else { return nil }
-        var padding = 0
-        if first & 0x20 != 0 {
-            padding = Int(packet[total - 1])
-            guard padding >= 1, header + padding <= total else { return nil }
-        }
-        return UnsafeRawBufferPointer(start: base + header, count: total - header - padding)
-    }
-
-    fileprivate static func describe(_ message: UnsafeMutablePointer<mblk_t>) -> String? {
-        var storage = message.pointee.net_addr
-        let length = message.pointee.net_addrlen
-        guard length > 0 else { return nil }
-        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
-            }
-        }
-        guard rc == 0 else { return nil }
-        return "\(String(cString: host)):\(String(cString: service))"
+        return RTPHeader.payload(of: UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
     }
 }

@@ -19,7 +19,7 @@ public indirect enum JSON: Sendable, Equatable {
         return out
     }
 
-    func write(into out: inout String) {
+    public func write(into out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -51,7 +51,7 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -76,10 +76,11 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
 }
 
 extension JSON {
-    static func number(_ v: Double, places: Int) -> JSON {
-        let scale = pow(10, Double(places))
-        return .double((v * scale).rounded() / scale)
+    /// A number rounded to `places` decimals: short on the wire, the same bytes on every run.
+    public static func number(_ v: Double, places: Int) -> JSON {
+        .double(Rounding.round(v, places))
     }
-    static func number(_ v: Float, places: Int) -> JSON { number(Double(v), places: places) }
-    static func optional(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
+    public static func number(_ v: Float, places: Int) -> JSON { number(Double(v), places: places) }
+    public static func optional(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
+    public static func count<T: BinaryInteger>(_ v: T) -> JSON { .int(Int64(v)) }
 }

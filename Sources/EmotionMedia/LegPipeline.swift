@@ -1,0 +1,231 @@
+import EmotionCore
+
+/// One leg's media path on plain packet values: source policy, payload-type classification, codec
+/// switch, RFC 3550 statistics, playout (gaps concealed or filled with silence), decode, analysis,
+/// decisions. It knows no sockets and no RTP library: every source of packets feeds it the same way.
+///
+/// Plain state owned by one thread. Buffers are allocated once; the per-packet path does no
+/// allocation (a window, once a second, allocates its vector).
+public final class LegPipeline {
+    public let identity: LegIdentity
+    public let payloadTypes: PayloadTypes
+    public let sourcePolicy: SourcePolicy
+    public private(set) var codec: VoiceCodec?
+    public private(set) var payloadType: UInt8?
+    public private(set) var statistics = ReceptionStatistics(clockRate: 8000)
+    public private(set) var counters = LegCounters()
+    public private(set) var decisions: LegDecisions
+    public private(set) var lastScores: EmotionScores?
+    private var lockedSource: (UInt32, UInt16)?
+
+    private let analyzer: StreamingAnalyzer
+    private let runner: ModelRunner
+    private var decoder: (any PayloadDecoder)?
+    private var expectedTimestamp: UInt32 = 0
+    private var timestampsPerSample: UInt32 = 1
+    private var pcm: UnsafeMutableBufferPointer<Int16>
+    private var floats: UnsafeMutableBufferPointer<Float>
+    private let emit: (LegOutput) -> Void
+    private var started = false
+    private var latestArrival = 0.0
+
+    /// Largest gap filled by concealment; a longer one is a discontinuity (hold, re-INVITE) and resynchronises.
+    public static let maxConcealSeconds = 1.0
+    /// Longest silence inserted for a sender that stopped sending during silence (DTX, comfort noise).
+    public static let maxSilenceSeconds = 5.0
+    /// The analysis rate every codec decodes to.
+    static let sampleRate = 8000
+
+    public init(identity: LegIdentity, payloadTypes: PayloadTypes = PayloadTypes(), sourcePolicy: SourcePolicy = SourcePolicy(),
+                model: EmotionModel, policy: LegPolicy, emit: @escaping (LegOutput) -> Void) throws {
+        self.identity = identity
+        self.payloadTypes = payloadTypes
+        self.sourcePolicy = sourcePolicy
+        analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
+        runner = ModelRunner(model: model)
+        decisions = LegDecisions(policy: policy, role: identity.role)
+        self.emit = emit
+        // 120 ms of Opus at 8 kHz is the longest packet; concealment is done in slices of this size.
+        pcm = .allocate(capacity: Self.sampleRate)
+        pcm.initialize(repeating: 0)
+        floats = .allocate(capacity: Self.sampleRate)
+        floats.initialize(repeating: 0)
+    }
+
+    deinit {
+        pcm.deallocate()
+        floats.deallocate()
+    }
+
+    public var requestedCodec: VoiceCodec? { payloadTypes.requestedCodec }
+    /// Media seconds analysed so far.
+    public var mediaSeconds: Double { analyzer.elapsed }
+    public var mood: LegMood { decisions.mood }
+
+    // MARK: Packets
+
+    public func handle(_ packet: RTPPacket) {
+        counters.packets += 1
+        guard admits(packet.source) else { return }
+        guard let decoder = decoder(for: packet) else { return }
+        let disposition = statistics.record(sequence: packet.sequenceNumber, timestamp: packet.timestamp,
+                                            ssrc: packet.ssrc, arrival: packet.arrival)
+        if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
+        latestArrival = max(latestArrival, packet.arrival)
+        if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
+        if !started {
+            started = true
+            expectedTimestamp = packet.timestamp
+            emit(.started(codec: codec!, payloadType: packet.payloadType, ssrc: packet.ssrc, source: packet.source.text))
+        }
+        guard playOut(disposition, before: packet) else { return }
+        let n: Int
+        do {
+            n = try decoder.decode(packet.payload, into: pcm)
+        } catch {
+            counters.undecodable += 1
+            return
+        }
+        expectedTimestamp = packet.timestamp &+ UInt32(n) &* timestampsPerSample
+        analyse(count: n)
+    }
+
+    /// The source policy: an allow-list, and a lock to the first sender.
+    @inline(__always)
+    private func admits(_ source: SourceAddress) -> Bool {
+        guard sourcePolicy.allows(source.ipv4) else {
+            counters.sourceNotAllowed += 1
+            return false
+        }
+        if sourcePolicy.lockToFirstSource, let (ip, port) = lockedSource, ip != source.ipv4 || port != source.port {
+            counters.wrongSource += 1
+            return false
+        }
+        return true
+    }
+
+    /// The decoder for the packet's payload type (switching codec when it changed), or nil when the
+    /// packet carries no audio this leg plays; every such packet is counted by its reason.
+    @inline(__always)
+    private func decoder(for packet: RTPPacket) -> (any PayloadDecoder)? {
+        let pt = packet.payloadType
+        switch payloadTypes.kind(of: pt) {
+        case .comfortNoise:
+            counters.comfortNoise += 1
+            return nil
+        case .telephoneEvent:
+            counters.telephoneEvents += 1
+            return nil
+        case .unknown:
+            counters.unknownPayloadType += 1
+            return nil
+        case .audio(let kind):
+            if codec != kind || payloadType != pt {
+                guard (try? switchCodec(kind, payloadType: pt)) != nil else {
+                    counters.undecodable += 1
+                    return nil
+                }
+            }
+            guard let decoder, decoder.sampleCount(of: packet.payload) != nil else {
+                counters.undecodable += 1
+                return nil
+            }
+            return decoder
+        }
+    }
+
+    /// Plays what comes before the packet (concealment for lost packets, silence for a sender that
+    /// paused); false when the packet itself is not to be played.
+    private func playOut(_ disposition: ReceptionStatistics.Disposition, before packet: RTPPacket) -> Bool {
+        switch disposition {
+        case .duplicate:
+            return false
+        case .reordered:
+            // Already played past it: too late for this playout.
+            counters.late += 1
+            return false
+        case .newSource:
+            counters.resyncs += 1
+            expectedTimestamp = packet.timestamp
+        case .inOrder(let gap):
+            let missing = Int(Int32(bitPattern: packet.timestamp &- expectedTimestamp)) / Int(timestampsPerSample)
+            let rate = Double(Self.sampleRate)
+            if missing < 0 || Double(missing) > Self.maxSilenceSeconds * rate {
+                // A timestamp jump: resynchronise rather than invent audio.
+                counters.resyncs += 1
+            } else if missing > 0 {
+                if gap > 0, Double(missing) <= Self.maxConcealSeconds * rate {
+                    conceal(missing, next: packet.payload)
+                    counters.concealedMilliseconds += UInt64(missing * 1000 / Self.sampleRate)
+                } else {
+                    // Sequence numbers are contiguous: the sender paused (DTX), so the gap is silence.
+                    insertSilence(missing)
+                    counters.silenceInsertedMilliseconds += UInt64(missing * 1000 / Self.sampleRate)
+                }
+            }
+        }
+        return true
+    }
+
+    private func switchCodec(_ kind: VoiceCodec, payloadType pt: UInt8) throws {
+        if codec != nil { counters.resyncs += 1 }
+        decoder = try kind.makeDecoder(sampleRate: Self.sampleRate)
+        codec = kind
+        payloadType = pt
+        timestampsPerSample = UInt32(kind.rtpClockRate / Self.sampleRate)
+        statistics = ReceptionStatistics(clockRate: kind.rtpClockRate)
+        started = false
+    }
+
+    private func conceal(_ count: Int, next: UnsafeRawBufferPointer) {
+        guard let decoder else { return }
+        var remaining = count
+        // Opus: all but the last frame from concealment, the last from the FEC data in `next`.
+        let fecSlice = codec == .opus ? min(remaining, 160) : 0
+        while remaining > fecSlice {
+            let n = decoder.conceal(min(remaining - fecSlice, pcm.count), into: pcm)
+            if n <= 0 { break }
+            analyse(count: n)
+            remaining -= n
+        }
+        if remaining > 0 {
+            let n = codec == .opus ? decoder.recover(remaining, from: next, into: pcm) : decoder.conceal(remaining, into: pcm)
+            if n > 0 { analyse(count: min(n, remaining)) }
+        }
+    }
+
+    private func insertSilence(_ count: Int) {
+        var remaining = count
+        while remaining > 0 {
+            let n = min(remaining, pcm.count)
+            pcm.update(repeating: 0)
+            analyse(count: n)
+            remaining -= n
+        }
+    }
+
+    // MARK: Analysis
+
+    private func analyse(count: Int) {
+        PCM.toFloat(UnsafeBufferPointer(rebasing: pcm[0..<count]), into: floats)
+        analyzer.push(UnsafeBufferPointer(rebasing: floats[0..<count])) { window in self.decide(window) }
+    }
+
+    private func decide(_ window: WindowFeatures) {
+        let scores = window.vector.map { runner.predict($0) }
+        if let scores { lastScores = scores }
+        let outputs = decisions.add(window: window, scores: scores)
+        emit(.window(window, scores, mood: decisions.mood))
+        for output in outputs {
+            switch output {
+            case .stateChanged(let from, let to): emit(.stateChanged(from: from, to: to))
+            case .escalate(let seconds): emit(.escalate(upsetSeconds: seconds))
+            }
+        }
+    }
+
+    /// Flushes the last window (if one is due) at leg end.
+    public func finish() {
+        analyzer.finish { window in self.decide(window) }
+    }
+}

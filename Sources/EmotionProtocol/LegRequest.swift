@@ -1,0 +1,63 @@
+import EmotionCore
+import Foundation
+
+/// The body of POST /v1/legs, checked field by field. Pure, so the fuzzer drives it directly.
+public struct LegRequest: Sendable, Equatable {
+    public var callID: String
+    public var role: String
+    public var codec: VoiceCodec?
+    public var port: Int?
+
+    public struct Problem: Error, CustomStringConvertible, Equatable {
+        public let description: String
+    }
+
+    public static let knownFields = ["call_id", "role", "codec", "port"]
+
+    /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
+    public static func validIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 128 && s.unicodeScalars.allSatisfy {
+            ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
+        }
+    }
+
+    /// The request, or what is wrong with it (one sentence, for a 400).
+    public static func parse(_ body: Data) -> Result<LegRequest, Problem> {
+        let object: [String: Any]
+        do {
+            guard let o = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                return .failure(Problem(description: "body must be a JSON object"))
+            }
+            object = o
+        } catch {
+            return .failure(Problem(description: "body is not valid JSON"))
+        }
+        if let unknown = object.keys.sorted().first(where: { !knownFields.contains($0) }) {
+            return .failure(Problem(description: "unknown field '\(unknown.prefix(64))' (known: \(knownFields.joined(separator: ", ")))"))
+        }
+        guard let callID = object["call_id"] as? String else { return .failure(Problem(description: "call_id (string) is required")) }
+        guard let role = object["role"] as? String else { return .failure(Problem(description: "role (string) is required")) }
+        var request = LegRequest(callID: callID, role: role)
+        if let c = object["codec"], !(c is NSNull) {
+            guard let text = c as? String, let parsed = VoiceCodec(rawValue: text.lowercased()) else {
+                return .failure(Problem(description: "codec must be \"pcmu\", \"pcma\" or \"opus\""))
+            }
+            request.codec = parsed
+        }
+        if let p = object["port"], !(p is NSNull) {
+            guard let n = p as? NSNumber, !(p is Bool), n.doubleValue.isFinite, Double(n.intValue) == n.doubleValue,
+                  (1...65535).contains(n.intValue) else {
+                return .failure(Problem(description: "port must be an integer in 1-65535"))
+            }
+            request.port = n.intValue
+        }
+        return .success(request)
+    }
+
+    public init(callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil) {
+        self.callID = callID
+        self.role = role
+        self.codec = codec
+        self.port = port
+    }
+}

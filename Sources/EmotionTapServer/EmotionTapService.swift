@@ -1,0 +1,87 @@
+import EmotionCore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// Why the service could not be assembled (an event log that cannot be opened, a model file that
+/// does not load): one sentence, for the operator.
+public struct ServiceError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The live service, assembled from its configuration: the event publisher, the leg manager with
+/// its RTP workers, the control API, and the leg service that declares static legs, sends
+/// heartbeats and ends every leg on shutdown. `emotiontap serve` runs it; tests build it in-process.
+public struct EmotionTapService: Sendable {
+    public let config: ServerConfig
+    public let manager: LegManager
+    public let publisher: EventPublisher
+    public let registry: PrometheusCollectorRegistry
+    public let logger: Logger
+
+    /// `registry` receives this service's metrics (a registry per service, so several can live in
+    /// one process, as in tests).
+    public init(config: ServerConfig, model: EmotionModel, logger: Logger,
+                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws(ServiceError) {
+        self.config = config
+        self.registry = registry
+        self.logger = logger
+        let metrics = PrometheusMetricsFactory(registry: registry)
+        do {
+            publisher = try EventPublisher(targets: try config.eventTargets.map { t throws(ConfigError) in try ServerConfig.eventTarget(t) },
+                                           hmacKey: config.hmacKey, logPath: config.eventLogPath, logMaxBytes: config.eventLogMaxBytes,
+                                           logKeep: config.eventLogKeep, logger: logger, metrics: metrics)
+        } catch {
+            throw ServiceError("\(error)")
+        }
+        manager = LegManager(config: config, model: model, publisher: publisher, logger: logger, metrics: metrics)
+    }
+
+    /// The HTTP application with the leg service attached; `runService()` runs both until SIGTERM or
+    /// SIGINT, then ends the legs (each with `leg.end`, reason `shutdown`).
+    public func buildApplication() -> some ApplicationProtocol {
+        let api = ControlAPI(manager: manager, registry: registry, authToken: config.authToken)
+        logger.info("emotiontap serving", metadata: [
+            "http": "\(config.httpHost):\(config.httpPort)",
+            "rtp": "\(config.rtpHost):\(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)",
+            "events": "\(config.eventTargets.joined(separator: ","))", "signed": "\(config.hmacKey != nil)",
+        ])
+        return Application(router: api.router(),
+                           configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
+                           services: [LegService(manager: manager, logger: logger)],
+                           logger: logger)
+    }
+}
+
+extension ServerConfig {
+    /// Fills what the environment may supply and the file did not: EMOTIONTAP_HMAC_KEY, EMOTIONTAP_TOKEN.
+    public func withEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ServerConfig {
+        var c = self
+        if c.hmacKey == nil { c.hmacKey = environment["EMOTIONTAP_HMAC_KEY"] }
+        if c.authToken == nil { c.authToken = environment["EMOTIONTAP_TOKEN"] }
+        return c
+    }
+
+    /// The model the config names, or the built-in one.
+    public func loadModel() throws(ServiceError) -> EmotionModel {
+        do {
+            if let modelPath { return try EmotionModel.load(URL(fileURLWithPath: modelPath)) }
+            return try EmotionModel.builtIn()
+        } catch {
+            throw ServiceError("\(error)")
+        }
+    }
+
+    /// Reads a YAML file (nil: the built-in defaults).
+    public static func load(file path: String?) throws(ConfigError) -> ServerConfig {
+        guard let path else { return ServerConfig() }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError("\(path): cannot read: \(error.localizedDescription)")
+        }
+        return try load(yaml: text, source: path)
+    }
+}

@@ -1,0 +1,95 @@
+import EmotionProtocol
+import EmotionUDP
+import Foundation
+
+/// Counts a service's events on a UDP socket and measures latency: from the wall-clock moment a
+/// window's last audio was sent to the arrival of its `emotion` datagram.
+public final class EventListener: @unchecked Sendable {
+    // Counters and samples are guarded by `lock`; the socket is read by one thread.
+    private let socket: UDPSocket
+    private let lock = NSLock()
+    private var running = true
+    private var finished = false
+    private var thread: Thread?
+    private var events = 0, emotion = 0, legEnds = 0, undecodable = 0
+    private var legsWithEmotion = Set<Int>()
+    private var latencies: [Double] = []
+    private var startWall = 0.0, legCount = 1
+    private var frozen = false
+    private let legIndex: [String: Int]
+    /// When leg i's first packet left, relative to the start (the generator staggers them).
+    private let startOffset: @Sendable (Int, Int) -> Double
+
+    public init(address: UDPEndpoint, legIDs: [String], startOffset: @escaping @Sendable (Int, Int) -> Double) throws(TrafficError) {
+        var legIndex: [String: Int] = [:]
+        for (i, id) in legIDs.enumerated() { legIndex[id] = i }
+        self.legIndex = legIndex
+        self.startOffset = startOffset
+        do { socket = try UDPSocket(bindingTo: address, receiveBuffer: 8 << 20) } catch { throw TrafficError(error.description) }
+        thread = Thread { [unowned self] in self.loop() }
+        thread?.start()
+    }
+
+    func setStart(_ wall: Double, legs: Int) {
+        lock.withLock {
+            startWall = wall
+            legCount = legs
+        }
+    }
+
+    /// Windows flushed at leg end are not live latency: stop measuring.
+    func freeze() { lock.withLock { frozen = true } }
+
+    private func loop() {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while lock.withLock({ running }) {
+            guard let n = socket.receive(into: &buffer) else { continue }
+            let arrival = Date().timeIntervalSince1970
+            guard let event = try? Event(decoding: Data(buffer[0..<n])) else {
+                lock.withLock { undecodable += 1 }
+                continue
+            }
+            lock.withLock {
+                events += 1
+                switch event.body {
+                case .legEnd: legEnds += 1
+                case .emotion(let e):
+                    guard let leg = event.leg.flatMap({ legIndex[$0.legID] }) else { break }
+                    emotion += 1
+                    legsWithEmotion.insert(leg)
+                    // Leg i's first packet left at its start offset; media time runs with the wall clock.
+                    let sentAt = startWall + startOffset(leg, legCount) + e.reading.end
+                    if !frozen { latencies.append(arrival - sentAt) }
+                default: break
+                }
+            }
+        }
+        lock.withLock { finished = true }
+    }
+
+    /// Stops reading (within the socket's receive timeout).
+    public func stop() {
+        lock.withLock { running = false }
+        for _ in 0..<50 where !lock.withLock({ finished }) { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    public struct Summary: Sendable {
+        public var events: Int
+        public var emotion: Int
+        public var legsWithEmotion: Int
+        public var legEnds: Int
+        /// Datagrams that were not protocol-v1 events.
+        public var undecodable: Int
+        public var p50: Double
+        public var p99: Double
+    }
+
+    public func summary() -> Summary {
+        lock.withLock {
+            let sorted = latencies.sorted()
+            func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+            return Summary(events: events, emotion: emotion, legsWithEmotion: legsWithEmotion.count, legEnds: legEnds,
+                           undecodable: undecodable, p50: q(0.5), p99: q(0.99))
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import EmotionTestSupport
+import Foundation
+import Testing
+
+@Suite("emotiontap eval")
+struct CorpusEvalTests {
+    @Test("eval on the corpora (skipped without ../shared/corpora)", .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
+    func corpusEval() throws {
+        let corpora = try #require(Fixtures.corpora)
+        // A bounded sample: every 25th clip, through the real command.
+        let dir = try TemporaryDirectory()
+        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(whereSeparator: \.isNewline)
+        let sample = [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
+        let manifest = try dir.write("sample.csv", Array(sample.joined(separator: "\n").utf8))
+        let result = try runEmotionTap(["eval", "--corpora", corpora.path, "--manifest", manifest.path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["clips"] as? Int == sample.count - 1)
+        let binary = try #require(json["binary"] as? [String: Any])
+        // These clips were seen in training, so this checks the plumbing, not generalisation.
+        #expect((binary["accuracy"] as? Double ?? 0) > 0.6)
+    }
+}

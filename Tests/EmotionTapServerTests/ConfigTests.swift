@@ -1,0 +1,53 @@
+import EmotionCore
+import EmotionMedia
+import EmotionTestSupport
+import Foundation
+import Testing
+@testable import EmotionTapServer
+
+@Suite("configuration")
+struct ConfigTests {
+    @Test("the shipped config loads and equals the built-in defaults")
+    func shippedConfig() throws {
+        let text = try String(contentsOf: Repo.root.appendingPathComponent("config/emotiontap.yaml"), encoding: .utf8)
+        #expect(try ServerConfig.load(yaml: text, source: "emotiontap.yaml") == ServerConfig())
+    }
+
+    @Test("a wrong key or value names the key and its line")
+    func errors() {
+        let cases: [(String, String)] = [
+            ("http:\n  host: 127.0.0.1\n  prot: 80\n", "http.prot (line 3): unknown key"),
+            ("rtp:\n  ports: \"5000-4000\"\n", "rtp.ports (line 2)"),
+            ("rtp:\n  leg_timeout_s: soon\n", "rtp.leg_timeout_s (line 2): must be a number"),
+            ("events:\n  targets: [\"nowhere\"]\n", "events.targets (line 2)"),
+            ("policy:\n  enter_upset: 0.3\n  exit_upset: 0.5\n", "exit_upset"),
+            ("static_legs:\n  - {port: 40001, role: customer}\n", "static_legs[0] (line 2): needs port, call_id and role"),
+            ("colour: blue\n", "colour (line 1): unknown key"),
+            ("rtp: [1, 2]\n", "rtp (line 1): must be a mapping"),
+            ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
+            ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
+        ]
+        for (yaml, expected) in cases {
+            #expect(throws: ConfigError.self) { try ServerConfig.load(yaml: yaml, source: "c.yaml") }
+            do {
+                _ = try ServerConfig.load(yaml: yaml, source: "c.yaml")
+            } catch {
+                #expect(error.description.contains(expected), "\(error.description) should mention \(expected)")
+            }
+        }
+    }
+
+    @Test("the event log rotates by size and keeps N files")
+    func rotation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("e.jsonl").path
+        let log = try RotatingLog(path: path, maxBytes: 4096, keep: 2)
+        let line = String(repeating: "x", count: 99)
+        for _ in 0..<200 { try log.append(line) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(files == ["e.jsonl", "e.jsonl.1", "e.jsonl.2"])
+        for f in files { #expect(try Data(contentsOf: dir.appendingPathComponent(f)).count <= 4096 + 100) }
+    }
+}
