@@ -31,7 +31,8 @@ The EmotionTap call_id is the caller channel's uniqueid (the ARI channel id, ${U
 dialplan), or with --call-id linkedid the call's ${CHANNEL(linkedid)}; the dialplan looks the
 call up with the same value: ${CURL(<emotiontap>/v1/calls/${UNIQUEID}?format=text&field=escalate)}.
 
-Requirements: Python 3.8+, `requests` and `websocket-client` (pip install requests websocket-client),
+Requirements: Python 3.8+, `requests` and `websocket-client` 1.x (pip install requests websocket-client;
+Debian 12: python3-requests python3-websocket, 1.2.3, works),
 Asterisk 16.6+ (ExternalMedia), with res_ari, res_stasis_snoop and chan_rtp loaded (default).
 
 Example (Asterisk's HTTP server on 8088, so EmotionTap's control API moved to 8090):
@@ -220,7 +221,10 @@ class App:
                 on_close=lambda ws, code, msg: LOG.warning("websocket closed (%s %s)", code, msg))
             connected_at = time.monotonic()
             # Blocks until the socket closes; pings keep NATs and proxies from dropping it.
-            self.ws.run_forever(ping_interval=30, ping_timeout=10)
+            # suppress_origin: websocket-client otherwise sends "Origin: http://<ari host:port>",
+            # which Asterisk checks against ari.conf allowed_origins (empty here: no browser
+            # clients) and logs as not allowed on every connect. A non-browser client needs none.
+            self.ws.run_forever(ping_interval=30, ping_timeout=10, suppress_origin=True)
             if self.stopping.is_set():
                 break
             if time.monotonic() - connected_at > 60:
