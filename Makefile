@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench bench-live soak goldens model eval fuzz clean
+.PHONY: all deps build debug test demo bench bench-live soak goldens model eval fuzz format format-check clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
 # (about 3 minutes on 2 cores) and prints the speaker-grouped cross-validation it reached.
@@ -21,13 +21,21 @@ build: deps
 debug: deps
 	$(SWIFT) build
 
-# Unit, golden and end-to-end tests (Swift Testing). Corpus tests skip when $(CORPORA) is absent.
-# Ends with a short libFuzzer run (FUZZ_TEST_SECONDS) over the parsers that take outside bytes.
-FUZZ_TEST_SECONDS ?= 20
-test: deps
+# Unit, golden and end-to-end tests (Swift Testing), after a format check. Corpus tests skip when
+# $(CORPORA) is absent. The committed fuzz corpus is replayed through the normal test build; the
+# libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers).
+test: deps format-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+# swift-format (in the toolchain) with the checked-in .swift-format: `make format` rewrites,
+# `make format-check` fails on any file that is not formatted.
+FORMAT_PATHS := Package.swift Sources Tests Benchmarks/Package.swift Benchmarks/Benchmarks
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
 
 # Starts the service on loopback, streams the bundled sample call (a calm stretch, then an angry
 # one) to it over RTP in real time, and prints the events as they arrive.
@@ -62,15 +70,19 @@ bench-live: build
 	BIN=$(BIN) tools/bench_live.sh
 
 # libFuzzer over the parsers that take outside bytes (WAV, RTP payloads into G.711/Opus legs, YAML
-# config). FUZZ_SECONDS=600 for a longer run; a crash lands in .build-fuzz/crashes: copy it into
+# config, API bodies, raw datagrams). FUZZ_SECONDS=600 for a longer run, FUZZ_TARGETS=0,3,4,5 to
+# limit it to some (docs/FUZZING.md); a crash lands in .build-fuzz/crashes: copy it into
 # Tests/FuzzCorpus so the replay test keeps it fixed.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+FUZZ_TARGETS ?=
 fuzz: deps
 	$(SWIFT) build --product EmotionTapFuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 	mkdir -p .build-fuzz/corpus .build-fuzz/crashes
 	cp -n Tests/FuzzCorpus/* .build-fuzz/corpus/ 2>/dev/null || true
-	ASAN_OPTIONS=suppressions=$(CURDIR)/Tests/asan.supp:detect_leaks=0 .build-fuzz/debug/EmotionTapFuzz .build-fuzz/corpus \
-	  -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -artifact_prefix=.build-fuzz/crashes/ -print_final_stats=1
+	EMOTIONTAP_FUZZ_TARGETS=$(FUZZ_TARGETS) ASAN_OPTIONS=suppressions=$(CURDIR)/Tests/asan.supp:detect_leaks=0 \
+	  .build-fuzz/debug/EmotionTapFuzz .build-fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -runs=$(FUZZ_RUNS) \
+	  -max_len=4096 -artifact_prefix=.build-fuzz/crashes/ -print_final_stats=1
 
 # Regenerates the librosa golden frames (needs Python with tools/requirements-goldens.txt).
 goldens:

@@ -28,7 +28,7 @@ enum SampleEvents {
             .emotion(EmotionEvent(reading: reading, state: .upset)),
             .state(StateChange(from: .calm, to: .upset, mediaSeconds: 12.004)),
             .escalate(Escalation(upsetSeconds: 20.04, withinSeconds: 60)),
-            .legEnd(LegEnd(reason: "bye", summary: summary, rtp: rtp)),
+            .legEnd(LegEnd(reason: "timeout", summary: summary, rtp: rtp)),
         ]
         return bodies.enumerated().map { Event(sequence: Int64($0.offset + 1), timestamp: "2026-12-01T23:15:41.123Z", leg: leg, body: $0.element) }
             + [Event(sequence: 7, timestamp: "2026-12-01T23:15:42.000Z", leg: nil, body: .heartbeat(Heartbeat(legs: 2)))]
@@ -117,8 +117,9 @@ struct EventTests {
 @Suite("leg requests")
 struct LegRequestTests {
     @Test("a POST /v1/legs body is checked field by field")
-    func parse() {
-        #expect(try LegRequest.parse(Data(#"{"call_id":"c1","role":"agent","codec":"OPUS","port":40002}"#.utf8)).get()
+    func parse() throws {
+        let parsed = try LegRequest.parse(Data(#"{"call_id":"c1","role":"agent","codec":"OPUS","port":40002}"#.utf8)).get()
+        #expect(parsed
                 == LegRequest(callID: "c1", role: "agent", codec: .opus, port: 40002))
         let bad: [(String, String)] = [
             ("{", "not valid JSON"), ("[]", "JSON object"), (#"{"role":"a"}"#, "call_id"),
