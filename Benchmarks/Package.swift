@@ -17,8 +17,8 @@ let package = Package(
             ],
             path: "Benchmarks/FeatureBenchmarks",
             plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
             ]
-        ),
+        )
     ]
 )

@@ -36,8 +36,10 @@ public final class LegPipeline {
     /// The analysis rate every codec decodes to.
     static let sampleRate = 8000
 
-    public init(identity: LegIdentity, payloadTypes: PayloadTypes = PayloadTypes(), sourcePolicy: SourcePolicy = SourcePolicy(),
-                model: EmotionModel, policy: LegPolicy, emit: @escaping (LegOutput) -> Void) throws {
+    public init(
+        identity: LegIdentity, payloadTypes: PayloadTypes = PayloadTypes(), sourcePolicy: SourcePolicy = SourcePolicy(),
+        model: EmotionModel, policy: LegPolicy, emit: @escaping (LegOutput) -> Void
+    ) throws {
         self.identity = identity
         self.payloadTypes = payloadTypes
         self.sourcePolicy = sourcePolicy
@@ -68,15 +70,17 @@ public final class LegPipeline {
         counters.packets += 1
         guard admits(packet.source) else { return }
         guard let decoder = decoder(for: packet) else { return }
-        let disposition = statistics.record(sequence: packet.sequenceNumber, timestamp: packet.timestamp,
-                                            ssrc: packet.ssrc, arrival: packet.arrival)
+        let disposition = statistics.record(
+            sequence: packet.sequenceNumber, timestamp: packet.timestamp,
+            ssrc: packet.ssrc, arrival: packet.arrival)
         if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
         latestArrival = max(latestArrival, packet.arrival)
         if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
         if !started {
             started = true
             expectedTimestamp = packet.timestamp
-            emit(.started(codec: codec!, payloadType: packet.payloadType, ssrc: packet.ssrc, source: packet.source.text))
+            emit(
+                .started(codec: codec!, payloadType: packet.payloadType, ssrc: packet.ssrc, source: packet.source.text))
         }
         guard playOut(disposition, before: packet) else { return }
         let n: Int
@@ -189,7 +193,9 @@ public final class LegPipeline {
             remaining -= n
         }
         if remaining > 0 {
-            let n = codec == .opus ? decoder.recover(remaining, from: next, into: pcm) : decoder.conceal(remaining, into: pcm)
+            let n =
+                codec == .opus
+                ? decoder.recover(remaining, from: next, into: pcm) : decoder.conceal(remaining, into: pcm)
             if n > 0 { analyse(count: min(n, remaining)) }
         }
     }

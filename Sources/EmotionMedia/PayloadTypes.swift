@@ -18,7 +18,9 @@ public struct PayloadTypes: Sendable, Equatable {
     public var opusPayloadType: UInt8?
     public var telephoneEventPayloadType: UInt8
 
-    public init(requestedCodec: VoiceCodec? = nil, opusPayloadType: UInt8? = nil, telephoneEventPayloadType: UInt8 = 101) {
+    public init(
+        requestedCodec: VoiceCodec? = nil, opusPayloadType: UInt8? = nil, telephoneEventPayloadType: UInt8 = 101
+    ) {
         self.requestedCodec = requestedCodec
         self.opusPayloadType = opusPayloadType
         self.telephoneEventPayloadType = telephoneEventPayloadType

@@ -28,8 +28,10 @@ public enum RTPHeader {
 
     /// Writes the 12-byte header at `bytes[i...]` in place (no array per packet); returns 12.
     @inline(__always)
-    public static func write(into bytes: inout [UInt8], at i: Int, marker: Bool, payloadType: UInt8,
-                             sequence: UInt16, timestamp: UInt32, ssrc: UInt32, version: UInt8 = 2) -> Int {
+    public static func write(
+        into bytes: inout [UInt8], at i: Int, marker: Bool, payloadType: UInt8,
+        sequence: UInt16, timestamp: UInt32, ssrc: UInt32, version: UInt8 = 2
+    ) -> Int {
         bytes[i] = version << 6
         bytes[i + 1] = marker ? 0x80 | (payloadType & 0x7f) : payloadType & 0x7f
         bytes[i + 2] = UInt8(sequence >> 8)
@@ -46,10 +48,14 @@ public enum RTPHeader {
     }
 
     /// A whole packet: header and payload.
-    public static func packet(payloadType: UInt8, marker: Bool, sequence: UInt16, timestamp: UInt32, ssrc: UInt32,
-                              payload: [UInt8]) -> [UInt8] {
+    public static func packet(
+        payloadType: UInt8, marker: Bool, sequence: UInt16, timestamp: UInt32, ssrc: UInt32,
+        payload: [UInt8]
+    ) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: size)
-        _ = write(into: &bytes, at: 0, marker: marker, payloadType: payloadType, sequence: sequence, timestamp: timestamp, ssrc: ssrc)
+        _ = write(
+            into: &bytes, at: 0, marker: marker, payloadType: payloadType, sequence: sequence, timestamp: timestamp,
+            ssrc: ssrc)
         return bytes + payload
     }
 }

@@ -14,9 +14,11 @@ public struct RTPPacket {
     public var arrival: Double
     public var source: SourceAddress
 
-    public init(sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
-                payload: UnsafeRawBufferPointer, arrival: Double,
-                source: SourceAddress = SourceAddress(ipv4: 0x7f00_0001, port: 5004)) {
+    public init(
+        sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32, payloadType: UInt8, marker: Bool,
+        payload: UnsafeRawBufferPointer, arrival: Double,
+        source: SourceAddress = SourceAddress(ipv4: 0x7f00_0001, port: 5004)
+    ) {
         self.sequenceNumber = sequenceNumber
         self.timestamp = timestamp
         self.ssrc = ssrc
@@ -28,15 +30,19 @@ public struct RTPPacket {
     }
 
     /// Parses a whole datagram (checked as `RTPHeader.payload(of:)` checks it); nil when it is not RTP.
-    public init?(datagram: UnsafeRawBufferPointer, arrival: Double, source: SourceAddress = SourceAddress(ipv4: 0, port: 0),
-                 receiveBufferSize: Int = RTPHeader.maxDatagram) {
+    public init?(
+        datagram: UnsafeRawBufferPointer, arrival: Double, source: SourceAddress = SourceAddress(ipv4: 0, port: 0),
+        receiveBufferSize: Int = RTPHeader.maxDatagram
+    ) {
         guard datagram.count >= 12, datagram[0] >> 6 == 2,
-              let payload = RTPHeader.payload(of: datagram, receiveBufferSize: receiveBufferSize) else { return nil }
-        self.init(sequenceNumber: UInt16(datagram[2]) << 8 | UInt16(datagram[3]),
-                  timestamp: datagram[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },
-                  ssrc: datagram[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },
-                  payloadType: datagram[1] & 0x7f, marker: datagram[1] & 0x80 != 0,
-                  payload: payload, arrival: arrival, source: source)
+            let payload = RTPHeader.payload(of: datagram, receiveBufferSize: receiveBufferSize)
+        else { return nil }
+        self.init(
+            sequenceNumber: UInt16(datagram[2]) << 8 | UInt16(datagram[3]),
+            timestamp: datagram[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },
+            ssrc: datagram[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) },
+            payloadType: datagram[1] & 0x7f, marker: datagram[1] & 0x80 != 0,
+            payload: payload, arrival: arrival, source: source)
     }
 }
 
@@ -60,9 +66,11 @@ public struct SourceAddress {
     /// "host:port", or nil when the sender is unknown.
     public var text: String? {
         if let socketAddress, socketAddressLength > 0 {
-            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
-            let rc = getnameinfo(socketAddress.assumingMemoryBound(to: sockaddr.self), socklen_t(socketAddressLength),
-                                 &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)),
+                service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+            let rc = getnameinfo(
+                socketAddress.assumingMemoryBound(to: sockaddr.self), socklen_t(socketAddressLength),
+                &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
             guard rc == 0 else { return nil }
             return "\(String(cString: host)):\(String(cString: service))"
         }

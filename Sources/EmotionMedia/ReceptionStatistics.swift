@@ -13,7 +13,7 @@ public struct ReceptionStatistics: Sendable, Equatable {
     private var maxSequence: UInt16 = 0
     private var cycles: UInt32 = 0
     private var started = false
-    private var recent: UInt64 = 0          // bit i set: (maxSequence - i) was received
+    private var recent: UInt64 = 0  // bit i set: (maxSequence - i) was received
     private var lastTransit: Double?
     private let clockRate: Double
 
@@ -43,13 +43,15 @@ public struct ReceptionStatistics: Sendable, Equatable {
 
     /// What one packet was, for the caller's playout.
     public enum Disposition: Sendable, Equatable {
-        case inOrder(gap: Int)      // gap = packets missing just before this one
+        case inOrder(gap: Int)  // gap = packets missing just before this one
         case reordered
         case duplicate
         case newSource
     }
 
-    public mutating func record(sequence: UInt16, timestamp: UInt32, ssrc newSSRC: UInt32, arrival: Double) -> Disposition {
+    public mutating func record(
+        sequence: UInt16, timestamp: UInt32, ssrc newSSRC: UInt32, arrival: Double
+    ) -> Disposition {
         if ssrc != newSSRC {
             let wasStarted = ssrc != nil
             // A new source (re-INVITE): restart sequence tracking, keep the counters.

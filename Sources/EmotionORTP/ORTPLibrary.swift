@@ -12,7 +12,9 @@ public enum ORTPLibrary {
     /// oRTP errors that are expected in normal running, at the level they deserve: a port another
     /// socket holds (the leg manager takes the next one and reports what it could not do), and the
     /// jitter buffer restarting its timing under heavy jitter (no packet is lost).
-    static let routine = ["Fail to bind", "Could not bind", "Could not create and bind rtcp socket", "stays unconverged"]
+    static let routine = [
+        "Fail to bind", "Could not bind", "Could not create and bind rtcp socket", "stays unconverged",
+    ]
 
     static func severity(of level: BctbxLogLevel, _ message: String) -> Logger.Level {
         if routine.contains(where: { message.contains($0) }) { return .debug }
@@ -34,7 +36,9 @@ public enum ORTPLibrary {
                 guard let format, let arguments else { return }
                 var line = [CChar](repeating: 0, count: 512)
                 _ = vsnprintf(&line, line.count, format, arguments)
-                ORTPLibrary.forward(level: level, String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                ORTPLibrary.forward(
+                    level: level, String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                )
             }
             done = true
         }

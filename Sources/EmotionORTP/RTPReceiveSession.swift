@@ -31,8 +31,10 @@ public final class RTPReceiveSession {
     /// fixed delay), so packets overtaken by up to that much are put back in order instead of being late.
     /// The leg's declared codec (in `payloadTypes`) sets the clock from the start; else it is learned
     /// from the first packets.
-    public init(host: String, port: Int, jitterBufferMilliseconds: Int = 0,
-                payloadTypes: PayloadTypes = PayloadTypes()) throws(RTPSessionError) {
+    public init(
+        host: String, port: Int, jitterBufferMilliseconds: Int = 0,
+        payloadTypes: PayloadTypes = PayloadTypes()
+    ) throws(RTPSessionError) {
         ORTPLibrary.initialize()
         guard let s = rtp_session_new(Int32(RTP_SESSION_RECVONLY.rawValue)) else {
             throw RTPSessionError(description: "oRTP could not create a session")
@@ -118,8 +120,10 @@ public final class RTPReceiveSession {
             // Read the fields in place: copying the whole mblk_t (with its sockaddr_storage) per packet is waste.
             var ip: UInt32 = 0, port: UInt16 = 0
             if message.pointee.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size),
-               message.pointee.net_addr.ss_family == sa_family_t(AF_INET) {
-                let sin = UnsafeRawPointer(message).load(fromByteOffset: MemoryLayout<mblk_t>.offset(of: \.net_addr)!, as: sockaddr_in.self)
+                message.pointee.net_addr.ss_family == sa_family_t(AF_INET)
+            {
+                let sin = UnsafeRawPointer(message).load(
+                    fromByteOffset: MemoryLayout<mblk_t>.offset(of: \.net_addr)!, as: sockaddr_in.self)
                 ip = UInt32(bigEndian: sin.sin_addr.s_addr)
                 port = UInt16(bigEndian: sin.sin_port)
             }
@@ -127,12 +131,14 @@ public final class RTPReceiveSession {
             let addressOffset = MemoryLayout<mblk_t>.offset(of: \.net_addr)!
             let packet = RTPPacket(
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
-                ssrc: et_rtp_get_ssrc(message), payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
+                ssrc: et_rtp_get_ssrc(message),
+                payloadType: UInt8(truncatingIfNeeded: et_rtp_get_payload_type(message)),
                 marker: et_rtp_get_markbit(message) != 0,
                 payload: payload,
                 arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
-                source: SourceAddress(ipv4: ip, port: port, socketAddress: UnsafeRawPointer(message) + addressOffset,
-                                      socketAddressLength: Int(message.pointee.net_addrlen)))
+                source: SourceAddress(
+                    ipv4: ip, port: port, socketAddress: UnsafeRawPointer(message) + addressOffset,
+                    socketAddressLength: Int(message.pointee.net_addrlen)))
             followClock(of: packet.payloadType)
             handler(packet)
             count += 1
@@ -159,7 +165,9 @@ public final class RTPReceiveSession {
     /// change, oRTP restarts its timing (dropping what it held: once, at the start of an Opus leg
     /// whose codec was not declared).
     private func followClock(of payloadType: UInt8) {
-        guard jitterBufferMilliseconds > 0, let rate = payloadTypes.clockRate(of: payloadType).map(Double.init) else { return }
+        guard jitterBufferMilliseconds > 0, let rate = payloadTypes.clockRate(of: payloadType).map(Double.init) else {
+            return
+        }
         if rate != clockRate {
             clockRate = rate
             rtp_session_resync(session)
@@ -172,7 +180,9 @@ public final class RTPReceiveSession {
         profileLock.withLock {
             if let p = profiles[telephoneEventPayloadType] { return p }
             let p = rtp_profile_clone(et_av_profile())!
-            for pt in 96...127 where pt != Int(telephoneEventPayloadType) { rtp_profile_set_payload(p, Int32(pt), et_payload_type_opus()) }
+            for pt in 96...127 where pt != Int(telephoneEventPayloadType) {
+                rtp_profile_set_payload(p, Int32(pt), et_payload_type_opus())
+            }
             profiles[telephoneEventPayloadType] = p
             return p
         }
@@ -193,6 +203,7 @@ public final class RTPReceiveSession {
             let length = Int(rtp_get_payload(message, &start))
             return start == nil || length < 0 ? nil : UnsafeRawBufferPointer(start: start, count: length)
         }
-        return RTPHeader.payload(of: UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
+        return RTPHeader.payload(
+            of: UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
     }
 }

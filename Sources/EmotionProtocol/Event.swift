@@ -63,8 +63,10 @@ public struct Event: Sendable, Equatable {
 
     /// The event as sent, without its signature: `v`, `type`, `seq`, `ts`, the leg, then the body.
     public func serialized() -> String {
-        var object: [(String, JSON)] = [("v", .count(Self.version)), ("type", .string(type)), ("seq", .int(sequence)),
-                                        ("ts", .string(timestamp))]
+        var object: [(String, JSON)] = [
+            ("v", .count(Self.version)), ("type", .string(type)), ("seq", .int(sequence)),
+            ("ts", .string(timestamp)),
+        ]
         if let leg {
             object += [("call_id", .string(leg.callID)), ("leg_id", .string(leg.legID)), ("role", .string(leg.role))]
         }
@@ -93,8 +95,10 @@ public struct LegStart: Sendable, Equatable {
     }
 
     var fields: [(String, JSON)] {
-        [("codec", .string(codec.rawValue)), ("payload_type", .count(payloadType)), ("ssrc", .count(ssrc)),
-         ("source", .optional(source)), ("port", .count(port))]
+        [
+            ("codec", .string(codec.rawValue)), ("payload_type", .count(payloadType)), ("ssrc", .count(ssrc)),
+            ("source", .optional(source)), ("port", .count(port)),
+        ]
     }
 }
 
@@ -132,8 +136,13 @@ public struct EmotionReading: Sendable, Equatable {
     var span: [(String, JSON)] { [("start", .double(start)), ("end", .double(end)), ("speech", .double(speech))] }
     var upsetField: (String, JSON) { ("upset", upset.map { .double($0) } ?? .null) }
     var verdict: [(String, JSON)] {
-        [("label", .optional(label?.rawValue)),
-         ("scores", scores.map { s in .object(zip(Emotion.allCases, s).map { ($0.rawValue, .double($1)) }) } ?? .null)]
+        [
+            ("label", .optional(label?.rawValue)),
+            (
+                "scores",
+                scores.map { s in .object(zip(Emotion.allCases, s).map { ($0.rawValue, .double($1)) }) } ?? .null
+            ),
+        ]
     }
 
     /// The offline form: `analyze` prints this object a window (with `file` first for several files).
@@ -152,7 +161,9 @@ public struct EmotionEvent: Sendable, Equatable {
         self.state = state
     }
 
-    var fields: [(String, JSON)] { reading.span + [reading.upsetField, ("state", .string(state.rawValue))] + reading.verdict }
+    var fields: [(String, JSON)] {
+        reading.span + [reading.upsetField, ("state", .string(state.rawValue))] + reading.verdict
+    }
 }
 
 /// `state`: the leg turned upset or calm.
@@ -167,7 +178,9 @@ public struct StateChange: Sendable, Equatable {
         self.mediaSeconds = Rounding.round(mediaSeconds, 2)
     }
 
-    var fields: [(String, JSON)] { [("from", .string(from.rawValue)), ("to", .string(to.rawValue)), ("media_s", .double(mediaSeconds))] }
+    var fields: [(String, JSON)] {
+        [("from", .string(from.rawValue)), ("to", .string(to.rawValue)), ("media_s", .double(mediaSeconds))]
+    }
 }
 
 /// `escalate`: a customer stayed upset.
@@ -200,7 +213,10 @@ public struct LegEnd: Sendable, Equatable {
     }
 
     var fields: [(String, JSON)] {
-        [("reason", .string(reason)), ("summary", .object(summary.fields)), ("rtp", .object(RTPTotalsCoding.fields(rtp)))]
+        [
+            ("reason", .string(reason)), ("summary", .object(summary.fields)),
+            ("rtp", .object(RTPTotalsCoding.fields(rtp))),
+        ]
     }
 }
 
@@ -218,8 +234,10 @@ public struct LegSummary: Sendable, Equatable {
     public var endedCalmer: Bool?
     public var escalations: Int
 
-    public init(durationSeconds: Double, mediaSeconds: Double, speechSeconds: Double, upsetFraction: Double, peakUpset: Double,
-                emotionMix: [Double], startUpset: Double?, endUpset: Double?, endedCalmer: Bool?, escalations: Int) {
+    public init(
+        durationSeconds: Double, mediaSeconds: Double, speechSeconds: Double, upsetFraction: Double, peakUpset: Double,
+        emotionMix: [Double], startUpset: Double?, endUpset: Double?, endedCalmer: Bool?, escalations: Int
+    ) {
         self.durationSeconds = Rounding.round(durationSeconds, 2)
         self.mediaSeconds = Rounding.round(mediaSeconds, 2)
         self.speechSeconds = Rounding.round(speechSeconds, 2)
@@ -233,18 +251,23 @@ public struct LegSummary: Sendable, Equatable {
     }
 
     public init(_ s: LegDecisions.Summary, durationSeconds: Double, mediaSeconds: Double) {
-        self.init(durationSeconds: durationSeconds, mediaSeconds: mediaSeconds, speechSeconds: s.speechSeconds,
-                  upsetFraction: s.upsetFraction, peakUpset: s.peakUpset,
-                  emotionMix: Emotion.allCases.map { s.emotionMix[$0.rawValue] ?? 0 },
-                  startUpset: s.startUpset, endUpset: s.endUpset, endedCalmer: s.endedCalmer, escalations: s.escalations)
+        self.init(
+            durationSeconds: durationSeconds, mediaSeconds: mediaSeconds, speechSeconds: s.speechSeconds,
+            upsetFraction: s.upsetFraction, peakUpset: s.peakUpset,
+            emotionMix: Emotion.allCases.map { s.emotionMix[$0.rawValue] ?? 0 },
+            startUpset: s.startUpset, endUpset: s.endUpset, endedCalmer: s.endedCalmer, escalations: s.escalations)
     }
 
     var fields: [(String, JSON)] {
-        [("duration_s", .double(durationSeconds)), ("media_s", .double(mediaSeconds)), ("speech_s", .double(speechSeconds)),
-         ("upset_fraction", .double(upsetFraction)), ("peak_upset", .double(peakUpset)),
-         ("emotion_mix", .object(zip(Emotion.allCases, emotionMix).map { ($0.rawValue, .double($1)) })),
-         ("start_upset", startUpset.map { .double($0) } ?? .null), ("end_upset", endUpset.map { .double($0) } ?? .null),
-         ("ended_calmer", endedCalmer.map { .bool($0) } ?? .null), ("escalations", .count(escalations))]
+        [
+            ("duration_s", .double(durationSeconds)), ("media_s", .double(mediaSeconds)),
+            ("speech_s", .double(speechSeconds)),
+            ("upset_fraction", .double(upsetFraction)), ("peak_upset", .double(peakUpset)),
+            ("emotion_mix", .object(zip(Emotion.allCases, emotionMix).map { ($0.rawValue, .double($1)) })),
+            ("start_upset", startUpset.map { .double($0) } ?? .null),
+            ("end_upset", endUpset.map { .double($0) } ?? .null),
+            ("ended_calmer", endedCalmer.map { .bool($0) } ?? .null), ("escalations", .count(escalations)),
+        ]
     }
 }
 

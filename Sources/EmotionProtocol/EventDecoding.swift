@@ -16,41 +16,57 @@ extension Event {
 
     public init(decoding data: Data) throws(EventDecodingError) {
         let r = FieldReader(object: try JSONValue.parse(data), path: "")
-        guard try r.int("v") == Event.version else { throw EventDecodingError("v: not protocol version \(Event.version)") }
+        guard try r.int("v") == Event.version else {
+            throw EventDecodingError("v: not protocol version \(Event.version)")
+        }
         let type = try r.string("type")
         sequence = Int64(try r.int("seq"))
         timestamp = try r.string("ts")
         signature = try r.optionalString("sig")
         if r.has("leg_id") || type != "heartbeat" {
-            leg = LegIdentity(callID: try r.string("call_id"), legID: try r.string("leg_id"), role: try r.string("role"))
+            leg = LegIdentity(
+                callID: try r.string("call_id"), legID: try r.string("leg_id"), role: try r.string("role"))
         } else {
             leg = nil
         }
         switch type {
         case "leg.start":
             let codecName = try r.string("codec")
-            guard let codec = VoiceCodec(rawValue: codecName) else { throw EventDecodingError("codec: unknown '\(codecName)'") }
-            body = .legStart(LegStart(codec: codec, payloadType: try r.int("payload_type"), ssrc: UInt32(clamping: try r.int("ssrc")),
-                                      source: try r.optionalString("source"), port: try r.int("port")))
+            guard let codec = VoiceCodec(rawValue: codecName) else {
+                throw EventDecodingError("codec: unknown '\(codecName)'")
+            }
+            body = .legStart(
+                LegStart(
+                    codec: codec, payloadType: try r.int("payload_type"), ssrc: UInt32(clamping: try r.int("ssrc")),
+                    source: try r.optionalString("source"), port: try r.int("port")))
         case "emotion":
             let stateName = try r.string("state")
-            guard let state = LegMood(rawValue: stateName) else { throw EventDecodingError("state: unknown '\(stateName)'") }
+            guard let state = LegMood(rawValue: stateName) else {
+                throw EventDecodingError("state: unknown '\(stateName)'")
+            }
             body = .emotion(EmotionEvent(reading: try EmotionReading(r), state: state))
         case "state":
-            body = .state(StateChange(from: try r.mood("from"), to: try r.mood("to"), mediaSeconds: try r.double("media_s")))
+            body = .state(
+                StateChange(from: try r.mood("from"), to: try r.mood("to"), mediaSeconds: try r.double("media_s")))
         case "escalate":
-            body = .escalate(Escalation(reason: try r.string("reason"), upsetSeconds: try r.double("upset_s"),
-                                        withinSeconds: try r.double("within_s")))
+            body = .escalate(
+                Escalation(
+                    reason: try r.string("reason"), upsetSeconds: try r.double("upset_s"),
+                    withinSeconds: try r.double("within_s")))
         case "leg.end":
             let s = try r.object("summary")
             let mix = try s.object("emotion_mix")
             let summary = LegSummary(
-                durationSeconds: try s.double("duration_s"), mediaSeconds: try s.double("media_s"), speechSeconds: try s.double("speech_s"),
+                durationSeconds: try s.double("duration_s"), mediaSeconds: try s.double("media_s"),
+                speechSeconds: try s.double("speech_s"),
                 upsetFraction: try s.double("upset_fraction"), peakUpset: try s.double("peak_upset"),
                 emotionMix: try Emotion.allCases.map { e throws(EventDecodingError) in try mix.double(e.rawValue) },
                 startUpset: try s.optionalDouble("start_upset"), endUpset: try s.optionalDouble("end_upset"),
                 endedCalmer: try s.optionalBool("ended_calmer"), escalations: try s.int("escalations"))
-            body = .legEnd(LegEnd(reason: try r.string("reason"), summary: summary, rtp: try RTPTotalsCoding.decode(try r.object("rtp"))))
+            body = .legEnd(
+                LegEnd(
+                    reason: try r.string("reason"), summary: summary,
+                    rtp: try RTPTotalsCoding.decode(try r.object("rtp"))))
         case "heartbeat":
             body = .heartbeat(Heartbeat(legs: try r.int("legs")))
         default:
@@ -106,17 +122,26 @@ enum JSONValue: Decodable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     static func parse(_ data: Data) throws(EventDecodingError) -> [String: JSONValue] {
         let value: JSONValue
-        do { value = try JSONDecoder().decode(JSONValue.self, from: data) } catch { throw EventDecodingError("not JSON") }
+        do { value = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw EventDecodingError("not JSON")
+        }
         guard case .object(let o) = value else { throw EventDecodingError("not a JSON object") }
         return o
     }
@@ -144,7 +169,9 @@ struct FieldReader {
     func optionalString(_ key: String) throws(EventDecodingError) -> String? { isNull(key) ? nil : try string(key) }
 
     func double(_ key: String) throws(EventDecodingError) -> Double {
-        guard case .number(let v) = object[key], v.isFinite else { throw EventDecodingError("\(name(key)): a number is required") }
+        guard case .number(let v) = object[key], v.isFinite else {
+            throw EventDecodingError("\(name(key)): a number is required")
+        }
         return v
     }
 
@@ -159,7 +186,9 @@ struct FieldReader {
 
     func optionalBool(_ key: String) throws(EventDecodingError) -> Bool? {
         if isNull(key) { return nil }
-        guard case .bool(let b) = object[key] else { throw EventDecodingError("\(name(key)): true or false is required") }
+        guard case .bool(let b) = object[key] else {
+            throw EventDecodingError("\(name(key)): true or false is required")
+        }
         return b
     }
 
@@ -170,7 +199,9 @@ struct FieldReader {
 
     func mood(_ key: String) throws(EventDecodingError) -> LegMood {
         let text = try string(key)
-        guard let m = LegMood(rawValue: text) else { throw EventDecodingError("\(name(key)): calm or upset is required") }
+        guard let m = LegMood(rawValue: text) else {
+            throw EventDecodingError("\(name(key)): calm or upset is required")
+        }
         return m
     }
 }

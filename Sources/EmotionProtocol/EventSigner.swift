@@ -19,7 +19,9 @@ public struct EventSigner: @unchecked Sendable {
 
     /// True when `datagram` ends with a `sig` that matches the rest of it.
     public func verify(_ datagram: String) -> Bool {
-        guard let range = datagram.range(of: ",\"sig\":\"", options: .backwards), datagram.hasSuffix("\"}") else { return false }
+        guard let range = datagram.range(of: ",\"sig\":\"", options: .backwards), datagram.hasSuffix("\"}") else {
+            return false
+        }
         let unsigned = String(datagram[..<range.lowerBound]) + "}"
         let claimed = datagram[range.upperBound..<datagram.index(datagram.endIndex, offsetBy: -2)]
         // Compare MACs, not strings, so the check takes the same time wherever they differ.

@@ -16,9 +16,10 @@ public struct LegRequest: Sendable, Equatable {
 
     /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
     public static func validIdentifier(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.count <= 128 && s.unicodeScalars.allSatisfy {
-            ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
-        }
+        !s.isEmpty && s.utf8.count <= 128
+            && s.unicodeScalars.allSatisfy {
+                ($0.value < 128) && (CharacterSet.alphanumerics.contains($0) || "._:@+-".unicodeScalars.contains($0))
+            }
     }
 
     /// The request, or what is wrong with it (one sentence, for a 400).
@@ -33,10 +34,17 @@ public struct LegRequest: Sendable, Equatable {
             return .failure(Problem(description: "body is not valid JSON"))
         }
         if let unknown = object.keys.sorted().first(where: { !knownFields.contains($0) }) {
-            return .failure(Problem(description: "unknown field '\(unknown.prefix(64))' (known: \(knownFields.joined(separator: ", ")))"))
+            return .failure(
+                Problem(
+                    description: "unknown field '\(unknown.prefix(64))' (known: \(knownFields.joined(separator: ", ")))"
+                ))
         }
-        guard let callID = object["call_id"] as? String else { return .failure(Problem(description: "call_id (string) is required")) }
-        guard let role = object["role"] as? String else { return .failure(Problem(description: "role (string) is required")) }
+        guard let callID = object["call_id"] as? String else {
+            return .failure(Problem(description: "call_id (string) is required"))
+        }
+        guard let role = object["role"] as? String else {
+            return .failure(Problem(description: "role (string) is required"))
+        }
         var request = LegRequest(callID: callID, role: role)
         if let c = object["codec"], !(c is NSNull) {
             guard let text = c as? String, let parsed = VoiceCodec(rawValue: text.lowercased()) else {
@@ -46,7 +54,8 @@ public struct LegRequest: Sendable, Equatable {
         }
         if let p = object["port"], !(p is NSNull) {
             guard let n = p as? NSNumber, !(p is Bool), n.doubleValue.isFinite, Double(n.intValue) == n.doubleValue,
-                  (1...65535).contains(n.intValue) else {
+                (1...65535).contains(n.intValue)
+            else {
                 return .failure(Problem(description: "port must be an integer in 1-65535"))
             }
             request.port = n.intValue

@@ -29,10 +29,12 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = LegRequest.validIdentifier(request.callID) && LegRequest.validIdentifier(request.role)
         }
     default:
-        if let payload = RTPHeader.payload(of: UnsafeRawBufferPointer(bytes), receiveBufferSize: RTPHeader.maxDatagram) {
+        if let payload = RTPHeader.payload(of: UnsafeRawBufferPointer(bytes), receiveBufferSize: RTPHeader.maxDatagram)
+        {
             precondition(payload.count <= bytes.count, "payload outside the datagram")
             if let base = payload.baseAddress, let start = bytes.baseAddress {
-                precondition(UnsafeRawPointer(start) <= base && base + payload.count <= UnsafeRawPointer(start + bytes.count))
+                precondition(
+                    UnsafeRawPointer(start) <= base && base + payload.count <= UnsafeRawPointer(start + bytes.count))
             }
         }
     }
@@ -59,9 +61,14 @@ final class FuzzLegs: @unchecked Sendable {
 
     init() {
         let model = try! EmotionModel.builtIn()
-        g711 = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "g", role: "customer"), model: model, policy: LegPolicy()) { _ in }
-        opus = try! LegPipeline(identity: LegIdentity(callID: "f", legID: "o", role: "customer"), payloadTypes: PayloadTypes(requestedCodec: .opus),
-                                model: model, policy: LegPolicy()) { _ in }
+        g711 = try! LegPipeline(
+            identity: LegIdentity(callID: "f", legID: "g", role: "customer"), model: model, policy: LegPolicy()
+        ) { _ in }
+        opus = try! LegPipeline(
+            identity: LegIdentity(callID: "f", legID: "o", role: "customer"),
+            payloadTypes: PayloadTypes(requestedCodec: .opus),
+            model: model, policy: LegPolicy()
+        ) { _ in }
     }
 
     func feed(_ bytes: UnsafeBufferPointer<UInt8>, opus useOpus: Bool) {
@@ -84,42 +91,45 @@ final class FuzzLegs: @unchecked Sendable {
 }
 
 #if !FUZZING
-/// Without libFuzzer: replays input files through the same entry point (the regression runner the
-/// tests use for the committed corpus and any crash found).
-@main
-struct FuzzReplay {
-    static func main() throws {
-        var count = 0
-        for path in CommandLine.arguments.dropFirst() {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }
-                : [path]
-            for file in files {
-                let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
-                guard !data.isEmpty else { continue }
-                _ = data.withUnsafeBufferPointer { fuzzOne($0.baseAddress!, $0.count) }
-                count += 1
+    /// Without libFuzzer: replays input files through the same entry point (the regression runner the
+    /// tests use for the committed corpus and any crash found).
+    @main
+    struct FuzzReplay {
+        static func main() throws {
+            var count = 0
+            for path in CommandLine.arguments.dropFirst() {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+                let files =
+                    isDirectory.boolValue
+                    ? try FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }
+                    : [path]
+                for file in files {
+                    let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+                    guard !data.isEmpty else { continue }
+                    _ = data.withUnsafeBufferPointer { fuzzOne($0.baseAddress!, $0.count) }
+                    count += 1
+                }
             }
+            print("replayed \(count) inputs")
         }
-        print("replayed \(count) inputs")
     }
-}
 #endif
 
 #if FUZZING
-// SwiftPM links executables with `main` aliased to `<Target>_main`; under -sanitize=fuzzer that entry
-// hands control to libFuzzer's driver (whose own main is then not pulled in).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+    // SwiftPM links executables with `main` aliased to `<Target>_main`; under -sanitize=fuzzer that entry
+    // hands control to libFuzzer's driver (whose own main is then not pulled in).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-@_cdecl("EmotionTapFuzz_main")
-func fuzzerEntry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
-    var count = argc
-    var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
-}
+    @_cdecl("EmotionTapFuzz_main")
+    func fuzzerEntry(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+        var count = argc
+        var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzOne(data, size) }
+    }
 #endif

@@ -16,7 +16,8 @@ public struct APIError: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = ControlAPI.json(status, .object([("error", .object([("status", .count(status.code)), ("message", .string(message))]))]))
+        var response = ControlAPI.json(
+            status, .object([("error", .object([("status", .count(status.code)), ("message", .string(message))]))]))
         if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
         return response
     }
@@ -51,15 +52,20 @@ public struct ControlAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: BearerTokenMiddleware(token: authToken))
-        router.get("/healthz") { _, _ in Self.json(.ok, .object([("status", "ok"), ("legs", .int(Int64(manager.activeCount)))])) }
+        router.get("/healthz") { _, _ in
+            Self.json(.ok, .object([("status", "ok"), ("legs", .int(Int64(manager.activeCount)))]))
+        }
         router.get("/metrics") { _, _ in
             var buffer = [UInt8]()
             registry.emit(into: &buffer)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         router.post("/v1/legs") { request, _ in try await createLeg(request) }
-        router.get("/v1/legs") { _, _ in Self.json(.ok, .object([("legs", .array(manager.snapshots().map(Self.describe)))])) }
+        router.get("/v1/legs") { _, _ in
+            Self.json(.ok, .object([("legs", .array(manager.snapshots().map(Self.describe)))]))
+        }
         router.get("/v1/legs/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard let s = manager.snapshot(legID: id) else { throw APIError(.notFound, "no leg '\(id)'") }
@@ -74,7 +80,8 @@ public struct ControlAPI: Sendable {
                 throw error.apiError
             }
         }
-        router.get("/v1/calls/:id") { request, context in try callState(request, id: context.parameters.get("id") ?? "") }
+        router.get("/v1/calls/:id") { request, context in try callState(request, id: context.parameters.get("id") ?? "")
+        }
         return router
     }
 
@@ -94,10 +101,12 @@ public struct ControlAPI: Sendable {
         let (callID, role, codec, port) = (parsed.callID, parsed.role, parsed.codec, parsed.port)
         do throws(LegRequestError) {
             let s = try manager.create(callID: callID, role: role, codec: codec, port: port)
-            return Self.json(.created, .object([
-                ("leg_id", .string(s.identity.legID)), ("call_id", .string(callID)), ("role", .string(role)),
-                ("rtp", .object([("host", .string(manager.config.rtpHost)), ("port", .int(Int64(s.port)))])),
-            ]))
+            return Self.json(
+                .created,
+                .object([
+                    ("leg_id", .string(s.identity.legID)), ("call_id", .string(callID)), ("role", .string(role)),
+                    ("rtp", .object([("host", .string(manager.config.rtpHost)), ("port", .int(Int64(s.port)))])),
+                ]))
         } catch {
             throw error.apiError
         }
@@ -126,17 +135,21 @@ public struct ControlAPI: Sendable {
             }
             return Self.text(fields.map { "\($0.0)=\($0.1)" }.joined(separator: "\n") + "\n")
         }
-        return Self.json(.ok, .object([
-            ("call_id", .string(id)), ("state", .string(mood)), ("upset", upset.map { .number($0, places: 3) } ?? .null),
-            ("escalate", .bool(escalate)), ("legs", .array(legs.map(Self.describe))),
-        ]))
+        return Self.json(
+            .ok,
+            .object([
+                ("call_id", .string(id)), ("state", .string(mood)),
+                ("upset", upset.map { .number($0, places: 3) } ?? .null),
+                ("escalate", .bool(escalate)), ("legs", .array(legs.map(Self.describe))),
+            ]))
     }
 
     // MARK: Rendering
 
     static func describe(_ s: LegSnapshot) -> JSON {
         .object([
-            ("leg_id", .string(s.identity.legID)), ("call_id", .string(s.identity.callID)), ("role", .string(s.identity.role)),
+            ("leg_id", .string(s.identity.legID)), ("call_id", .string(s.identity.callID)),
+            ("role", .string(s.identity.role)),
             ("state", .string(s.state)), ("mood", .string(s.mood.rawValue)),
             ("upset", s.upset.map { .number($0, places: 3) } ?? .null), ("label", .optional(s.label?.rawValue)),
             ("escalated", .bool(s.escalated)), ("codec", .optional((s.codec ?? s.requestedCodec)?.rawValue)),
@@ -147,11 +160,15 @@ public struct ControlAPI: Sendable {
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSON) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.serialized + "\n")))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.serialized + "\n")))
     }
 
     static func text(_ body: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
 
@@ -161,10 +178,13 @@ struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String?
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let token, request.uri.path != "/healthz" else { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
-        guard header.hasPrefix("Bearer "), Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8)) else {
+        guard header.hasPrefix("Bearer "), Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
+        else {
             throw APIError(.unauthorized, "a valid bearer token is required")
         }
         return try await next(request, context)

@@ -24,16 +24,19 @@ public struct EmotionTapService: Sendable {
 
     /// `registry` receives this service's metrics (a registry per service, so several can live in
     /// one process, as in tests).
-    public init(config: ServerConfig, model: EmotionModel, logger: Logger,
-                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws(ServiceError) {
+    public init(
+        config: ServerConfig, model: EmotionModel, logger: Logger,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) throws(ServiceError) {
         self.config = config
         self.registry = registry
         self.logger = logger
         let metrics = PrometheusMetricsFactory(registry: registry)
         do {
-            publisher = try EventPublisher(targets: try config.eventTargets.map { t throws(ConfigError) in try ServerConfig.eventTarget(t) },
-                                           hmacKey: config.hmacKey, logPath: config.eventLogPath, logMaxBytes: config.eventLogMaxBytes,
-                                           logKeep: config.eventLogKeep, logger: logger, metrics: metrics)
+            publisher = try EventPublisher(
+                targets: try config.eventTargets.map { t throws(ConfigError) in try ServerConfig.eventTarget(t) },
+                hmacKey: config.hmacKey, logPath: config.eventLogPath, logMaxBytes: config.eventLogMaxBytes,
+                logKeep: config.eventLogKeep, logger: logger, metrics: metrics)
         } catch {
             throw ServiceError("\(error)")
         }
@@ -44,15 +47,18 @@ public struct EmotionTapService: Sendable {
     /// SIGINT, then ends the legs (each with `leg.end`, reason `shutdown`).
     public func buildApplication() -> some ApplicationProtocol {
         let api = ControlAPI(manager: manager, registry: registry, authToken: config.authToken)
-        logger.info("emotiontap serving", metadata: [
-            "http": "\(config.httpHost):\(config.httpPort)",
-            "rtp": "\(config.rtpHost):\(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)",
-            "events": "\(config.eventTargets.joined(separator: ","))", "signed": "\(config.hmacKey != nil)",
-        ])
-        return Application(router: api.router(),
-                           configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
-                           services: [LegService(manager: manager, logger: logger)],
-                           logger: logger)
+        logger.info(
+            "emotiontap serving",
+            metadata: [
+                "http": "\(config.httpHost):\(config.httpPort)",
+                "rtp": "\(config.rtpHost):\(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)",
+                "events": "\(config.eventTargets.joined(separator: ","))", "signed": "\(config.hmacKey != nil)",
+            ])
+        return Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
+            services: [LegService(manager: manager, logger: logger)],
+            logger: logger)
     }
 }
 

@@ -27,8 +27,10 @@ public final class EventPublisher: @unchecked Sendable {
     private let logFailing: Gauge
     private var failedLogWrites = 0
 
-    public init(targets: [UDPEndpoint], hmacKey: String?, logPath: String?, logMaxBytes: Int, logKeep: Int, logger: Logger,
-                metrics: any MetricsFactory = MetricsSystem.factory) throws {
+    public init(
+        targets: [UDPEndpoint], hmacKey: String?, logPath: String?, logMaxBytes: Int, logKeep: Int, logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws {
         self.targets = targets
         signer = hmacKey.map { EventSigner(key: $0) }
         log = try logPath.map { try RotatingLog(path: $0, maxBytes: logMaxBytes, keep: logKeep) }
@@ -54,7 +56,9 @@ public final class EventPublisher: @unchecked Sendable {
         var text = event.serialized()
         if let signer { text = signer.sign(text) }
         if text.utf8.count > Event.maxDatagram {
-            logger.warning("event over the datagram limit", metadata: ["event.type": "\(event.type)", "bytes": "\(text.utf8.count)"])
+            logger.warning(
+                "event over the datagram limit",
+                metadata: ["event.type": "\(event.type)", "bytes": "\(text.utf8.count)"])
         }
         for target in targets {
             // ECONNREFUSED (an earlier ICMP port unreachable) or EAGAIN: the event stays in the log.
@@ -64,7 +68,9 @@ public final class EventPublisher: @unchecked Sendable {
             do {
                 try log.append(text)
                 if failedLogWrites > 0 {
-                    logger.notice("the event log is writable again", metadata: ["log.path": "\(log.path)", "failed_writes": "\(failedLogWrites)"])
+                    logger.notice(
+                        "the event log is writable again",
+                        metadata: ["log.path": "\(log.path)", "failed_writes": "\(failedLogWrites)"])
                     failedLogWrites = 0
                     logFailing.record(0)
                 }
@@ -72,8 +78,9 @@ public final class EventPublisher: @unchecked Sendable {
                 logErrors.increment()
                 // Warn once per outage (a full disk fails every write): the metrics carry the count.
                 if failedLogWrites == 0 {
-                    logger.warning("cannot write the event log; events still go out over UDP, failed writes are counted in emotiontap_event_log_errors_total",
-                                   metadata: ["log.path": "\(log.path)", "error": "\(error)"])
+                    logger.warning(
+                        "cannot write the event log; events still go out over UDP, failed writes are counted in emotiontap_event_log_errors_total",
+                        metadata: ["log.path": "\(log.path)", "error": "\(error)"])
                     logFailing.record(1)
                 }
                 failedLogWrites += 1

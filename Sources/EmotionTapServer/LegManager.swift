@@ -8,18 +8,19 @@ import Metrics
 
 /// Why a leg could not be created: each maps to an HTTP status.
 public enum LegRequestError: Error, Equatable, CustomStringConvertible {
-    case invalid(String)        // 400
-    case portUnavailable(Int)   // 409
+    case invalid(String)  // 400
+    case portUnavailable(Int)  // 409
     /// Every port tried failed to bind; the last reason.
-    case noFreePort(String?)    // 503
-    case legLimit(Int)          // 503
-    case notFound(String)       // 404
+    case noFreePort(String?)  // 503
+    case legLimit(Int)  // 503
+    case notFound(String)  // 404
 
     public var description: String {
         switch self {
         case .invalid(let why): return why
         case .portUnavailable(let p): return "port \(p) is in use"
-        case .noFreePort(let why): return "no free RTP port in the configured range" + (why.map { " (last: \($0))" } ?? "")
+        case .noFreePort(let why):
+            return "no free RTP port in the configured range" + (why.map { " (last: \($0))" } ?? "")
         case .legLimit(let n): return "leg limit reached (\(n) legs)"
         case .notFound(let id): return "no leg '\(id)'"
         }
@@ -46,8 +47,10 @@ public final class LegManager: @unchecked Sendable {
     /// One counter per drop reason in the counter table.
     private let packetsDropped: [(WritableKeyPath<RTPTotals, UInt64>, Counter)]
 
-    public init(config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger,
-                metrics: any MetricsFactory = MetricsSystem.factory) {
+    public init(
+        config: ServerConfig, model: EmotionModel, publisher: EventPublisher, logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.config = config
         self.model = model
         self.publisher = publisher
@@ -59,12 +62,19 @@ public final class LegManager: @unchecked Sendable {
         packetsReceived = Counter(label: "emotiontap_rtp_packets_total", factory: metrics)
         packetsDropped = RTPTotals.fields.compactMap { field in
             guard let reason = field.dropReason, case .count(let path) = field.value else { return nil }
-            return (path, Counter(label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", reason)], factory: metrics))
+            return (
+                path,
+                Counter(
+                    label: "emotiontap_rtp_packets_dropped_total", dimensions: [("reason", reason)], factory: metrics)
+            )
         }
         var ws: [RTPWorker] = []
         let box = WeakBox()
         for i in 0..<config.workerCount {
-            ws.append(RTPWorker(index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger) { leg in box.manager?.ended(leg) })
+            ws.append(
+                RTPWorker(index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger) { leg in
+                    box.manager?.ended(leg)
+                })
         }
         workers = ws
         box.manager = self
@@ -76,24 +86,33 @@ public final class LegManager: @unchecked Sendable {
         weak var manager: LegManager?
     }
 
-    public func create(callID: String, role: String, codec: VoiceCodec?, port: Int?) throws(LegRequestError) -> LegSnapshot {
-        guard LegRequest.validIdentifier(callID) else { throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-") }
-        guard LegRequest.validIdentifier(role) else { throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-") }
+    public func create(
+        callID: String, role: String, codec: VoiceCodec?, port: Int?
+    ) throws(LegRequestError) -> LegSnapshot {
+        guard LegRequest.validIdentifier(callID) else {
+            throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
+        }
+        guard LegRequest.validIdentifier(role) else {
+            throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-")
+        }
         if let port, !config.rtpPorts.contains(port) {
-            throw .invalid("port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
+            throw .invalid(
+                "port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
         }
         let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let identity = LegIdentity(callID: callID, legID: String(legID), role: role)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
-        let payloadTypes = PayloadTypes(requestedCodec: codec, telephoneEventPayloadType: config.telephoneEventPayloadType)
+        let payloadTypes = PayloadTypes(
+            requestedCodec: codec, telephoneEventPayloadType: config.telephoneEventPayloadType)
         var session: RTPReceiveSession?
         var bindFailure: RTPSessionError?
         for p in candidates where session == nil {
             // A port another process holds fails to bind: try the next reserved one.
             do {
-                session = try RTPReceiveSession(host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
-                                                payloadTypes: payloadTypes)
+                session = try RTPReceiveSession(
+                    host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
+                    payloadTypes: payloadTypes)
             } catch {
                 bindFailure = error
                 logger.debug("RTP port not usable", metadata: ["rtp.port": "\(p)", "error": "\(error)"])
@@ -107,8 +126,10 @@ public final class LegManager: @unchecked Sendable {
         lock.withLock { for p in candidates where p != session.port { portsInUse.remove(p) } }
         let leg: LiveLeg
         do {
-            leg = try LiveLeg(identity: identity, session: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
-                              sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource), publisher: publisher)
+            leg = try LiveLeg(
+                identity: identity, session: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
+                sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource),
+                publisher: publisher)
         } catch {
             lock.withLock { _ = portsInUse.remove(session.port) }
             throw .invalid("cannot set up the leg: \(error)")
@@ -120,8 +141,12 @@ public final class LegManager: @unchecked Sendable {
         }
         worker.add(leg)
         created.increment()
-        logger.info("leg created", metadata: ["call.id": "\(callID)", "leg.id": "\(identity.legID)", "leg.role": "\(role)",
-                                              "rtp.port": "\(session.port)"])
+        logger.info(
+            "leg created",
+            metadata: [
+                "call.id": "\(callID)", "leg.id": "\(identity.legID)", "leg.role": "\(role)",
+                "rtp.port": "\(session.port)",
+            ])
         return leg.snapshot
     }
 
@@ -179,7 +204,9 @@ public final class LegManager: @unchecked Sendable {
         endedCounter.increment()
         let rtp = leg.snapshot.rtp
         packetsReceived.increment(by: Int64(rtp.packets))
-        for (field, counter) in packetsDropped where rtp[keyPath: field] > 0 { counter.increment(by: Int64(rtp[keyPath: field])) }
+        for (field, counter) in packetsDropped where rtp[keyPath: field] > 0 {
+            counter.increment(by: Int64(rtp[keyPath: field]))
+        }
         logger.info("leg ended", metadata: ["leg.id": "\(leg.identity.legID)"])
     }
 }

@@ -36,4 +36,3 @@ public struct LegService: Service {
         manager.shutdown()
     }
 }
-

@@ -11,9 +11,9 @@ public struct LegSnapshot: Sendable {
     public var requestedCodec: VoiceCodec?
     public var codec: VoiceCodec?
     public var payloadType: UInt8?
-    public var state: String = "waiting"      // waiting (no RTP yet), active, ended
+    public var state: String = "waiting"  // waiting (no RTP yet), active, ended
     public var mood: LegMood = .calm
-    public var upset: Double?                  // smoothed upset level
+    public var upset: Double?  // smoothed upset level
     public var label: Emotion?
     public var escalated = false
     public var mediaSeconds = 0.0
@@ -35,17 +35,23 @@ final class LiveLeg: @unchecked Sendable {
     let createdAt: Double
     private(set) var ended = false
 
-    init(identity: LegIdentity, session: RTPReceiveSession, payloadTypes: PayloadTypes, model: EmotionModel, policy: LegPolicy,
-         sourcePolicy: SourcePolicy, publisher: EventPublisher) throws {
+    init(
+        identity: LegIdentity, session: RTPReceiveSession, payloadTypes: PayloadTypes, model: EmotionModel,
+        policy: LegPolicy,
+        sourcePolicy: SourcePolicy, publisher: EventPublisher
+    ) throws {
         self.identity = identity
         self.session = session
         self.publisher = publisher
         let now = Date()
         createdAt = now.timeIntervalSince1970
         lastPacketAt = createdAt
-        snapshotStorage = LegSnapshot(identity: identity, port: session.port, requestedCodec: payloadTypes.requestedCodec, created: now)
-        pipeline = try LegPipeline(identity: identity, payloadTypes: payloadTypes, sourcePolicy: sourcePolicy, model: model,
-                                   policy: policy) { [unowned self] output in self.publish(output) }
+        snapshotStorage = LegSnapshot(
+            identity: identity, port: session.port, requestedCodec: payloadTypes.requestedCodec, created: now)
+        pipeline = try LegPipeline(
+            identity: identity, payloadTypes: payloadTypes, sourcePolicy: sourcePolicy, model: model,
+            policy: policy
+        ) { [unowned self] output in self.publish(output) }
     }
 
     var snapshot: LegSnapshot { lock.withLock { snapshotStorage } }
@@ -82,7 +88,9 @@ final class LiveLeg: @unchecked Sendable {
         lock.withLock {
             snapshotStorage.codec = p.codec
             snapshotStorage.payloadType = p.payloadType
-            if snapshotStorage.state == "waiting", p.counters.packets > 0, p.codec != nil { snapshotStorage.state = "active" }
+            if snapshotStorage.state == "waiting", p.counters.packets > 0, p.codec != nil {
+                snapshotStorage.state = "active"
+            }
             snapshotStorage.mood = p.mood
             snapshotStorage.upset = p.decisions.smoothedUpset
             snapshotStorage.label = p.lastScores?.label
@@ -109,19 +117,25 @@ final class LiveLeg: @unchecked Sendable {
     private func publish(_ output: LegOutput) {
         switch output {
         case .started(let codec, let pt, let ssrc, let source):
-            publisher.publish(.legStart(LegStart(codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: session.port)),
-                              leg: identity)
+            publisher.publish(
+                .legStart(LegStart(codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: session.port)),
+                leg: identity)
             refreshSnapshot()
         case .window(let window, let scores, let mood):
             // Silence gives no emotion verdict.
             guard let scores else { return }
-            publisher.publish(.emotion(EmotionEvent(reading: EmotionReading(window: window, scores: scores), state: mood)), leg: identity)
+            publisher.publish(
+                .emotion(EmotionEvent(reading: EmotionReading(window: window, scores: scores), state: mood)),
+                leg: identity)
         case .stateChanged(let from, let to):
-            publisher.publish(.state(StateChange(from: from, to: to, mediaSeconds: pipeline.mediaSeconds)), leg: identity)
+            publisher.publish(
+                .state(StateChange(from: from, to: to, mediaSeconds: pipeline.mediaSeconds)), leg: identity)
             refreshSnapshot()
         case .escalate(let seconds):
-            publisher.publish(.escalate(Escalation(upsetSeconds: seconds, withinSeconds: pipeline.decisions.policy.escalateWithinSeconds)),
-                              leg: identity)
+            publisher.publish(
+                .escalate(
+                    Escalation(upsetSeconds: seconds, withinSeconds: pipeline.decisions.policy.escalateWithinSeconds)),
+                leg: identity)
             refreshSnapshot()
         }
     }

@@ -64,7 +64,9 @@ final class RTPWorker: @unchecked Sendable {
             for leg in adds { register(leg) }
             let now = Date().timeIntervalSince1970
             for (id, reason) in ends {
-                if let (fd, leg) = legs.first(where: { $0.value.identity.legID == id }) { finish(fd, leg, reason: reason, now: now) }
+                if let (fd, leg) = legs.first(where: { $0.value.identity.legID == id }) {
+                    finish(fd, leg, reason: reason, now: now)
+                }
             }
             if let stop {
                 for (fd, leg) in legs { finish(fd, leg, reason: stop, now: now) }
@@ -106,7 +108,8 @@ final class RTPWorker: @unchecked Sendable {
     private func register(_ leg: LiveLeg) {
         let fd = leg.session.fileDescriptor
         if et_epoll_add(epoll, fd) != 0 {
-            logger.error("epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
+            logger.error(
+                "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
         }
         legs[fd] = leg
         // Whatever arrived before registration is still queued on the socket.

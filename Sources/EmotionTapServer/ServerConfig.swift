@@ -66,7 +66,8 @@ public struct ServerConfig: Sendable, Equatable {
         var config = ServerConfig()
         guard let root = node else { return config }
         let r = Reader(source: source)
-        try r.object(root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs"]) { key, value in
+        try r.object(root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs"]) {
+            key, value in
             switch key {
             case "http":
                 try r.object(value, path: "http", keys: ["host", "port"]) { k, v in
@@ -79,12 +80,19 @@ public struct ServerConfig: Sendable, Equatable {
             case "auth_token": config.authToken = try r.optionalString(value, "auth_token")
             case "model": config.modelPath = try r.optionalString(value, "model")
             case "rtp":
-                try r.object(value, path: "rtp", keys: ["host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
-                                                         "allow", "lock_source", "jitter_buffer_ms"]) { k, v in
+                try r.object(
+                    value, path: "rtp",
+                    keys: [
+                        "host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
+                        "allow", "lock_source", "jitter_buffer_ms",
+                    ]
+                ) { k, v in
                     switch k {
                     case "allow":
                         config.rtpAllow = try r.stringList(v, "rtp.allow").map { text in
-                            guard let n = IPv4Network(text) else { throw r.fail(v, "rtp.allow", "'\(text)' is not an IPv4 CIDR like 10.0.0.0/8") }
+                            guard let n = IPv4Network(text) else {
+                                throw r.fail(v, "rtp.allow", "'\(text)' is not an IPv4 CIDR like 10.0.0.0/8")
+                            }
                             return n
                         }
                     case "lock_source":
@@ -95,18 +103,25 @@ public struct ServerConfig: Sendable, Equatable {
                     case "leg_timeout_s": config.legTimeoutSeconds = try r.double(v, "rtp.leg_timeout_s", 1...86400)
                     case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
-                    case "jitter_buffer_ms": config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)
+                    case "jitter_buffer_ms":
+                        config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)
                     case "telephone_event_payload_type":
-                        config.telephoneEventPayloadType = UInt8(try r.int(v, "rtp.telephone_event_payload_type", 96...127))
+                        config.telephoneEventPayloadType = UInt8(
+                            try r.int(v, "rtp.telephone_event_payload_type", 96...127))
                     default: throw r.unhandled(k, "rtp")
                     }
                 }
             case "events":
-                try r.object(value, path: "events", keys: ["targets", "hmac_key", "log", "log_max_bytes", "log_keep", "heartbeat_s"]) { k, v in
+                try r.object(
+                    value, path: "events",
+                    keys: ["targets", "hmac_key", "log", "log_max_bytes", "log_keep", "heartbeat_s"]
+                ) { k, v in
                     switch k {
                     case "targets":
                         config.eventTargets = try r.stringList(v, "events.targets")
-                        for t in config.eventTargets { _ = try r.wrap(v, "events.targets") { () throws(ConfigError) in try Self.eventTarget(t) } }
+                        for t in config.eventTargets {
+                            _ = try r.wrap(v, "events.targets") { () throws(ConfigError) in try Self.eventTarget(t) }
+                        }
                     case "hmac_key": config.hmacKey = try r.optionalString(v, "events.hmac_key")
                     case "log": config.eventLogPath = try r.optionalString(v, "events.log")
                     case "log_max_bytes": config.eventLogMaxBytes = try r.int(v, "events.log_max_bytes", 4096...Int.max)
@@ -116,13 +131,21 @@ public struct ServerConfig: Sendable, Equatable {
                     }
                 }
             case "policy":
-                try r.object(value, path: "policy", keys: ["smoothing", "enter_upset", "exit_upset", "escalate_upset_s", "escalate_within_s", "escalate_roles"]) { k, v in
+                try r.object(
+                    value, path: "policy",
+                    keys: [
+                        "smoothing", "enter_upset", "exit_upset", "escalate_upset_s", "escalate_within_s",
+                        "escalate_roles",
+                    ]
+                ) { k, v in
                     switch k {
                     case "smoothing": config.policy.smoothing = try r.double(v, "policy.smoothing", 0.01...1)
                     case "enter_upset": config.policy.enterUpset = try r.double(v, "policy.enter_upset", 0...1)
                     case "exit_upset": config.policy.exitUpset = try r.double(v, "policy.exit_upset", 0...1)
-                    case "escalate_upset_s": config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
-                    case "escalate_within_s": config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
+                    case "escalate_upset_s":
+                        config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
+                    case "escalate_within_s":
+                        config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
                     case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
                     default: throw r.unhandled(k, "policy")
                     }
@@ -139,7 +162,9 @@ public struct ServerConfig: Sendable, Equatable {
                         case "role": leg.role = try r.string(v, "\(path).role")
                         case "codec":
                             let c = try r.string(v, "\(path).codec")
-                            guard let codec = VoiceCodec(rawValue: c) else { throw r.fail(v, "\(path).codec", "must be pcmu, pcma or opus") }
+                            guard let codec = VoiceCodec(rawValue: c) else {
+                                throw r.fail(v, "\(path).codec", "must be pcmu, pcma or opus")
+                            }
                             leg.codec = codec
                         default: throw r.unhandled(k, path)
                         }
@@ -158,12 +183,18 @@ public struct ServerConfig: Sendable, Equatable {
 
     public func validate(source: String) throws(ConfigError) {
         guard policy.exitUpset <= policy.enterUpset else {
-            throw ConfigError("\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset (\(policy.enterUpset))")
+            throw ConfigError(
+                "\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset (\(policy.enterUpset))"
+            )
         }
         for leg in staticLegs where !rtpPorts.contains(leg.port) {
-            throw ConfigError("\(source): static leg port \(leg.port) is outside rtp.ports \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)")
+            throw ConfigError(
+                "\(source): static leg port \(leg.port) is outside rtp.ports \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)"
+            )
         }
-        if Set(staticLegs.map(\.port)).count != staticLegs.count { throw ConfigError("\(source): two static legs share a port") }
+        if Set(staticLegs.map(\.port)).count != staticLegs.count {
+            throw ConfigError("\(source): two static legs share a port")
+        }
         for t in eventTargets { _ = try Self.eventTarget(t) }
     }
 
@@ -183,7 +214,9 @@ public struct ServerConfig: Sendable, Equatable {
 
         /// A key in the known list with no case of its own: a programming error, reported, never silently misapplied.
         func unhandled(_ key: String, _ section: String) -> ConfigError {
-            ConfigError("\(source): \(section.isEmpty ? key : "\(section).\(key)"): known but not handled (a bug: please report it)")
+            ConfigError(
+                "\(source): \(section.isEmpty ? key : "\(section).\(key)"): known but not handled (a bug: please report it)"
+            )
         }
 
         func wrap<T>(_ node: Node, _ path: String, _ body: () throws(ConfigError) -> T) throws(ConfigError) -> T {
@@ -191,7 +224,9 @@ public struct ServerConfig: Sendable, Equatable {
         }
 
         func object(_ node: Node, path: String, keys: Set<String>, _ each: (String, Node) throws -> Void) throws {
-            guard case .mapping(let mapping) = node else { throw fail(node, path.isEmpty ? "top level" : path, "must be a mapping") }
+            guard case .mapping(let mapping) = node else {
+                throw fail(node, path.isEmpty ? "top level" : path, "must be a mapping")
+            }
             for (k, v) in mapping {
                 guard let key = k.string else { throw fail(k, path, "keys must be strings") }
                 guard keys.contains(key) else {
@@ -203,7 +238,9 @@ public struct ServerConfig: Sendable, Equatable {
         }
 
         func string(_ node: Node, _ path: String) throws(ConfigError) -> String {
-            guard case .scalar(let s) = node, !s.string.isEmpty else { throw fail(node, path, "must be a non-empty string") }
+            guard case .scalar(let s) = node, !s.string.isEmpty else {
+                throw fail(node, path, "must be a non-empty string")
+            }
             return s.string
         }
 
@@ -214,13 +251,17 @@ public struct ServerConfig: Sendable, Equatable {
 
         func int(_ node: Node, _ path: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
             guard let v = node.int else { throw fail(node, path, "must be an integer") }
-            guard range.contains(v) else { throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))") }
+            guard range.contains(v) else {
+                throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))")
+            }
             return v
         }
 
         func double(_ node: Node, _ path: String, _ range: ClosedRange<Double>) throws(ConfigError) -> Double {
             guard let v = node.float ?? node.int.map(Double.init) else { throw fail(node, path, "must be a number") }
-            guard range.contains(v) else { throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))") }
+            guard range.contains(v) else {
+                throw fail(node, path, "must be in \(range.lowerBound)...\(range.upperBound) (got \(v))")
+            }
             return v
         }
 
@@ -233,14 +274,18 @@ public struct ServerConfig: Sendable, Equatable {
 
         func portRange(_ node: Node, _ path: String) throws(ConfigError) -> ClosedRange<Int> {
             let text = try string(node, path)
-            guard let r = ServerConfig.parsePortRange(text) else { throw fail(node, path, "must be LOW-HIGH within 1024-65535 (got '\(text)')") }
+            guard let r = ServerConfig.parsePortRange(text) else {
+                throw fail(node, path, "must be LOW-HIGH within 1024-65535 (got '\(text)')")
+            }
             return r
         }
     }
 
     public static func parsePortRange(_ text: String) -> ClosedRange<Int>? {
         let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 1024, hi <= 65535, lo <= hi else { return nil }
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 1024, hi <= 65535, lo <= hi else {
+            return nil
+        }
         return lo...hi
     }
 }

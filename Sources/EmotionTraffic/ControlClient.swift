@@ -36,7 +36,9 @@ public struct ControlClient: Sendable {
     }
 
     /// The status and body of one request.
-    public func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws(TrafficError) -> (status: Int, body: String) {
+    public func request(
+        _ method: HTTPMethod, _ path: String, body: String? = nil
+    ) async throws(TrafficError) -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }

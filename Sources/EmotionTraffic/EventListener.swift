@@ -20,12 +20,16 @@ public final class EventListener: @unchecked Sendable {
     /// When leg i's first packet left, relative to the start (the generator staggers them).
     private let startOffset: @Sendable (Int, Int) -> Double
 
-    public init(address: UDPEndpoint, legIDs: [String], startOffset: @escaping @Sendable (Int, Int) -> Double) throws(TrafficError) {
+    public init(
+        address: UDPEndpoint, legIDs: [String], startOffset: @escaping @Sendable (Int, Int) -> Double
+    ) throws(TrafficError) {
         var legIndex: [String: Int] = [:]
         for (i, id) in legIDs.enumerated() { legIndex[id] = i }
         self.legIndex = legIndex
         self.startOffset = startOffset
-        do { socket = try UDPSocket(bindingTo: address, receiveBuffer: 8 << 20) } catch { throw TrafficError(error.description) }
+        do { socket = try UDPSocket(bindingTo: address, receiveBuffer: 8 << 20) } catch {
+            throw TrafficError(error.description)
+        }
         thread = Thread { [unowned self] in self.loop() }
         thread?.start()
     }
@@ -87,9 +91,12 @@ public final class EventListener: @unchecked Sendable {
     public func summary() -> Summary {
         lock.withLock {
             let sorted = latencies.sorted()
-            func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-            return Summary(events: events, emotion: emotion, legsWithEmotion: legsWithEmotion.count, legEnds: legEnds,
-                           undecodable: undecodable, p50: q(0.5), p99: q(0.99))
+            func q(_ p: Double) -> Double {
+                sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+            }
+            return Summary(
+                events: events, emotion: emotion, legsWithEmotion: legsWithEmotion.count, legEnds: legEnds,
+                undecodable: undecodable, p50: q(0.5), p99: q(0.99))
         }
     }
 }

@@ -31,10 +31,14 @@ public enum HostilePacket: String, CaseIterable, Sendable {
 
     /// Writes the packet at `bytes[i...]`; returns its length. Header fields come from the leg's
     /// stream (its SSRC and the sequence number just sent) so that they reach the leg's session.
-    public func write(into bytes: inout [UInt8], at i: Int, seq: UInt16, timestamp: UInt32, ssrc: UInt32, rng: inout SplitMix64) -> Int {
+    public func write(
+        into bytes: inout [UInt8], at i: Int, seq: UInt16, timestamp: UInt32, ssrc: UInt32, rng: inout SplitMix64
+    ) -> Int {
         func header(version: UInt8 = 2, payloadType: UInt8 = 0) -> Int {
-            RTPHeader.write(into: &bytes, at: i, marker: false, payloadType: payloadType, sequence: seq, timestamp: timestamp, ssrc: ssrc,
-                            version: version)
+            RTPHeader.write(
+                into: &bytes, at: i, marker: false, payloadType: payloadType, sequence: seq, timestamp: timestamp,
+                ssrc: ssrc,
+                version: version)
         }
         func fill(_ range: Range<Int>) { for k in range { bytes[k] = UInt8(truncatingIfNeeded: rng.next()) } }
         switch self {
@@ -47,25 +51,25 @@ public enum HostilePacket: String, CaseIterable, Sendable {
             _ = header()
             return n
         case .badVersion:
-            _ = header(version: UInt8(rng.next() % 2))   // 0 or 1
+            _ = header(version: UInt8(rng.next() % 2))  // 0 or 1
             fill((i + 12)..<(i + 172))
             return 172
         case .paddingOverrun:
             _ = header()
             bytes[i] |= 0x20
             fill((i + 12)..<(i + 40))
-            bytes[i + 39] = 255                           // 255 bytes of padding in a 40-byte packet
+            bytes[i + 39] = 255  // 255 bytes of padding in a 40-byte packet
             return 40
         case .extensionOverrun:
             _ = header()
             bytes[i] |= 0x10
             bytes[i + 12] = 0xBE; bytes[i + 13] = 0xDE
-            bytes[i + 14] = 0xFF; bytes[i + 15] = 0xFF   // 65535 words of extension in a 24-byte packet
+            bytes[i + 14] = 0xFF; bytes[i + 15] = 0xFF  // 65535 words of extension in a 24-byte packet
             fill((i + 16)..<(i + 24))
             return 24
         case .csrcOverrun:
             _ = header()
-            bytes[i] |= 0x0F                              // 15 CSRCs = 60 bytes, in a 20-byte packet
+            bytes[i] |= 0x0F  // 15 CSRCs = 60 bytes, in a 20-byte packet
             fill((i + 12)..<(i + 20))
             return 20
         case .unknownPayloadType:

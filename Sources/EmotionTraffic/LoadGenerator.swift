@@ -43,14 +43,17 @@ public struct LoadGenerator {
     public func run(progress: (String) -> Void) async throws(TrafficError) -> [String] {
         let frames = try PayloadFrames(audio, codec: options.codec, padLastFrame: false)
         let destination: UDPEndpoint
-        do { destination = try UDPEndpoint(host: options.host, port: 9) } catch { throw TrafficError(error.description) }
+        do { destination = try UDPEndpoint(host: options.host, port: 9) } catch {
+            throw TrafficError(error.description)
+        }
         let api = try ControlClient(baseURL: options.apiURL, token: options.token)
         let rssBefore = options.reportPID.map { ProcessSample.read($0).rssKB } ?? 0
         var legIDs: [String] = [], ports: [UInt16] = []
         let createStart = Date()
         for i in 0..<options.legs {
             do {
-                let leg = try await api.createLeg(callID: "loadgen-\(i / 2)", role: i % 2 == 0 ? "customer" : "agent", codec: options.codec)
+                let leg = try await api.createLeg(
+                    callID: "loadgen-\(i / 2)", role: i % 2 == 0 ? "customer" : "agent", codec: options.codec)
                 legIDs.append(leg.legID)
                 ports.append(leg.rtp.port)
             } catch {
@@ -58,9 +61,12 @@ public struct LoadGenerator {
                 break
             }
         }
-        progress(String(format: "loadgen: %d legs created in %.1f s", legIDs.count, Date().timeIntervalSince(createStart)))
+        progress(
+            String(format: "loadgen: %d legs created in %.1f s", legIDs.count, Date().timeIntervalSince(createStart)))
         let listener = try options.listen.map { address throws(TrafficError) in
-            try EventListener(address: address, legIDs: legIDs) { leg, legs in Double(Self.startOffsetMilliseconds(leg: leg, of: legs)) / 1000 }
+            try EventListener(address: address, legIDs: legIDs) { leg, legs in
+                Double(Self.startOffsetMilliseconds(leg: leg, of: legs)) / 1000
+            }
         }
 
         let before = options.reportPID.map { ProcessSample.read($0) }
@@ -76,27 +82,43 @@ public struct LoadGenerator {
         try? await Task.sleep(for: .milliseconds(1000))
         listener?.stop()
 
-        var report = [String(format: "loadgen: %d legs, %.0f s, %d packets sent (%.0f/s), %d dropped on purpose, sender lag p99 %.1f ms",
-                             ports.count, stats.seconds, stats.sent, Double(stats.sent) / stats.seconds, stats.dropped, stats.lagP99 * 1000)]
+        var report = [
+            String(
+                format:
+                    "loadgen: %d legs, %.0f s, %d packets sent (%.0f/s), %d dropped on purpose, sender lag p99 %.1f ms",
+                ports.count, stats.seconds, stats.sent, Double(stats.sent) / stats.seconds, stats.dropped,
+                stats.lagP99 * 1000)
+        ]
         if options.malformed > 0 {
-            report.append("loadgen: hostile packets sent: "
-                          + HostilePacket.allCases.map { "\($0.rawValue)=\(stats.hostile[$0.index])" }.joined(separator: " ")
-                          + " total=\(stats.hostile.reduce(0, +))")
+            report.append(
+                "loadgen: hostile packets sent: "
+                    + HostilePacket.allCases.map { "\($0.rawValue)=\(stats.hostile[$0.index])" }.joined(separator: " ")
+                    + " total=\(stats.hostile.reduce(0, +))")
         }
         let l = listener?.summary()
         if let l {
-            report.append(String(format: "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
-                                 l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds, ports.count,
-                                 l.p50 * 1000, l.p99 * 1000))
+            report.append(
+                String(
+                    format:
+                        "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
+                    l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds,
+                    ports.count,
+                    l.p50 * 1000, l.p99 * 1000))
         }
         var growth: Double?
         if !stats.rssSamples.isEmpty {
-            report.append("loadgen: service RSS (t_s:MB) " + stats.rssSamples.map { String(format: "%.0f:%.1f", $0.0, Double($0.1) / 1024) }.joined(separator: " "))
+            report.append(
+                "loadgen: service RSS (t_s:MB) "
+                    + stats.rssSamples.map { String(format: "%.0f:%.1f", $0.0, Double($0.1) / 1024) }.joined(
+                        separator: " "))
             // Warm-up: the first fifth of the run (legs start, buffers and caches fill); growth is measured after it.
-            if let base = stats.rssSamples.first(where: { $0.0 >= stats.seconds / 5 }), let last = stats.rssSamples.last, last.0 > base.0 {
+            if let base = stats.rssSamples.first(where: { $0.0 >= stats.seconds / 5 }),
+                let last = stats.rssSamples.last, last.0 > base.0
+            {
                 let g = 100 * Double(last.1 - base.1) / Double(base.1)
                 growth = g
-                report.append(String(format: "loadgen: RSS growth after warm-up (%.0f s -> %.0f s): %+.2f %%", base.0, last.0, g))
+                report.append(
+                    String(format: "loadgen: RSS growth after warm-up (%.0f s -> %.0f s): %+.2f %%", base.0, last.0, g))
             }
         }
         if let before, let after, let l {
@@ -105,10 +127,14 @@ public struct LoadGenerator {
             // The generator's own CPU, to show how much of the machine the service had.
             let generatorCores = (generatorAfter.cpuSeconds - generatorBefore.cpuSeconds) / stats.seconds
             // One machine-readable line for tools/bench_live.sh.
-            report.append(String(format: "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d generator_cores=%.3f",
-                                 ports.count, options.codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000, l.p99 * 1000,
-                                 Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
-                          + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
+            report.append(
+                String(
+                    format:
+                        "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d generator_cores=%.3f",
+                    ports.count, options.codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
+                    l.p99 * 1000,
+                    Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
+                    + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
         return report
     }
@@ -120,7 +146,9 @@ public struct LoadGenerator {
     }
 
     /// One thread, a 1 ms tick: each tick sends the packets of the legs whose 20 ms phase falls in it.
-    func stream(_ frames: PayloadFrames, to address: in_addr, ports: [UInt16], listener: EventListener?) throws(TrafficError) -> StreamStats {
+    func stream(
+        _ frames: PayloadFrames, to address: in_addr, ports: [UInt16], listener: EventListener?
+    ) throws(TrafficError) -> StreamStats {
         let socket: UDPSocket
         do { socket = try UDPSocket(sendBuffer: 4 << 20) } catch { throw TrafficError(error.description) }
         let fd = socket.fileDescriptor
@@ -185,8 +213,9 @@ public struct LoadGenerator {
                 // leg conceals 20 ms); the others come on top of the real packet.
                 if hostile?.replacesPacket != true {
                     offsets[count] = Int32(used)
-                    used += RTPHeader.write(into: &bytes, at: used, marker: frame[leg] == 1, payloadType: payloadType,
-                                            sequence: packetSeq, timestamp: packetTS, ssrc: ssrc[leg])
+                    used += RTPHeader.write(
+                        into: &bytes, at: used, marker: frame[leg] == 1, payloadType: payloadType,
+                        sequence: packetSeq, timestamp: packetTS, ssrc: ssrc[leg])
                     for b in payload {
                         bytes[used] = b
                         used += 1
@@ -197,7 +226,8 @@ public struct LoadGenerator {
                 }
                 if let kind = hostile, kind != .hugeDatagram {
                     offsets[count] = Int32(used)
-                    let n = kind.write(into: &bytes, at: used, seq: packetSeq, timestamp: packetTS, ssrc: ssrc[leg], rng: &rng)
+                    let n = kind.write(
+                        into: &bytes, at: used, seq: packetSeq, timestamp: packetTS, ssrc: ssrc[leg], rng: &rng)
                     used += n
                     lengths[count] = Int32(n)
                     batchPorts[count] = ports[leg]
@@ -213,7 +243,8 @@ public struct LoadGenerator {
             }
             // Huge datagrams go after the batch, so the real packet they copy the header of is already there.
             for (port, packetSeq, packetTS, packetSSRC) in hugeTo {
-                let n = HostilePacket.hugeDatagram.write(into: &huge, at: 0, seq: packetSeq, timestamp: packetTS, ssrc: packetSSRC, rng: &rng)
+                let n = HostilePacket.hugeDatagram.write(
+                    into: &huge, at: 0, seq: packetSeq, timestamp: packetTS, ssrc: packetSSRC, rng: &rng)
                 if let to = try? UDPEndpoint(host: options.host, port: port) {
                     huge.withUnsafeBytes { socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: to) }
                 }

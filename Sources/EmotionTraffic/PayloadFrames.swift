@@ -13,8 +13,10 @@ public struct PayloadFrames: Sendable {
 
     /// `audio` at 8 kHz in `frameMilliseconds` packets; the last partial frame is padded with
     /// silence when `padLastFrame`, else dropped.
-    public init(_ audio: MonoAudio, codec: VoiceCodec, frameMilliseconds: Int = 20, opusPayloadType: UInt8 = 111,
-                padLastFrame: Bool = true) throws(TrafficError) {
+    public init(
+        _ audio: MonoAudio, codec: VoiceCodec, frameMilliseconds: Int = 20, opusPayloadType: UInt8 = 111,
+        padLastFrame: Bool = true
+    ) throws(TrafficError) {
         self.codec = codec
         self.frameMilliseconds = frameMilliseconds
         payloadType = codec.staticPayloadType ?? opusPayloadType
@@ -22,7 +24,9 @@ public struct PayloadFrames: Sendable {
         let frame = 8 * frameMilliseconds
         let encoder: OpusPayloadEncoder?
         do {
-            encoder = codec == .opus ? try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: frameMilliseconds, bitrate: 16000) : nil
+            encoder =
+                codec == .opus
+                ? try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: frameMilliseconds, bitrate: 16000) : nil
         } catch {
             throw TrafficError("cannot set up the Opus encoder: \(error)")
         }

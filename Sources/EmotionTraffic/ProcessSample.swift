@@ -6,7 +6,8 @@ public enum ProcessSample {
     public static func read(_ pid: Int32) -> (cpuSeconds: Double, rssKB: Int) {
         var cpu = 0.0, rss = 0
         if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-           let close = stat.lastIndex(of: ")") {
+            let close = stat.lastIndex(of: ")")
+        {
             // Fields after "(comm)": state is 3rd, utime 14th, stime 15th of the whole line.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) {
@@ -14,7 +15,8 @@ public enum ProcessSample {
             }
         }
         if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        {
             rss = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
         }
         return (cpu, rss)
@@ -26,11 +28,12 @@ public enum ProcessSample {
         var total = 0
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 13, let colon = f[1].lastIndex(of: ":"), let port = UInt16(f[1][f[1].index(after: colon)...], radix: 16),
-                  ports.contains(port), let drops = Int(f[12]) else { continue }
+            guard f.count >= 13, let colon = f[1].lastIndex(of: ":"),
+                let port = UInt16(f[1][f[1].index(after: colon)...], radix: 16),
+                ports.contains(port), let drops = Int(f[12])
+            else { continue }
             total += drops
         }
         return total
     }
 }
-

@@ -13,8 +13,10 @@ public struct RTPFileSender {
     public var fast: Bool
     public var seed: UInt64
 
-    public init(frames: PayloadFrames, destination: UDPEndpoint, impairments: Impairments = Impairments(), fast: Bool = false,
-                seed: UInt64 = 1) {
+    public init(
+        frames: PayloadFrames, destination: UDPEndpoint, impairments: Impairments = Impairments(), fast: Bool = false,
+        seed: UInt64 = 1
+    ) {
         self.frames = frames
         self.destination = destination
         self.impairments = impairments
@@ -69,8 +71,9 @@ public struct RTPFileSender {
 
         let start = DispatchTime.now().uptimeNanoseconds
         for (index, payload) in frames.payloads.enumerated() {
-            let packet = RTPHeader.packet(payloadType: frames.payloadType, marker: index == 0, sequence: sequence, timestamp: timestamp,
-                                          ssrc: ssrc, payload: payload)
+            let packet = RTPHeader.packet(
+                payloadType: frames.payloadType, marker: index == 0, sequence: sequence, timestamp: timestamp,
+                ssrc: ssrc, payload: payload)
             sequence &+= 1
             timestamp &+= frames.timestampStep
             let due = start + UInt64(index) * ptime * 1_000_000
@@ -83,7 +86,10 @@ public struct RTPFileSender {
                 continue
             }
             if impairments.jitterMilliseconds > 0 {
-                delayed.append(Delayed(due: due + UInt64(rng.unit() * impairments.jitterMilliseconds * 1_000_000), index: index, packet: packet))
+                delayed.append(
+                    Delayed(
+                        due: due + UInt64(rng.unit() * impairments.jitterMilliseconds * 1_000_000), index: index,
+                        packet: packet))
                 try sendDue(upTo: DispatchTime.now().uptimeNanoseconds)
                 continue
             }

@@ -17,7 +17,8 @@ public struct ChannelSimulator: Sendable {
     public var lossRate: Double
     public var seed: UInt64
 
-    public init(gainDB: Float = 0, noiseSNR: Float? = nil, codec: Codec = .pcmu, lossRate: Double = 0, seed: UInt64 = 0) {
+    public init(gainDB: Float = 0, noiseSNR: Float? = nil, codec: Codec = .pcmu, lossRate: Double = 0, seed: UInt64 = 0)
+    {
         self.gainDB = gainDB
         self.noiseSNR = noiseSNR
         self.codec = codec
@@ -31,14 +32,20 @@ public struct ChannelSimulator: Sendable {
     public static func random(using rng: inout SplitMix64) -> ChannelSimulator {
         let gain = Float(Double.random(in: -24...12, using: &rng))
         let noise: Float? = Bool.random(using: &rng) ? Float(Double.random(in: 20...35, using: &rng)) : nil
-        let codec: Codec = Bool.random(using: &rng) ? .opus(bitrate: [8000, 12000, 16000].randomElement(using: &rng)!) : .pcmu
+        let codec: Codec =
+            Bool.random(using: &rng) ? .opus(bitrate: [8000, 12000, 16000].randomElement(using: &rng)!) : .pcmu
         let loss = Double.random(in: 0.05...0.10, using: &rng)
         return ChannelSimulator(gainDB: gain, noiseSNR: noise, codec: codec, lossRate: loss, seed: rng.next())
     }
 
     public var summary: String {
-        let c: String = switch codec { case .pcmu: "pcmu"; case .opus(let b): "opus\(b / 1000)k" }
-        return "\(c) gain \(Int(gainDB.rounded())) dB loss \(Int((lossRate * 100).rounded())) %" + (noiseSNR.map { " snr \(Int($0)) dB" } ?? "")
+        let c: String =
+            switch codec {
+            case .pcmu: "pcmu";
+            case .opus(let b): "opus\(b / 1000)k"
+            }
+        return "\(c) gain \(Int(gainDB.rounded())) dB loss \(Int((lossRate * 100).rounded())) %"
+            + (noiseSNR.map { " snr \(Int($0)) dB" } ?? "")
     }
 
     /// Returns the signal as the listener would decode it, 8 kHz.
@@ -51,7 +58,9 @@ public struct ChannelSimulator: Sendable {
             let noiseRMS = (speechPower / Float(pow(10, Double(snr) / 10))).squareRoot()
             // Sum of uniforms: cheap, deterministic, close enough to Gaussian for background hiss.
             for i in signal.indices {
-                let u = Float(Double.random(in: -1...1, using: &rng) + Double.random(in: -1...1, using: &rng) + Double.random(in: -1...1, using: &rng))
+                let u = Float(
+                    Double.random(in: -1...1, using: &rng) + Double.random(in: -1...1, using: &rng)
+                        + Double.random(in: -1...1, using: &rng))
                 signal[i] += noiseRMS * u
             }
         }
@@ -67,8 +76,9 @@ public struct ChannelSimulator: Sendable {
             encoder = nil
         case .opus(let bitrate):
             decoder = try OpusPayloadDecoder(sampleRate: 8000)
-            encoder = try OpusPayloadEncoder(sampleRate: 8000, frameMilliseconds: 20, bitrate: bitrate, fec: true,
-                                             expectedLossPercent: Int(lossRate * 100), complexity: 4)
+            encoder = try OpusPayloadEncoder(
+                sampleRate: 8000, frameMilliseconds: 20, bitrate: bitrate, fec: true,
+                expectedLossPercent: Int(lossRate * 100), complexity: 4)
         }
         var decoded = [Int16](repeating: 0, count: 960)
         var packet = [Int16](repeating: 0, count: frame)
@@ -88,7 +98,9 @@ public struct ChannelSimulator: Sendable {
             if lost {
                 n = decoded.withUnsafeMutableBufferPointer { decoder.conceal(frame, into: $0) }
             } else {
-                n = try payload.withUnsafeBytes { p in try decoded.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) } }
+                n = try payload.withUnsafeBytes { p in
+                    try decoded.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) }
+                }
             }
             previousLost = lost
             for i in 0..<n { out.append(Float(decoded[i]) / 32768) }

@@ -19,9 +19,13 @@ public enum DatasetBuilder {
     }
 
     /// `augmentedCopies` extra variants per clip go through a random `ChannelSimulator` each.
-    public static func build(entries: [ManifestEntry], corpora: URL, features: FeatureConfig, windows: WindowConfig,
-                             augmentedCopies: Int, seed: UInt64, progress: (@Sendable (Int) -> Void)? = nil) -> Result {
-        let results = parallelMap(count: entries.count, makeState: { try? StreamingAnalyzer(features: features, windows: windows) }) {
+    public static func build(
+        entries: [ManifestEntry], corpora: URL, features: FeatureConfig, windows: WindowConfig,
+        augmentedCopies: Int, seed: UInt64, progress: (@Sendable (Int) -> Void)? = nil
+    ) -> Result {
+        let results = parallelMap(
+            count: entries.count, makeState: { try? StreamingAnalyzer(features: features, windows: windows) }
+        ) {
             (analyzer: inout StreamingAnalyzer, i: Int) -> SlotValue in
             let entry = entries[i]
             let url = corpora.appendingPathComponent(entry.path)
@@ -32,9 +36,13 @@ public enum DatasetBuilder {
                 // Each clip's channels depend only on the seed and the clip, not on scheduling.
                 var rng = SplitMix64(seed: seed ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
                 for variant in 0...augmentedCopies {
-                    let samples = variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
+                    let samples =
+                        variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
                     let ws = analyzer.windows(of: samples).filter { $0.vector != nil }
-                    variants.append(ClipWindows(entry: i, variant: variant, vectors: ws.map { $0.vector! }, speechSeconds: ws.map(\.speechSeconds)))
+                    variants.append(
+                        ClipWindows(
+                            entry: i, variant: variant, vectors: ws.map { $0.vector! },
+                            speechSeconds: ws.map(\.speechSeconds)))
                 }
                 return .success(variants)
             } catch {
@@ -61,8 +69,10 @@ enum SlotValue: Sendable {
 
 /// Runs `body` for indices 0..<count on every core, each worker with its own `state` (an analyser, a
 /// predictor), and returns the results in index order, whatever the scheduling.
-public func parallelMap<State, Result: Sendable>(count: Int, makeState: @Sendable () -> State?,
-                                                 _ body: @Sendable (inout State, Int) -> Result) -> [Result?] {
+public func parallelMap<State, Result: Sendable>(
+    count: Int, makeState: @Sendable () -> State?,
+    _ body: @Sendable (inout State, Int) -> Result
+) -> [Result?] {
     let slots = IndexedResults<Result>(count: count)
     let next = WorkCounter()
     DispatchQueue.concurrentPerform(iterations: max(1, ProcessInfo.processInfo.activeProcessorCount)) { _ in
@@ -90,5 +100,9 @@ final class WorkCounter: @unchecked Sendable {
     // Guarded by `lock`.
     private var value = -1
     private let lock = NSLock()
-    func next() -> Int { lock.withLock { value += 1; return value } }
+    func next() -> Int {
+        lock.withLock {
+            value += 1; return value
+        }
+    }
 }

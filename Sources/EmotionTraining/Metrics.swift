@@ -61,14 +61,21 @@ public struct ClassificationReport: Sendable, Equatable {
         func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
         func num(_ v: Double) -> String { String(format: "%.3f", v) }
         var out = "\(title)\n"
-        out += pad("", width) + pad("precision", 11) + pad("recall", 9) + pad("f1-score", 10) + pad("support", 9) + "\n\n"
+        out +=
+            pad("", width) + pad("precision", 11) + pad("recall", 9) + pad("f1-score", 10) + pad("support", 9) + "\n\n"
         for r in classes {
-            out += pad(r.name, width) + pad(num(r.precision), 11) + pad(num(r.recall), 9) + pad(num(r.f1), 10) + pad("\(r.support)", 9) + "\n"
+            out +=
+                pad(r.name, width) + pad(num(r.precision), 11) + pad(num(r.recall), 9) + pad(num(r.f1), 10)
+                + pad("\(r.support)", 9) + "\n"
         }
         out += "\n"
         out += pad("accuracy", width) + pad("", 11) + pad("", 9) + pad(num(accuracy), 10) + pad("\(total)", 9) + "\n"
-        out += pad("macro avg", width) + pad(num(macroPrecision), 11) + pad(num(macroRecall), 9) + pad(num(macroF1), 10) + pad("\(total)", 9) + "\n"
-        out += pad("weighted avg", width) + pad(num(weightedPrecision), 11) + pad(num(weightedRecall), 9) + pad(num(weightedF1), 10) + pad("\(total)", 9) + "\n\n"
+        out +=
+            pad("macro avg", width) + pad(num(macroPrecision), 11) + pad(num(macroRecall), 9) + pad(num(macroF1), 10)
+            + pad("\(total)", 9) + "\n"
+        out +=
+            pad("weighted avg", width) + pad(num(weightedPrecision), 11) + pad(num(weightedRecall), 9)
+            + pad(num(weightedF1), 10) + pad("\(total)", 9) + "\n\n"
         let cell = max(7, (classes.map(\.name.count).max() ?? 0) + 1)
         out += "confusion matrix (rows: true, columns: predicted)\n"
         out += pad("", width) + classes.map { pad(String($0.name.prefix(cell - 1)), cell) }.joined() + "\n"
@@ -85,14 +92,17 @@ public struct EvaluationResult: Sendable {
     public var upset: ClassificationReport
 
     public init(truth: [Emotion], predicted: [Emotion], predictedUpset: [Bool]) {
-        emotion = ClassificationReport(names: Emotion.allCases.map(\.rawValue), truth: truth.map(\.index), predicted: predicted.map(\.index))
-        upset = ClassificationReport(names: ["not_upset", "upset"], truth: truth.map { $0.isUpset ? 1 : 0 },
-                                     predicted: predictedUpset.map { $0 ? 1 : 0 })
+        emotion = ClassificationReport(
+            names: Emotion.allCases.map(\.rawValue), truth: truth.map(\.index), predicted: predicted.map(\.index))
+        upset = ClassificationReport(
+            names: ["not_upset", "upset"], truth: truth.map { $0.isUpset ? 1 : 0 },
+            predicted: predictedUpset.map { $0 ? 1 : 0 })
     }
 
     public var summary: EmotionModel.MetricsSummary {
-        .init(clips: emotion.total, upsetAccuracy: upset.accuracy, upsetMacroF1: upset.macroF1,
-              emotionAccuracy: emotion.accuracy, emotionMacroF1: emotion.macroF1)
+        .init(
+            clips: emotion.total, upsetAccuracy: upset.accuracy, upsetMacroF1: upset.macroF1,
+            emotionAccuracy: emotion.accuracy, emotionMacroF1: emotion.macroF1)
     }
 
     /// The `eval --json` object.
@@ -104,8 +114,10 @@ public struct EvaluationResult: Sendable {
         }
         return [
             "clips": clips, "skipped": skipped,
-            "binary": ["accuracy": upset.accuracy, "macro_f1": upset.macroF1,
-                       "upset": ["precision": u.precision, "recall": u.recall, "f1": u.f1]],
+            "binary": [
+                "accuracy": upset.accuracy, "macro_f1": upset.macroF1,
+                "upset": ["precision": u.precision, "recall": u.recall, "f1": u.f1],
+            ],
             "multiclass": ["accuracy": emotion.accuracy, "macro_f1": emotion.macroF1, "per_class": perClass],
         ]
     }

@@ -16,8 +16,8 @@ public struct TrainerConfig: Sendable, Codable, Equatable {
     public init() {}
 
     public var summary: String {
-        "MLP \(hidden.map(String.init).joined(separator: "x")) ReLU, dropout \(dropout), AdamW lr \(learningRate) wd \(weightDecay), " +
-        "\(epochs) epochs, batch \(batchSize), class-balanced, ensemble of \(ensemble)"
+        "MLP \(hidden.map(String.init).joined(separator: "x")) ReLU, dropout \(dropout), AdamW lr \(learningRate) wd \(weightDecay), "
+            + "\(epochs) epochs, batch \(batchSize), class-balanced, ensemble of \(ensemble)"
     }
 }
 
@@ -211,7 +211,8 @@ struct Parameters {
                             let g = gw[i] * gradientScale
                             mw[i] = beta1 * mw[i] + (1 - beta1) * g
                             vw[i] = beta2 * vw[i] + (1 - beta2) * g * g
-                            w[i] -= lr * ((mw[i] / correction1) / ((vw[i] / correction2).squareRoot() + eps) + decay * w[i])
+                            w[i] -=
+                                lr * ((mw[i] / correction1) / ((vw[i] / correction2).squareRoot() + eps) + decay * w[i])
                         }
                     }
                 }

@@ -40,17 +40,24 @@ public struct TrainingOutcome: Sendable {
 
 /// Builds the data set once, optionally cross-validates with speakers grouped, then trains the final model on everything.
 public enum TrainingRun {
-    public static func run(_ options: TrainingOptions, log: @escaping @Sendable (String) -> Void) throws -> TrainingOutcome {
+    public static func run(
+        _ options: TrainingOptions, log: @escaping @Sendable (String) -> Void
+    ) throws -> TrainingOutcome {
         let entries = try Manifest.read(options.manifest)
         guard !entries.isEmpty else { throw ManifestError(description: "\(options.manifest.path): no clips") }
         let started = Date()
-        log("extracting windows from \(entries.count) clips (+\(options.augmentedCopies) channel-simulated copies each)")
-        let data = DatasetBuilder.build(entries: entries, corpora: options.corpora, features: options.features,
-                                        windows: options.windows, augmentedCopies: options.augmentedCopies, seed: options.seed)
+        log(
+            "extracting windows from \(entries.count) clips (+\(options.augmentedCopies) channel-simulated copies each)"
+        )
+        let data = DatasetBuilder.build(
+            entries: entries, corpora: options.corpora, features: options.features,
+            windows: options.windows, augmentedCopies: options.augmentedCopies, seed: options.seed)
         let skipped = data.skipped.map { (entries[$0.0].path, $0.1) }
         for (path, why) in skipped.prefix(20) { log("skipped \(path): \(why)") }
-        log(String(format: "features done in %.0f s: %d clip variants, %d windows", Date().timeIntervalSince(started),
-                   data.clips.count, data.clips.reduce(0) { $0 + $1.vectors.count }))
+        log(
+            String(
+                format: "features done in %.0f s: %d clip variants, %d windows", Date().timeIntervalSince(started),
+                data.clips.count, data.clips.reduce(0) { $0 + $1.vectors.count }))
 
         var cv: CrossValidationResult?
         if options.folds >= 2 {
@@ -58,14 +65,17 @@ public enum TrainingRun {
         }
         log("training the final model on all clips")
         let everything = Array(entries.indices)
-        let (normalization, networks) = train(data.clips, entries: entries, use: Set(everything), options: options, seed: options.seed)
+        let (normalization, networks) = train(
+            data.clips, entries: entries, use: Set(everything), options: options, seed: options.seed)
         var counts: [String: Int] = [:]
         for e in entries { counts[e.corpus, default: 0] += 1 }
         let info = EmotionModel.TrainingInfo(
-            command: options.command, manifest: options.manifest.lastPathComponent, clips: entries.count - skipped.count,
+            command: options.command, manifest: options.manifest.lastPathComponent,
+            clips: entries.count - skipped.count,
             windows: data.clips.reduce(0) { $0 + $1.vectors.count }, clipsPerCorpus: counts,
             speakers: Set(entries.map(\.speaker)).count, seed: options.seed,
-            augmentation: "\(options.augmentedCopies) copies per clip: gain -24 to +12 dB, noise at 20-35 dB SNR on half, G.711 or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
+            augmentation:
+                "\(options.augmentedCopies) copies per clip: gain -24 to +12 dB, noise at 20-35 dB SNR on half, G.711 or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
             learner: options.trainer.summary, created: ISO8601DateFormatter().string(from: Date()))
         var metrics: [String: EmotionModel.MetricsSummary] = [:]
         if let cv {
@@ -73,8 +83,9 @@ public enum TrainingRun {
             metrics["cv\(options.folds).channel"] = cv.channel.summary
             for (corpus, result) in cv.perCorpus { metrics["cv\(options.folds).\(corpus)"] = result.summary }
         }
-        let model = EmotionModel(features: options.features, windows: options.windows, normalization: normalization,
-                                 networks: networks, training: info, metrics: metrics)
+        let model = EmotionModel(
+            features: options.features, windows: options.windows, normalization: normalization,
+            networks: networks, training: info, metrics: metrics)
         log(String(format: "done in %.0f s", Date().timeIntervalSince(started)))
         return TrainingOutcome(model: model, crossValidation: cv, skipped: skipped)
     }
@@ -89,18 +100,24 @@ public enum TrainingRun {
         return entries.map { foldOf["\($0.corpus)/\($0.speaker)"]! }
     }
 
-    static func crossValidate(_ clips: [ClipWindows], entries: [ManifestEntry], options: TrainingOptions,
-                              log: @escaping @Sendable (String) -> Void) -> CrossValidationResult {
+    static func crossValidate(
+        _ clips: [ClipWindows], entries: [ManifestEntry], options: TrainingOptions,
+        log: @escaping @Sendable (String) -> Void
+    ) -> CrossValidationResult {
         let fold = speakerFolds(entries, folds: options.folds, seed: options.seed)
         let predictions = PredictionSlots(count: entries.count)
         DispatchQueue.concurrentPerform(iterations: options.folds) { k in
             let trainSet = Set(entries.indices.filter { fold[$0] != k })
-            let (normalization, networks) = train(clips, entries: entries, use: trainSet, options: options,
-                                                  seed: options.seed &+ UInt64(k + 1) &* 7919)
-            let model = EmotionModel(features: options.features, windows: options.windows, normalization: normalization,
-                                     networks: networks, training: .init(command: "", manifest: "", clips: 0, windows: 0,
-                                                                          clipsPerCorpus: [:], speakers: 0, seed: 0, augmentation: "",
-                                                                          learner: "", created: ""))
+            let (normalization, networks) = train(
+                clips, entries: entries, use: trainSet, options: options,
+                seed: options.seed &+ UInt64(k + 1) &* 7919)
+            let model = EmotionModel(
+                features: options.features, windows: options.windows, normalization: normalization,
+                networks: networks,
+                training: .init(
+                    command: "", manifest: "", clips: 0, windows: 0,
+                    clipsPerCorpus: [:], speakers: 0, seed: 0, augmentation: "",
+                    learner: "", created: ""))
             let runner = ModelRunner(model: model)
             for clip in clips where fold[clip.entry] == k && clip.variant <= 1 {
                 var total = ScoreAccumulator()
@@ -126,18 +143,22 @@ public enum TrainingRun {
         let perCorpus = corpora.map { c in (c, evaluate(all.filter { entries[$0].corpus == c }, variant: 0)) }
         let hasChannel = options.augmentedCopies > 0
         func upsetReport(_ decide: (EmotionScores) -> Bool) -> ClassificationReport {
-            ClassificationReport(names: ["not_upset", "upset"], truth: all.map { entries[$0].upset ? 1 : 0 },
-                                 predicted: all.map { i in predictions.get(i, variant: 0).map { decide($0) ? 1 : 0 } ?? 0 })
+            ClassificationReport(
+                names: ["not_upset", "upset"], truth: all.map { entries[$0].upset ? 1 : 0 },
+                predicted: all.map { i in predictions.get(i, variant: 0).map { decide($0) ? 1 : 0 } ?? 0 })
         }
-        return CrossValidationResult(overall: evaluate(all, variant: 0), perCorpus: perCorpus,
-                                     channel: evaluate(all, variant: hasChannel ? 1 : 0),
-                                     upsetFromHead: upsetReport { $0.upsetFromHead >= 0.5 },
-                                     upsetFromBoth: upsetReport { ($0.upsetFromEmotions + $0.upsetFromHead) / 2 >= 0.5 })
+        return CrossValidationResult(
+            overall: evaluate(all, variant: 0), perCorpus: perCorpus,
+            channel: evaluate(all, variant: hasChannel ? 1 : 0),
+            upsetFromHead: upsetReport { $0.upsetFromHead >= 0.5 },
+            upsetFromBoth: upsetReport { ($0.upsetFromEmotions + $0.upsetFromHead) / 2 >= 0.5 })
     }
 
     /// Fits the normalisation and an ensemble on the clips in `use` (all their variants).
-    static func train(_ clips: [ClipWindows], entries: [ManifestEntry], use: Set<Int>, options: TrainingOptions,
-                      seed: UInt64) -> (EmotionModel.Normalization, [Network]) {
+    static func train(
+        _ clips: [ClipWindows], entries: [ManifestEntry], use: Set<Int>, options: TrainingOptions,
+        seed: UInt64
+    ) -> (EmotionModel.Normalization, [Network]) {
         let chosen = clips.filter { use.contains($0.entry) && !$0.vectors.isEmpty }
         let n = WindowVector.count
         var mean = [Double](repeating: 0, count: n), square = [Double](repeating: 0, count: n)
@@ -161,7 +182,9 @@ public enum TrainingRun {
             }
         }
         let trainer = Trainer(config: options.trainer)
-        let networks = (0..<options.trainer.ensemble).map { m in trainer.fit(samples, seed: seed &+ UInt64(m) &* 104_729) }
+        let networks = (0..<options.trainer.ensemble).map { m in
+            trainer.fit(samples, seed: seed &+ UInt64(m) &* 104_729)
+        }
         return (EmotionModel.Normalization(mean: meanF, scale: scaleF), networks)
     }
 }

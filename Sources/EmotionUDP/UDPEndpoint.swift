@@ -29,7 +29,9 @@ public struct UDPEndpoint: Sendable, Equatable, CustomStringConvertible {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, numeric, &addr.sin_addr) == 1 else { throw UDPError("'\(host)' is not an IPv4 address") }
+        guard inet_pton(AF_INET, numeric, &addr.sin_addr) == 1 else {
+            throw UDPError("'\(host)' is not an IPv4 address")
+        }
         self.host = numeric
         self.port = port
         address = addr

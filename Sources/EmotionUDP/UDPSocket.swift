@@ -12,12 +12,16 @@ public final class UDPSocket {
             let flags = fcntl(fileDescriptor, F_GETFL, 0)
             _ = fcntl(fileDescriptor, F_SETFL, flags | O_NONBLOCK)
         }
-        if var size = sendBuffer { setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        if var size = sendBuffer {
+            setsockopt(fileDescriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     /// A socket bound to `endpoint` (port 0 picks one), whose receives give up after `receiveTimeout`
     /// seconds so a reader can notice a stop request.
-    public convenience init(bindingTo endpoint: UDPEndpoint, receiveBuffer: Int32 = 1 << 20, receiveTimeout: Double = 0.2) throws(UDPError) {
+    public convenience init(
+        bindingTo endpoint: UDPEndpoint, receiveBuffer: Int32 = 1 << 20, receiveTimeout: Double = 0.2
+    ) throws(UDPError) {
         try self.init()
         let rc = endpoint.withSocketAddress { bind(fileDescriptor, $0, $1) }
         guard rc == 0 else { throw .system("cannot listen on \(endpoint)") }

@@ -25,7 +25,8 @@ struct AnalyzeCommand: ParsableCommand {
         let selection = try channel.selection()
         let predictor = try ClipPredictor(model: model)
         let out = StandardOutput()
-        let failures = forEachAudioFile(files, channel: selection, sampleRate: model.features.sampleRate) { file, audio in
+        let failures = forEachAudioFile(files, channel: selection, sampleRate: model.features.sampleRate) {
+            file, audio in
             if format == .text {
                 out.write(String(format: "%@: %.1f s", file, audio.duration))
                 out.write("  window          speech  upset  verdict")
@@ -39,7 +40,10 @@ struct AnalyzeCommand: ParsableCommand {
                 }
             }
             if format == .text, let overall = total.scores {
-                out.write(String(format: "  overall: %@, upset %.2f (%d windows with speech)", overall.label.rawValue, overall.upset, total.windows))
+                out.write(
+                    String(
+                        format: "  overall: %@, upset %.2f (%d windows with speech)", overall.label.rawValue,
+                        overall.upset, total.windows))
             }
         }
         out.flush()
@@ -57,6 +61,9 @@ struct AnalyzeCommand: ParsableCommand {
         let bar = String(repeating: "#", count: Int((s.upset * 10).rounded()))
         let top = zip(Emotion.allCases, s.probabilities).sorted { $0.1 > $1.1 }.prefix(2)
             .map { String(format: "%@ %.0f%%", $0.0.rawValue, $0.1 * 100) }.joined(separator: ", ")
-        return span + String(format: "  %5.2f  %@  %-10@ [%@]", s.upset, s.upset >= 0.5 ? "UPSET" : "calm ", bar.padding(toLength: 10, withPad: " ", startingAt: 0), top)
+        return span
+            + String(
+                format: "  %5.2f  %@  %-10@ [%@]", s.upset, s.upset >= 0.5 ? "UPSET" : "calm ",
+                bar.padding(toLength: 10, withPad: " ", startingAt: 0), top)
     }
 }

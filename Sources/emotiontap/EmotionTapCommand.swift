@@ -6,6 +6,9 @@ struct EmotionTapCommand: AsyncParsableCommand {
         commandName: "emotiontap",
         abstract: "Listens to phone calls over RTP and tells the switch how each leg sounds.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, SendCommand.self, EventsCommand.self, LoadgenCommand.self, AnalyzeCommand.self, FeaturesCommand.self, TrainCommand.self, EvalCommand.self]
+        subcommands: [
+            ServeCommand.self, SendCommand.self, EventsCommand.self, LoadgenCommand.self, AnalyzeCommand.self,
+            FeaturesCommand.self, TrainCommand.self, EvalCommand.self,
+        ]
     )
 }

@@ -29,7 +29,9 @@ struct EventsCommand: ParsableCommand {
 
     func run() throws {
         let socket = try orExit { try UDPSocket(bindingTo: try UDPEndpoint(listen)) }
-        let signer = (hmacKey ?? ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"]).map { EventSigner(key: $0) }
+        let signer = (hmacKey ?? ProcessInfo.processInfo.environment["EMOTIONTAP_HMAC_KEY"]).map {
+            EventSigner(key: $0)
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
         var received = 0, ended = 0
         var lastEvent = Date()
@@ -71,9 +73,11 @@ enum EventFormatter {
         case .emotion(let e):
             let r = e.reading
             let upset = r.upset ?? 0
-            let bar = String(repeating: "#", count: Int((upset * 10).rounded())).padding(toLength: 10, withPad: " ", startingAt: 0)
-            detail = String(format: "%5.1f-%5.1f s  upset %.2f [%@]  %@  (%@)", r.start, r.end, upset, bar,
-                            r.label?.rawValue ?? "?", e.state.rawValue)
+            let bar = String(repeating: "#", count: Int((upset * 10).rounded())).padding(
+                toLength: 10, withPad: " ", startingAt: 0)
+            detail = String(
+                format: "%5.1f-%5.1f s  upset %.2f [%@]  %@  (%@)", r.start, r.end, upset, bar,
+                r.label?.rawValue ?? "?", e.state.rawValue)
         case .state(let s):
             detail = "\(s.from.rawValue) -> \(s.to.rawValue)"
         case .escalate(let e):
@@ -81,11 +85,13 @@ enum EventFormatter {
         case .legEnd(let e):
             let s = e.summary
             let calmer = s.endedCalmer.map { $0 ? "ended calmer" : "did not end calmer" } ?? "too short to tell"
-            detail = String(format: "reason %@; speech %.1f s, upset %.0f%%, peak %.2f, %@; rtp %llu received, %llu lost",
-                            e.reason, s.speechSeconds, s.upsetFraction * 100, s.peakUpset, calmer, e.rtp.received, e.rtp.lost)
+            detail = String(
+                format: "reason %@; speech %.1f s, upset %.0f%%, peak %.2f, %@; rtp %llu received, %llu lost",
+                e.reason, s.speechSeconds, s.upsetFraction * 100, s.peakUpset, calmer, e.rtp.received, e.rtp.lost)
         case .heartbeat(let h):
             detail = "\(h.legs) legs active"
         }
-        return "\(ts) \(event.type.padding(toLength: 9, withPad: " ", startingAt: 0)) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
+        return
+            "\(ts) \(event.type.padding(toLength: 9, withPad: " ", startingAt: 0)) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
     }
 }

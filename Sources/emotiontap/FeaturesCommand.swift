@@ -19,20 +19,24 @@ struct FeatureOptions: ParsableArguments {
     var fmax: Double?
 
     var config: FeatureConfig {
-        FeatureConfig(sampleRate: sampleRate, nFFT: nFFT, winLength: winLength, hopLength: hopLength,
-                      nMels: nMels, fmin: fmin, fmax: fmax)
+        FeatureConfig(
+            sampleRate: sampleRate, nFFT: nFFT, winLength: winLength, hopLength: hopLength,
+            nMels: nMels, fmin: fmin, fmax: fmax)
     }
 }
 
 struct ChannelOption: ParsableArguments {
-    @Option(help: "Channel to analyse in a multi-channel file: 'mix' or a 0-based index (stereo calls: 0 left, 1 right).")
+    @Option(
+        help: "Channel to analyse in a multi-channel file: 'mix' or a 0-based index (stereo calls: 0 left, 1 right).")
     var channel: String = "mix"
 
     func selection() throws -> ChannelSelection {
         if channel == "mix" { return .mix }
         if channel == "left" { return .index(0) }
         if channel == "right" { return .index(1) }
-        guard let i = Int(channel), i >= 0 else { throw ValidationError("--channel must be 'mix', 'left', 'right' or a 0-based index") }
+        guard let i = Int(channel), i >= 0 else {
+            throw ValidationError("--channel must be 'mix', 'left', 'right' or a 0-based index")
+        }
         return .index(i)
     }
 }
@@ -77,8 +81,10 @@ struct FeaturesCommand: ParsableCommand {
             let emit: (FrameView) -> Void = { frame in
                 frames += 1
                 switch format {
-                case .jsonl: out.write(FrameRowFormatter.json(frame, extended: extended, file: files.count > 1 ? file : nil))
-                case .csv: out.write(FrameRowFormatter.csv(frame, extended: extended, file: files.count > 1 ? file : nil))
+                case .jsonl:
+                    out.write(FrameRowFormatter.json(frame, extended: extended, file: files.count > 1 ? file : nil))
+                case .csv:
+                    out.write(FrameRowFormatter.csv(frame, extended: extended, file: files.count > 1 ? file : nil))
                 case .none: break
                 }
             }
@@ -92,8 +98,10 @@ struct FeaturesCommand: ParsableCommand {
         out.flush()
         if timing {
             let speed = extractionSeconds > 0 ? audioSeconds / extractionSeconds : 0
-            StandardError.line(String(format: "timing: files=%d audio_s=%.3f frames=%d extraction_s=%.6f realtime_x=%.1f",
-                                      files.count - failures, audioSeconds, frames, extractionSeconds, speed))
+            StandardError.line(
+                String(
+                    format: "timing: files=%d audio_s=%.3f frames=%d extraction_s=%.6f realtime_x=%.1f",
+                    files.count - failures, audioSeconds, frames, extractionSeconds, speed))
         }
         if failures > 0 { throw ExitCode(2) }
     }

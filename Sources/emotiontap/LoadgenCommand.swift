@@ -28,13 +28,23 @@ struct LoadgenCommand: AsyncParsableCommand {
     var listen: String?
     @Option(help: "Bearer token for the control API.")
     var token: String?
-    @Option(help: "The service's process id: report its CPU (cores), resident memory per leg and UDP drops (Linux /proc).")
+    @Option(
+        help: "The service's process id: report its CPU (cores), resident memory per leg and UDP drops (Linux /proc).")
     var reportPid: Int32?
-    @Option(help: "Also send a hostile packet (random bytes, truncated or bad headers, overrunning padding, extension or CSRC list, huge datagram, unknown payload type) after this fraction of packets, kinds in turn; counts are printed.")
+    @Option(
+        help:
+            "Also send a hostile packet (random bytes, truncated or bad headers, overrunning padding, extension or CSRC list, huge datagram, unknown payload type) after this fraction of packets, kinds in turn; counts are printed."
+    )
     var malformed: Double = 0
-    @Option(help: "Comma-separated hostile kinds to send (default: all): \(HostilePacket.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        help:
+            "Comma-separated hostile kinds to send (default: all): \(HostilePacket.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
     var malformedKinds: String?
-    @Option(help: "With --report-pid: sample the service's resident memory every this many seconds and report its growth after warm-up.")
+    @Option(
+        help:
+            "With --report-pid: sample the service's resident memory every this many seconds and report its growth after warm-up."
+    )
     var rssEvery: Double?
 
     func validate() throws {
@@ -43,7 +53,11 @@ struct LoadgenCommand: AsyncParsableCommand {
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in 0..<1") }
         guard (0...1).contains(malformed) else { throw ValidationError("--malformed must be in 0...1") }
         _ = try hostileKinds()
-        if let rssEvery { guard rssEvery >= 1, reportPid != nil else { throw ValidationError("--rss-every needs --report-pid and at least 1 s") } }
+        if let rssEvery {
+            guard rssEvery >= 1, reportPid != nil else {
+                throw ValidationError("--rss-every needs --report-pid and at least 1 s")
+            }
+        }
         guard codec != .pcma else { throw ValidationError("--codec must be pcmu or opus") }
         if let listen { do { _ = try UDPEndpoint(listen) } catch { throw ValidationError("--listen: \(error)") } }
     }
@@ -51,7 +65,9 @@ struct LoadgenCommand: AsyncParsableCommand {
     func hostileKinds() throws -> [HostilePacket] {
         guard let malformedKinds else { return HostilePacket.allCases }
         return try malformedKinds.split(separator: ",").map {
-            guard let kind = HostilePacket(rawValue: String($0)) else { throw ValidationError("unknown --malformed-kinds entry '\($0)'") }
+            guard let kind = HostilePacket(rawValue: String($0)) else {
+                throw ValidationError("unknown --malformed-kinds entry '\($0)'")
+            }
             return kind
         }
     }
@@ -71,7 +87,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         options.hostileKinds = try hostileKinds()
         options.rssEvery = rssEvery
         let audio = try orExit { try AudioInput.load(URL(fileURLWithPath: file)) }
-        let report = try await orExit { try await LoadGenerator(options: options, audio: audio).run { StandardError.line($0) } }
+        let report = try await orExit {
+            try await LoadGenerator(options: options, audio: audio).run { StandardError.line($0) }
+        }
         print(report.joined(separator: "\n"))
     }
 }

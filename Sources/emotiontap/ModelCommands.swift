@@ -22,7 +22,9 @@ struct CorpusOptions: ParsableArguments {
     var manifest: String?
 
     var corporaURL: URL { URL(fileURLWithPath: corpora) }
-    var manifestURL: URL { manifest.map { URL(fileURLWithPath: $0) } ?? corporaURL.appendingPathComponent("manifest.csv") }
+    var manifestURL: URL {
+        manifest.map { URL(fileURLWithPath: $0) } ?? corporaURL.appendingPathComponent("manifest.csv")
+    }
 }
 
 struct TrainCommand: ParsableCommand {
@@ -57,9 +59,13 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard cv == 0 || (2...20).contains(cv) else { throw ValidationError("--cv must be 0 or 2...20") }
         guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8") }
-        guard (1...1000).contains(epochs), (1...16).contains(ensemble) else { throw ValidationError("--epochs 1...1000, --ensemble 1...16") }
+        guard (1...1000).contains(epochs), (1...16).contains(ensemble) else {
+            throw ValidationError("--epochs 1...1000, --ensemble 1...16")
+        }
         guard hiddenSizes != nil else { throw ValidationError("--hidden must be sizes like 128 or 256,64, or none") }
-        guard (0..<0.95).contains(dropout), (0...1).contains(weightDecay) else { throw ValidationError("--dropout 0..<0.95, --weight-decay 0...1") }
+        guard (0..<0.95).contains(dropout), (0...1).contains(weightDecay) else {
+            throw ValidationError("--dropout 0..<0.95, --weight-decay 0...1")
+        }
     }
 
     var hiddenSizes: [Int]? {
@@ -82,22 +88,33 @@ struct TrainCommand: ParsableCommand {
         options.command = (["emotiontap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let outcome = try orExit { try TrainingRun.run(options) { StandardError.line("train: \($0)") } }
         if let cv = outcome.crossValidation {
-            print("Speaker-grouped \(self.cv)-fold cross-validation, clips as stored (\(cv.overall.emotion.total) clips)\n")
+            print(
+                "Speaker-grouped \(self.cv)-fold cross-validation, clips as stored (\(cv.overall.emotion.total) clips)\n"
+            )
             print(cv.overall.emotion.formatted(title: "Seven emotions"))
             print(cv.overall.upset.formatted(title: "Upset / not upset"))
             print("Per corpus                 upset acc  upset F1   7-class acc  7-class F1  clips")
             for (corpus, r) in cv.perCorpus + [("through a phone channel", cv.channel), ("all", cv.overall)] {
-                print(corpus.padding(toLength: 26, withPad: " ", startingAt: 0)
-                      + String(format: " %9.3f %9.3f %12.3f %11.3f %6d", r.upset.accuracy, r.upset.macroF1, r.emotion.accuracy, r.emotion.macroF1, r.emotion.total))
+                print(
+                    corpus.padding(toLength: 26, withPad: " ", startingAt: 0)
+                        + String(
+                            format: " %9.3f %9.3f %12.3f %11.3f %6d", r.upset.accuracy, r.upset.macroF1,
+                            r.emotion.accuracy, r.emotion.macroF1, r.emotion.total))
             }
-            print(String(format: "\nupset as shipped comes from the 7-way scores; from the upset head instead: accuracy %.3f, macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
-                         cv.upsetFromHead.accuracy, cv.upsetFromHead.macroF1, cv.upsetFromBoth.accuracy, cv.upsetFromBoth.macroF1))
+            print(
+                String(
+                    format:
+                        "\nupset as shipped comes from the 7-way scores; from the upset head instead: accuracy %.3f, macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
+                    cv.upsetFromHead.accuracy, cv.upsetFromHead.macroF1, cv.upsetFromBoth.accuracy,
+                    cv.upsetFromBoth.macroF1))
         }
         let data = try orExit { try outcome.model.encoded() }
         try orExit("\(out): cannot write model") { try data.write(to: URL(fileURLWithPath: out)) }
         StandardError.line("train: wrote \(out) (\(data.count / 1024) kB)")
         if let embedSwift {
-            try orExit("\(embedSwift): cannot write") { try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8) }
+            try orExit("\(embedSwift): cannot write") {
+                try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8)
+            }
             StandardError.line("train: wrote \(embedSwift)")
         }
     }
@@ -106,7 +123,8 @@ struct TrainCommand: ParsableCommand {
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model on labelled clips, each clip predicted on its own as a fresh live leg would hear it."
+        abstract:
+            "Evaluate a model on labelled clips, each clip predicted on its own as a fresh live leg would hear it."
     )
 
     @OptionGroup var corpus: CorpusOptions
@@ -121,7 +139,8 @@ struct EvalCommand: ParsableCommand {
         let results = parallelMap(count: entries.count, makeState: { try? ClipPredictor(model: model) }) {
             (predictor: inout ClipPredictor, i: Int) -> EvalSlot in
             do {
-                let audio = try AudioInput.load(corporaURL.appendingPathComponent(entries[i].path), sampleRate: model.features.sampleRate)
+                let audio = try AudioInput.load(
+                    corporaURL.appendingPathComponent(entries[i].path), sampleRate: model.features.sampleRate)
                 return .success(predictor.predict(audio.samples))
             } catch {
                 return .failure("\(error)")
@@ -144,7 +163,8 @@ struct EvalCommand: ParsableCommand {
         }
         let result = EvaluationResult(truth: truth, predicted: predicted, predictedUpset: upset)
         if json {
-            let data = try JSONSerialization.data(withJSONObject: result.json(clips: truth.count, skipped: skipped), options: [.sortedKeys])
+            let data = try JSONSerialization.data(
+                withJSONObject: result.json(clips: truth.count, skipped: skipped), options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("\(truth.count) clips evaluated, \(skipped) skipped\n")

@@ -96,7 +96,11 @@ enum FrameRowFormatter {
 
     static func csv(_ f: FrameView, extended: Bool, file: String?) -> String {
         var cols: [String] = []
-        if let file { cols.append(file.contains(",") || file.contains("\"") ? "\"" + file.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : file) }
+        if let file {
+            cols.append(
+                file.contains(",") || file.contains("\"")
+                    ? "\"" + file.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : file)
+        }
         cols += [jsonNumber(f.time), jsonNumber(f.rms), jsonNumber(f.zcr), jsonNumber(f.centroid)]
         cols += f.mfcc.map(jsonNumber)
         cols += f.chroma.map(jsonNumber)
@@ -107,8 +111,10 @@ enum FrameRowFormatter {
 
 /// Loads each file at `sampleRate` and hands it to `body`; a file that cannot be read gets one line
 /// on stderr naming it and the problem, and the rest go on. Returns how many failed.
-func forEachAudioFile(_ files: [String], channel: ChannelSelection, sampleRate: Int,
-                      _ body: (String, MonoAudio) throws -> Void) rethrows -> Int {
+func forEachAudioFile(
+    _ files: [String], channel: ChannelSelection, sampleRate: Int,
+    _ body: (String, MonoAudio) throws -> Void
+) rethrows -> Int {
     var failures = 0
     for file in files {
         let audio: MonoAudio

@@ -35,13 +35,23 @@ struct SendCommand: ParsableCommand {
     @OptionGroup var channel: ChannelOption
 
     func validate() throws {
-        guard (10...60).contains(ptime), ptime % 10 == 0 else { throw ValidationError("--ptime must be 10, 20, 30, 40, 50 or 60") }
-        if codec == .opus, ![10, 20, 40, 60].contains(ptime) { throw ValidationError("Opus --ptime must be 10, 20, 40 or 60") }
-        guard (0..<1).contains(loss), (0..<1).contains(reorder) else { throw ValidationError("--loss and --reorder must be in 0..<1") }
+        guard (10...60).contains(ptime), ptime % 10 == 0 else {
+            throw ValidationError("--ptime must be 10, 20, 30, 40, 50 or 60")
+        }
+        if codec == .opus, ![10, 20, 40, 60].contains(ptime) {
+            throw ValidationError("Opus --ptime must be 10, 20, 40 or 60")
+        }
+        guard (0..<1).contains(loss), (0..<1).contains(reorder) else {
+            throw ValidationError("--loss and --reorder must be in 0..<1")
+        }
         guard burst >= 1, burst <= 100 else { throw ValidationError("--burst must be in 1...100 packets") }
         guard (0...2000).contains(jitter) else { throw ValidationError("--jitter must be in 0...2000 ms") }
-        guard jitter == 0 || (reorder == 0 && !fast) else { throw ValidationError("--jitter works at real-time pace, without --reorder or --fast") }
-        guard (96...127).contains(opusPayloadType) else { throw ValidationError("--opus-payload-type must be dynamic (96-127)") }
+        guard jitter == 0 || (reorder == 0 && !fast) else {
+            throw ValidationError("--jitter works at real-time pace, without --reorder or --fast")
+        }
+        guard (96...127).contains(opusPayloadType) else {
+            throw ValidationError("--opus-payload-type must be dynamic (96-127)")
+        }
         do { _ = try UDPEndpoint(to) } catch { throw ValidationError("--to: \(error)") }
         _ = try channel.selection()
     }
@@ -50,14 +60,18 @@ struct SendCommand: ParsableCommand {
         let selection = try channel.selection()
         let audio = try orExit(file) { try AudioInput.load(URL(fileURLWithPath: file), channel: selection) }
         let sender = try orExit {
-            RTPFileSender(frames: try PayloadFrames(audio, codec: codec, frameMilliseconds: ptime, opusPayloadType: UInt8(opusPayloadType)),
-                          destination: try UDPEndpoint(to),
-                          impairments: Impairments(loss: loss, burst: burst, reorder: reorder, jitterMilliseconds: jitter),
-                          fast: fast, seed: seed)
+            RTPFileSender(
+                frames: try PayloadFrames(
+                    audio, codec: codec, frameMilliseconds: ptime, opusPayloadType: UInt8(opusPayloadType)),
+                destination: try UDPEndpoint(to),
+                impairments: Impairments(loss: loss, burst: burst, reorder: reorder, jitterMilliseconds: jitter),
+                fast: fast, seed: seed)
         }
         let report = try orExit { try sender.run() }
-        StandardError.line(String(format: "send: %d packets to %@ (%@, %d ms), %d dropped, %d overtaken, %.1f s of audio",
-                                  report.sent, to, codec.rawValue, ptime, report.dropped, report.overtaken, audio.duration))
+        StandardError.line(
+            String(
+                format: "send: %d packets to %@ (%@, %d ms), %d dropped, %d overtaken, %.1f s of audio",
+                report.sent, to, codec.rawValue, ptime, report.dropped, report.overtaken, audio.duration))
     }
 }
 

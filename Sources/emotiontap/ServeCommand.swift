@@ -19,7 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
     var rtpHost: String?
     @Option(help: "RTP port range LOW-HIGH.")
     var rtpPorts: String?
-    @Option(name: .customLong("event-target"), help: "Where events go, HOST:PORT (repeatable; replaces the config's list).")
+    @Option(
+        name: .customLong("event-target"), help: "Where events go, HOST:PORT (repeatable; replaces the config's list).")
     var eventTargets: [String] = []
     @Option(help: "JSONL event log path ('none' to disable).")
     var eventLog: String?
@@ -43,7 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let service = try orExit { try EmotionTapService(config: settings, model: model, logger: Logger(label: "emotiontap")) }
+        let service = try orExit {
+            try EmotionTapService(config: settings, model: model, logger: Logger(label: "emotiontap"))
+        }
         try await service.buildApplication().runService()
     }
 
@@ -52,13 +55,17 @@ struct ServeCommand: AsyncParsableCommand {
         var settings = try ServerConfig.load(file: config)
         if let http {
             let parts = http.split(separator: ":")
-            guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw ConfigError("--http must be HOST:PORT") }
+            guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw ConfigError("--http must be HOST:PORT")
+            }
             settings.httpHost = String(parts[0])
             settings.httpPort = port
         }
         if let rtpHost { settings.rtpHost = rtpHost }
         if let rtpPorts {
-            guard let r = ServerConfig.parsePortRange(rtpPorts) else { throw ConfigError("--rtp-ports must be LOW-HIGH within 1024-65535") }
+            guard let r = ServerConfig.parsePortRange(rtpPorts) else {
+                throw ConfigError("--rtp-ports must be LOW-HIGH within 1024-65535")
+            }
             settings.rtpPorts = r
         }
         if !eventTargets.isEmpty { settings.eventTargets = eventTargets }

@@ -7,7 +7,9 @@ import Testing
 struct AudioInputTests {
     /// A 440 Hz tone, `seconds` long, as 16-bit PCM samples.
     static func tone(rate: Int, seconds: Double, frequency: Double = 440, amplitude: Double = 0.5) -> [Int16] {
-        (0..<Int(Double(rate) * seconds)).map { Int16(amplitude * 32767 * sin(2 * .pi * frequency * Double($0) / Double(rate))) }
+        (0..<Int(Double(rate) * seconds)).map {
+            Int16(amplitude * 32767 * sin(2 * .pi * frequency * Double($0) / Double(rate)))
+        }
     }
 
     static func pcm16Bytes(_ samples: [Int16]) -> [UInt8] {
@@ -43,17 +45,21 @@ struct AudioInputTests {
             let bits = (Float(s) / 32768).bitPattern
             return [UInt8(bits & 0xff), UInt8((bits >> 8) & 0xff), UInt8((bits >> 16) & 0xff), UInt8(bits >> 24)]
         }
-        let f = try AudioInput.decode(try WAVFile(bytes: WAVFile(encoding: .float32, sampleRate: 8000, channels: 1, data: floats).serialized()))
+        let f = try AudioInput.decode(
+            try WAVFile(bytes: WAVFile(encoding: .float32, sampleRate: 8000, channels: 1, data: floats).serialized()))
         #expect(f.samples == a.samples)
 
         let alaw = left.map { G711Law.aLaw.encode($0) }
-        let al = try AudioInput.decode(try WAVFile(bytes: WAVFile(encoding: .aLaw, sampleRate: 8000, channels: 1, data: alaw).serialized()))
+        let al = try AudioInput.decode(
+            try WAVFile(bytes: WAVFile(encoding: .aLaw, sampleRate: 8000, channels: 1, data: alaw).serialized()))
         let worst = zip(al.samples, a.samples).map { abs($0 - $1) }.max()!
         #expect(worst < 0.02, "A-law round trip error \(worst)")
 
         var interleaved: [Int16] = []
         for (l, r) in zip(left, right) { interleaved += [l, r] }
-        let stereo = try WAVFile(bytes: WAVFile(encoding: .pcm16, sampleRate: 8000, channels: 2, data: Self.pcm16Bytes(interleaved)).serialized())
+        let stereo = try WAVFile(
+            bytes: WAVFile(encoding: .pcm16, sampleRate: 8000, channels: 2, data: Self.pcm16Bytes(interleaved))
+                .serialized())
         let l = try AudioInput.decode(stereo, channel: .index(0))
         let r = try AudioInput.decode(stereo, channel: .index(1))
         let mix = try AudioInput.decode(stereo, channel: .mix)
@@ -67,7 +73,8 @@ struct AudioInputTests {
 
     @Test("other rates are resampled to 8 kHz with libsoxr", arguments: [16000, 44100, 48000, 11025])
     func resampling(rate: Int) throws {
-        let file = WAVFile(encoding: .pcm16, sampleRate: rate, channels: 1, data: Self.pcm16Bytes(Self.tone(rate: rate, seconds: 1)))
+        let file = WAVFile(
+            encoding: .pcm16, sampleRate: rate, channels: 1, data: Self.pcm16Bytes(Self.tone(rate: rate, seconds: 1)))
         let audio = try AudioInput.decode(file)
         #expect(audio.sampleRate == 8000)
         #expect(abs(audio.samples.count - 8000) <= 1)
@@ -77,8 +84,9 @@ struct AudioInputTests {
         #expect(abs(centroid - 440) < 60, "centroid \(centroid)")
         // An 6 kHz tone is above the new Nyquist frequency and must be filtered out, not aliased.
         if rate >= 16000 {
-            let high = WAVFile(encoding: .pcm16, sampleRate: rate, channels: 1,
-                               data: Self.pcm16Bytes(Self.tone(rate: rate, seconds: 0.5, frequency: 6000)))
+            let high = WAVFile(
+                encoding: .pcm16, sampleRate: rate, channels: 1,
+                data: Self.pcm16Bytes(Self.tone(rate: rate, seconds: 0.5, frequency: 6000)))
             let filtered = try AudioInput.decode(high)
             let peak = filtered.samples.dropFirst(400).dropLast(400).map(abs).max() ?? 0
             #expect(peak < 0.01, "alias peak \(peak)")
@@ -87,7 +95,9 @@ struct AudioInputTests {
 
     @Test("bad files get a clear one-line error")
     func badFiles() throws {
-        let good = WAVFile(encoding: .pcm16, sampleRate: 8000, channels: 1, data: Self.pcm16Bytes(Self.tone(rate: 8000, seconds: 0.1))).serialized()
+        let good = WAVFile(
+            encoding: .pcm16, sampleRate: 8000, channels: 1, data: Self.pcm16Bytes(Self.tone(rate: 8000, seconds: 0.1))
+        ).serialized()
         func header(tag: UInt16, rate: UInt32, bits: UInt16 = 16) -> [UInt8] {
             var b = good
             b[20] = UInt8(tag & 0xff); b[21] = UInt8(tag >> 8)
@@ -125,7 +135,9 @@ struct CodecTests {
         var out = [Int16](repeating: 0, count: 480)
         for packet in 0..<10 {
             let payload = tone[packet * 160..<(packet + 1) * 160].map { G711Law.muLaw.encode($0) }
-            let n = try payload.withUnsafeBytes { p in try out.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) } }
+            let n = try payload.withUnsafeBytes { p in
+                try out.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) }
+            }
             #expect(n == 160)
         }
         let concealed = out.withUnsafeMutableBufferPointer { decoder.conceal(160, into: $0) }
@@ -134,7 +146,9 @@ struct CodecTests {
         let energy = out[0..<160].map { Double($0) * Double($0) }.reduce(0, +) / 160
         #expect(energy.squareRoot() > 1000)
         #expect(throws: PayloadDecodeError.empty) {
-            try out.withUnsafeMutableBufferPointer { o in try [UInt8]().withUnsafeBytes { try decoder.decode($0, into: o) } }
+            try out.withUnsafeMutableBufferPointer { o in
+                try [UInt8]().withUnsafeBytes { try decoder.decode($0, into: o) }
+            }
         }
     }
 
@@ -152,13 +166,17 @@ struct CodecTests {
         for (i, packet) in packets.enumerated() {
             if i == 10 {
                 // Lost: rebuild it from the FEC data in packet 11.
-                let n = packets[11].withUnsafeBytes { p in out.withUnsafeMutableBufferPointer { decoder.recover(160, from: p, into: $0) } }
+                let n = packets[11].withUnsafeBytes { p in
+                    out.withUnsafeMutableBufferPointer { decoder.recover(160, from: p, into: $0) }
+                }
                 #expect(n == 160)
                 decoded += out[0..<n]
                 continue
             }
             #expect(packet.withUnsafeBytes { decoder.sampleCount(of: $0) } == 160)
-            let n = try packet.withUnsafeBytes { p in try out.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) } }
+            let n = try packet.withUnsafeBytes { p in
+                try out.withUnsafeMutableBufferPointer { try decoder.decode(p, into: $0) }
+            }
             #expect(n == 160)
             decoded += out[0..<n]
         }
@@ -166,13 +184,16 @@ struct CodecTests {
         #expect(concealed == 160)
         #expect(decoded.count == 3200)
         // Level survives the codec (Opus has a few ms of delay, so compare energy, not samples).
-        let rms = (decoded[800...].map { Double($0) * Double($0) }.reduce(0, +) / Double(decoded.count - 800)).squareRoot()
+        let rms = (decoded[800...].map { Double($0) * Double($0) }.reduce(0, +) / Double(decoded.count - 800))
+            .squareRoot()
         #expect(rms > 0.5 * 0.5 * 32767 / 2.squareRoot(), "rms \(rms)")
 
         // A TOC byte announcing code 3 with a zero frame count is invalid.
         for garbage: [UInt8] in [[0x03, 0x00], [0xff], [0x0b, 0xff, 0xff, 0xff]] {
             #expect(throws: PayloadDecodeError.self) {
-                try out.withUnsafeMutableBufferPointer { o in try garbage.withUnsafeBytes { try decoder.decode($0, into: o) } }
+                try out.withUnsafeMutableBufferPointer { o in
+                    try garbage.withUnsafeBytes { try decoder.decode($0, into: o) }
+                }
             }
         }
     }

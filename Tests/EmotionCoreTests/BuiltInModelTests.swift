@@ -30,9 +30,12 @@ struct BuiltInModelTests {
             let samples = try Fixtures.audio(clip).samples
             let loud = try #require(predictor.predict(samples))
             // Quieter and re-quantised by G.711, as a quieter line would deliver it.
-            let quiet = samples.map { Float(G711Law.muLaw.linear(G711Law.muLaw.encode(Int16(($0 * 0.1 * 32768).rounded())))) / 32768 }
+            let quiet = samples.map {
+                Float(G711Law.muLaw.linear(G711Law.muLaw.encode(Int16(($0 * 0.1 * 32768).rounded())))) / 32768
+            }
             let soft = try #require(predictor.predict(quiet))
-            #expect((loud.upset >= 0.5) == (soft.upset >= 0.5), "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
+            #expect(
+                (loud.upset >= 0.5) == (soft.upset >= 0.5), "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
             #expect(abs(loud.upset - soft.upset) < 0.25, "\(clip): upset \(loud.upset) vs \(soft.upset) at -20 dB")
         }
     }

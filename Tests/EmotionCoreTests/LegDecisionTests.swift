@@ -21,7 +21,9 @@ struct LegDecisionTests {
     func hysteresis() {
         var d = LegDecisions(policy: LegPolicy(), role: "customer")
         var t = 3.0
-        func feed(_ u: Float) -> [LegDecisions.Output] { defer { t += 1 }; return d.add(window: window(t), scores: scores(upset: u)) }
+        func feed(_ u: Float) -> [LegDecisions.Output] {
+            defer { t += 1 }; return d.add(window: window(t), scores: scores(upset: u))
+        }
         for _ in 0..<5 { #expect(feed(0.1).isEmpty) }
         #expect(feed(0.9).isEmpty, "one window at 0.9 smooths to 0.5: still calm")
         #expect(feed(0.1).isEmpty)
@@ -42,7 +44,10 @@ struct LegDecisionTests {
             for output in customer.add(window: w, scores: scores(upset: 0.95)) {
                 if case .escalate(let s) = output { escalations.append(s) }
             }
-            #expect(!agent.add(window: w, scores: scores(upset: 0.95)).contains { if case .escalate = $0 { return true }; return false })
+            #expect(
+                !agent.add(window: w, scores: scores(upset: 0.95)).contains {
+                    if case .escalate = $0 { return true }; return false
+                })
         }
         // 1 s of new speech per window: the 20th upset second arrives about 20 windows in, and only once.
         #expect(escalations.count == 1)
@@ -55,7 +60,9 @@ struct LegDecisionTests {
     func summary() {
         var d = LegDecisions(policy: LegPolicy(), role: "customer")
         let levels: [Float] = [0.9, 0.9, 0.85, 0.8, 0.7, 0.5, 0.3, 0.2, 0.1, 0.1, 0.1]
-        for (i, u) in levels.enumerated() { _ = d.add(window: window(Double(3 + i), speech: 3), scores: scores(upset: u)) }
+        for (i, u) in levels.enumerated() {
+            _ = d.add(window: window(Double(3 + i), speech: 3), scores: scores(upset: u))
+        }
         let s = d.summary
         #expect(abs(s.speechSeconds - (3 + 10)) < 1e-9, "the first window counts whole, later ones their new second")
         #expect(abs(s.peakUpset - 0.9) < 1e-6)

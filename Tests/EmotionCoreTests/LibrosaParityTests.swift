@@ -27,8 +27,10 @@ struct LibrosaParityTests {
         var worstMFCC = 0.0, worstChroma = 0.0
         for (i, (row, frame)) in zip(rows, golden.frames).enumerated() {
             #expect(abs(Double(i) * golden.config.frameStep - frame.t) < 1e-6)
-            #expect(relativeOK(row[FrameLayout.rms], frame.rms), "rms frame \(i): \(row[FrameLayout.rms]) vs \(frame.rms)")
-            #expect(relativeOK(row[FrameLayout.zcr], frame.zcr), "zcr frame \(i): \(row[FrameLayout.zcr]) vs \(frame.zcr)")
+            #expect(
+                relativeOK(row[FrameLayout.rms], frame.rms), "rms frame \(i): \(row[FrameLayout.rms]) vs \(frame.rms)")
+            #expect(
+                relativeOK(row[FrameLayout.zcr], frame.zcr), "zcr frame \(i): \(row[FrameLayout.zcr]) vs \(frame.zcr)")
             #expect(relativeOK(row[FrameLayout.centroid], frame.centroid), "centroid frame \(i)")
             for (k, expected) in frame.mfcc.enumerated() {
                 worstMFCC = max(worstMFCC, abs(Double(row[FrameLayout.mfcc.lowerBound + k]) - expected))

@@ -18,8 +18,10 @@ struct StreamingTests {
         var offset = 0
         while offset < audio.samples.count {
             // 1 sample up to 60 ms, and now and then a chunk larger than the internal buffer.
-            let size = Int.random(in: 0..<10, using: &rng) == 0 ? Int.random(in: 1000...3000, using: &rng)
-                                                                 : Int.random(in: 1...480, using: &rng)
+            let size =
+                Int.random(in: 0..<10, using: &rng) == 0
+                ? Int.random(in: 1000...3000, using: &rng)
+                : Int.random(in: 1...480, using: &rng)
             let end = min(offset + size, audio.samples.count)
             extractor.push(Array(audio.samples[offset..<end])) { streamed.append(Array($0.values)) }
             offset = end
@@ -31,8 +33,10 @@ struct StreamingTests {
 
     @Test("windows are independent of chunking too")
     func windowsIndependentOfChunking() throws {
-        let call = try AudioInput.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/samples/sample-call.wav"))
+        let call = try AudioInput.load(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                    "config/samples/sample-call.wav"))
         let analyzer = try StreamingAnalyzer()
         let batch = analyzer.windows(of: call.samples)
         #expect(batch.count >= 20)
@@ -52,15 +56,21 @@ struct StreamingTests {
 
     @Test("silent frames skip most of their analysis, and the windows come out the same bit for bit")
     func skippedSilenceLeavesWindowsUnchanged() throws {
-        let call = try AudioInput.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/samples/sample-call.wav"))
+        let call = try AudioInput.load(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                    "config/samples/sample-call.wav"))
         // Every frame analysed in full (as librosa does), then windowed.
         let extractor = try FrameFeatureExtractor()
         let aggregator = try WindowAggregator(frameStep: extractor.config.frameStep)
         var full: [WindowFeatures] = []
         var framesSeen = 0
-        extractor.push(call.samples) { frame in framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) } }
-        extractor.finish { frame in framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) } }
+        extractor.push(call.samples) { frame in
+            framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) }
+        }
+        extractor.finish { frame in
+            framesSeen += 1; if let w = aggregator.add(frame) { full.append(w) }
+        }
         if let w = aggregator.finish() { full.append(w) }
         // The analyzer lets the speech gate turn silent frames' analysis down.
         let gated = try StreamingAnalyzer().windows(of: call.samples)
@@ -76,8 +86,11 @@ struct StreamingTests {
         var rng = SeededGenerator(seed: UInt64(count))
         for round in 0..<20 {
             // Ties on purpose in half the rounds.
-            var values = (0..<count).map { _ in round.isMultiple(of: 2) ? Float.random(in: -50...50, using: &rng)
-                                                                      : Float(Int.random(in: 0...5, using: &rng)) }
+            var values = (0..<count).map { _ in
+                round.isMultiple(of: 2)
+                    ? Float.random(in: -50...50, using: &rng)
+                    : Float(Int.random(in: 0...5, using: &rng))
+            }
             let sorted = values.sorted()
             var from = 0
             for q in [0.1, 0.5, 0.9] {
@@ -123,8 +136,10 @@ struct StreamingTests {
     func gainInvariance() throws {
         let analyzer = try StreamingAnalyzer()
         // Scale of each entry: its spread over the windows of the bundled sample call.
-        let call = try AudioInput.load(URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("config/samples/sample-call.wav"))
+        let call = try AudioInput.load(
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                    "config/samples/sample-call.wav"))
         let reference = analyzer.windows(of: call.samples).compactMap(\.vector)
         let scale = (0..<WindowVector.count).map { i -> Float in
             let values = reference.map { $0[i] }
@@ -141,8 +156,8 @@ struct StreamingTests {
             // An onset frame next to the codec's noise floor can flip in or out of the speech gate,
             // which moves spread statistics of one window a little; nothing may move far.
             #expect(z[worst] < 1.5, "\(clip): \(WindowVector.names[worst]) moved \(z[worst]) standard deviations")
-            #expect(z.reduce(0, +) / Float(z.count) < 0.15, "\(clip): mean change \(z.reduce(0, +) / Float(z.count)) sd")
+            #expect(
+                z.reduce(0, +) / Float(z.count) < 0.15, "\(clip): mean change \(z.reduce(0, +) / Float(z.count)) sd")
         }
     }
 }
-

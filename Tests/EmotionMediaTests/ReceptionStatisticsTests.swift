@@ -15,10 +15,10 @@ struct ReceptionStatisticsTests {
         }
         #expect(rx(65533) == .inOrder(gap: 0))
         #expect(rx(65534) == .inOrder(gap: 0))
-        #expect(rx(0) == .inOrder(gap: 1))        // 65535 lost, wrapped
-        #expect(rx(65535) == .reordered)          // ...and arrives late
+        #expect(rx(0) == .inOrder(gap: 1))  // 65535 lost, wrapped
+        #expect(rx(65535) == .reordered)  // ...and arrives late
         #expect(rx(0) == .duplicate)
-        #expect(rx(3) == .inOrder(gap: 2))        // 1 and 2 lost
+        #expect(rx(3) == .inOrder(gap: 2))  // 1 and 2 lost
         #expect(s.expected == 7)
         #expect(s.received == 5)
         #expect(s.lost == 2)

@@ -17,21 +17,29 @@ enum SampleEvents {
         rtp.lost = 9
         rtp.jitterMilliseconds = 1.25
         rtp.malformed = 3
-        let summary = LegSummary(durationSeconds: 26.2, mediaSeconds: 26.18, speechSeconds: 17.8, upsetFraction: 0.37, peakUpset: 0.99,
-                                 emotionMix: [0.3, 0.05, 0.02, 0.1, 0.4, 0.1, 0.03], startUpset: 0.2, endUpset: nil, endedCalmer: nil,
-                                 escalations: 1)
-        let reading = EmotionReading(start: 9, end: 12, speech: 0.833, upset: 0.7123, label: .angry,
-                                     scores: [0.5, 0.1, 0.05, 0.05, 0.2, 0.05, 0.05])
+        let summary = LegSummary(
+            durationSeconds: 26.2, mediaSeconds: 26.18, speechSeconds: 17.8, upsetFraction: 0.37, peakUpset: 0.99,
+            emotionMix: [0.3, 0.05, 0.02, 0.1, 0.4, 0.1, 0.03], startUpset: 0.2, endUpset: nil, endedCalmer: nil,
+            escalations: 1)
+        let reading = EmotionReading(
+            start: 9, end: 12, speech: 0.833, upset: 0.7123, label: .angry,
+            scores: [0.5, 0.1, 0.05, 0.05, 0.2, 0.05, 0.05])
         let bodies: [Event.Body] = [
-            .legStart(LegStart(codec: .opus, payloadType: 111, ssrc: 4_000_000_000, source: "127.0.0.1:5004", port: 40002)),
+            .legStart(
+                LegStart(codec: .opus, payloadType: 111, ssrc: 4_000_000_000, source: "127.0.0.1:5004", port: 40002)),
             .legStart(LegStart(codec: .pcmu, payloadType: 0, ssrc: 1, source: nil, port: 40003)),
             .emotion(EmotionEvent(reading: reading, state: .upset)),
             .state(StateChange(from: .calm, to: .upset, mediaSeconds: 12.004)),
             .escalate(Escalation(upsetSeconds: 20.04, withinSeconds: 60)),
             .legEnd(LegEnd(reason: "timeout", summary: summary, rtp: rtp)),
         ]
-        return bodies.enumerated().map { Event(sequence: Int64($0.offset + 1), timestamp: "2026-12-01T23:15:41.123Z", leg: leg, body: $0.element) }
-            + [Event(sequence: 7, timestamp: "2026-12-01T23:15:42.000Z", leg: nil, body: .heartbeat(Heartbeat(legs: 2)))]
+        return bodies.enumerated().map {
+            Event(sequence: Int64($0.offset + 1), timestamp: "2026-12-01T23:15:41.123Z", leg: leg, body: $0.element)
+        }
+            + [
+                Event(
+                    sequence: 7, timestamp: "2026-12-01T23:15:42.000Z", leg: nil, body: .heartbeat(Heartbeat(legs: 2)))
+            ]
     }
 }
 
@@ -58,7 +66,8 @@ struct EventTests {
 
     @Test("leg.end carries every counter of the table, by name")
     func legEndCounters() throws {
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(SampleEvents.all[5].serialized().utf8)) as? [String: Any])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(SampleEvents.all[5].serialized().utf8)) as? [String: Any])
         let rtp = try #require(object["rtp"] as? [String: Any])
         #expect(Set(rtp.keys) == Set(RTPTotals.fields.map(\.name)))
         #expect(rtp["lost"] as? Int == 9 && rtp["jitter_ms"] as? Double == 1.25)
@@ -85,8 +94,14 @@ struct EventTests {
             ("not json", "not JSON"),
             ("[1]", "not a JSON object"),
             ("{\"v\":2,\"type\":\"heartbeat\",\"seq\":1,\"ts\":\"x\",\"legs\":1}", "v"),
-            ("{\"v\":1,\"type\":\"party\",\"seq\":1,\"ts\":\"x\",\"call_id\":\"c\",\"leg_id\":\"l\",\"role\":\"r\"}", "type"),
-            ("{\"v\":1,\"type\":\"state\",\"seq\":1,\"ts\":\"x\",\"call_id\":\"c\",\"leg_id\":\"l\",\"role\":\"r\",\"from\":\"calm\",\"to\":\"angry\",\"media_s\":1}", "to"),
+            (
+                "{\"v\":1,\"type\":\"party\",\"seq\":1,\"ts\":\"x\",\"call_id\":\"c\",\"leg_id\":\"l\",\"role\":\"r\"}",
+                "type"
+            ),
+            (
+                "{\"v\":1,\"type\":\"state\",\"seq\":1,\"ts\":\"x\",\"call_id\":\"c\",\"leg_id\":\"l\",\"role\":\"r\",\"from\":\"calm\",\"to\":\"angry\",\"media_s\":1}",
+                "to"
+            ),
             ("{\"v\":1,\"type\":\"heartbeat\",\"seq\":true,\"ts\":\"x\",\"legs\":1}", "seq"),
         ]
         for (text, field) in cases {
@@ -109,7 +124,10 @@ struct EventTests {
     func readingIsShared() throws {
         let reading = EmotionReading(start: 0, end: 3, speech: 0.5, upset: nil, label: nil, scores: nil)
         let line = JSON.object(reading.fields(file: "a.wav")).serialized
-        #expect(line == "{\"file\":\"a.wav\",\"start\":0,\"end\":3,\"speech\":0.5,\"upset\":null,\"label\":null,\"scores\":null}")
+        #expect(
+            line
+                == "{\"file\":\"a.wav\",\"start\":0,\"end\":3,\"speech\":0.5,\"upset\":null,\"label\":null,\"scores\":null}"
+        )
         #expect(try EmotionReading(decoding: line) == reading)
     }
 }
@@ -118,13 +136,16 @@ struct EventTests {
 struct LegRequestTests {
     @Test("a POST /v1/legs body is checked field by field")
     func parse() throws {
-        let parsed = try LegRequest.parse(Data(#"{"call_id":"c1","role":"agent","codec":"OPUS","port":40002}"#.utf8)).get()
-        #expect(parsed
+        let parsed = try LegRequest.parse(Data(#"{"call_id":"c1","role":"agent","codec":"OPUS","port":40002}"#.utf8))
+            .get()
+        #expect(
+            parsed
                 == LegRequest(callID: "c1", role: "agent", codec: .opus, port: 40002))
         let bad: [(String, String)] = [
             ("{", "not valid JSON"), ("[]", "JSON object"), (#"{"role":"a"}"#, "call_id"),
             (#"{"call_id":"c","role":"a","port":true}"#, "port"), (#"{"call_id":"c","role":"a","port":1.5}"#, "port"),
-            (#"{"call_id":"c","role":"a","codec":"g729"}"#, "codec"), (#"{"call_id":"c","role":"a","x":1}"#, "unknown field 'x'"),
+            (#"{"call_id":"c","role":"a","codec":"g729"}"#, "codec"),
+            (#"{"call_id":"c","role":"a","x":1}"#, "unknown field 'x'"),
         ]
         for (body, words) in bad {
             guard case .failure(let problem) = LegRequest.parse(Data(body.utf8)) else {
@@ -134,6 +155,8 @@ struct LegRequestTests {
             #expect(problem.description.contains(words), "\(body): \(problem)")
         }
         #expect(LegRequest.validIdentifier("call-1@pbx.example:5060"))
-        #expect(!LegRequest.validIdentifier("a b") && !LegRequest.validIdentifier("") && !LegRequest.validIdentifier(String(repeating: "x", count: 129)))
+        #expect(
+            !LegRequest.validIdentifier("a b") && !LegRequest.validIdentifier("")
+                && !LegRequest.validIdentifier(String(repeating: "x", count: 129)))
     }
 }

@@ -8,8 +8,10 @@ struct FeaturesCommandTests {
     @Test("jsonl rows follow the contract and honour every parameter")
     func jsonl() throws {
         let clip = Fixtures.url(Fixtures.clips[0]).path
-        let result = try runEmotionTap(["features", clip, "--n-fft", "256", "--win-length", "200", "--hop-length", "80",
-                                        "--n-mels", "40", "--fmin", "0", "--fmax", "4000"])
+        let result = try runEmotionTap([
+            "features", clip, "--n-fft", "256", "--win-length", "200", "--hop-length", "80",
+            "--n-mels", "40", "--fmin", "0", "--fmax", "4000",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
         let golden = try Golden.load("crema-1009_DFA_ANG_XX__A.json")
@@ -19,7 +21,8 @@ struct FeaturesCommandTests {
         #expect((first["mfcc"] as? [Double])?.count == 13)
         #expect((first["chroma"] as? [Double])?.count == 12)
         #expect(abs((first["t"] as? Double ?? -1) - 0.05) < 1e-9)
-        #expect(abs((first["centroid"] as? Double ?? 0) - golden.frames[5].centroid) <= 1e-3 * golden.frames[5].centroid)
+        #expect(
+            abs((first["centroid"] as? Double ?? 0) - golden.frames[5].centroid) <= 1e-3 * golden.frames[5].centroid)
     }
 
     @Test("csv has a header and one row a frame")
@@ -53,7 +56,10 @@ struct FeaturesCommandTests {
     @Test("invalid parameters are refused before any work")
     func invalidParameters() throws {
         let clip = Fixtures.url(Fixtures.clips[0]).path
-        for args in [["--n-fft", "255"], ["--win-length", "1024"], ["--fmax", "5000"], ["--hop-length", "0"], ["--channel", "x"]] {
+        for args in [
+            ["--n-fft", "255"], ["--win-length", "1024"], ["--fmax", "5000"], ["--hop-length", "0"],
+            ["--channel", "x"],
+        ] {
             let result = try runEmotionTap(["features", clip] + args)
             #expect(result.status != 0, "\(args)")
             #expect(result.stdout.isEmpty)

@@ -4,12 +4,15 @@ import Testing
 
 @Suite("emotiontap eval")
 struct CorpusEvalTests {
-    @Test("eval on the corpora (skipped without ../shared/corpora)", .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
+    @Test(
+        "eval on the corpora (skipped without ../shared/corpora)",
+        .enabled(if: Fixtures.corpora != nil, "../shared/corpora is absent: corpus evaluation skipped"))
     func corpusEval() throws {
         let corpora = try #require(Fixtures.corpora)
         // A bounded sample: every 25th clip, through the real command.
         let dir = try TemporaryDirectory()
-        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(whereSeparator: \.isNewline)
+        let lines = try String(contentsOf: corpora.appendingPathComponent("manifest.csv"), encoding: .utf8).split(
+            whereSeparator: \.isNewline)
         let sample = [lines[0]] + lines.dropFirst().enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
         let manifest = try dir.write("sample.csv", Array(sample.joined(separator: "\n").utf8))
         let result = try runEmotionTap(["eval", "--corpora", corpora.path, "--manifest", manifest.path, "--json"])

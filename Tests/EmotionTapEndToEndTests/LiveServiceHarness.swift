@@ -3,7 +3,7 @@ import EmotionProtocol
 import EmotionTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -22,8 +22,10 @@ final class ServiceProcess {
     let token: String?
     private let errorPipe = Pipe()
 
-    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
-         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0) throws {
+    init(
+        eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
+        maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0
+    ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = try Self.freeTCPPort()
@@ -33,12 +35,12 @@ final class ServiceProcess {
         logPath = eventLog.map { URL(fileURLWithPath: $0) } ?? directory.appendingPathComponent("events.jsonl")
         self.token = token
         let config = """
-        http: {host: 127.0.0.1, port: \(httpPort)}
-        auth_token: \(token ?? "null")
-        rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs), jitter_buffer_ms: \(jitterBufferMilliseconds)}
-        events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
-        static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
-        """
+            http: {host: 127.0.0.1, port: \(httpPort)}
+            auth_token: \(token ?? "null")
+            rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs), jitter_buffer_ms: \(jitterBufferMilliseconds)}
+            events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
+            static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
+            """
         let configURL = directory.appendingPathComponent("config.yaml")
         try config.write(to: configURL, atomically: true, encoding: .utf8)
         process.executableURL = Repo.executable
@@ -64,10 +66,14 @@ final class ServiceProcess {
     }
 
     /// A synchronous HTTP request (curl keeps this free of URLSession's Linux quirks).
-    func request(_ method: String, _ path: String, body: String? = nil, token overrideToken: String?? = nil) throws -> (Int, String) {
+    func request(
+        _ method: String, _ path: String, body: String? = nil, token overrideToken: String?? = nil
+    ) throws -> (Int, String) {
         let curl = Process()
         curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var args = ["-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", method, "http://127.0.0.1:\(httpPort)\(path)"]
+        var args = [
+            "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", method, "http://127.0.0.1:\(httpPort)\(path)",
+        ]
         if let body { args += ["-H", "Content-Type: application/json", "--data-binary", body] }
         let bearer = overrideToken ?? token
         if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
@@ -94,8 +100,11 @@ final class ServiceProcess {
     /// Creates a leg; returns (leg id, RTP port).
     func createLeg(call: String, role: String, codec: String? = nil) throws -> (String, Int) {
         let codecField = codec.map { ",\"codec\":\"\($0)\"" } ?? ""
-        let (status, object) = try json("POST", "/v1/legs", body: "{\"call_id\":\"\(call)\",\"role\":\"\(role)\"\(codecField)}")
-        guard status == 201, let id = object["leg_id"] as? String, let rtp = object["rtp"] as? [String: Any], let port = rtp["port"] as? Int else {
+        let (status, object) = try json(
+            "POST", "/v1/legs", body: "{\"call_id\":\"\(call)\",\"role\":\"\(role)\"\(codecField)}")
+        guard status == 201, let id = object["leg_id"] as? String, let rtp = object["rtp"] as? [String: Any],
+            let port = rtp["port"] as? Int
+        else {
             throw HarnessError("POST /v1/legs answered \(status): \(object)")
         }
         return (id, port)
@@ -123,9 +132,15 @@ final class ServiceProcess {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

@@ -11,7 +11,9 @@ struct LiveServiceTests {
         events.filter { $0["leg_id"] as? String == leg }.compactMap { $0["type"] as? String }
     }
 
-    @Test("angry and neutral legs: leg.start, emotion events, the upset leg's state change, leg.end after DELETE, all valid and signed")
+    @Test(
+        "angry and neutral legs: leg.start, emotion events, the upset leg's state change, leg.end after DELETE, all valid and signed"
+    )
     func angryAndNeutral() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
@@ -23,7 +25,9 @@ struct LiveServiceTests {
         let (neutralLeg, neutralPort) = try service.createLeg(call: "call-e2e", role: "agent")
 
         let (s1, _, e1) = try emotiontap(["send", angry.path, "--to", "127.0.0.1:\(angryPort)", "--fast"])
-        let (s2, _, e2) = try emotiontap(["send", neutral.path, "--to", "127.0.0.1:\(neutralPort)", "--fast", "--codec", "pcmu"])
+        let (s2, _, e2) = try emotiontap([
+            "send", neutral.path, "--to", "127.0.0.1:\(neutralPort)", "--fast", "--codec", "pcmu",
+        ])
         #expect(s1 == 0 && s2 == 0, "\(e1) \(e2)")
         let enoughWindows = receiver.wait(seconds: 10) { events in
             events.filter { event in event.isEmotion }.count >= 8
@@ -50,12 +54,15 @@ struct LiveServiceTests {
         }
         let angryStates = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "state" }
         #expect(angryStates.first?["to"] as? String == "upset", "the angry leg must turn upset")
-        let angryUpset = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "emotion" }.compactMap { $0["upset"] as? Double }
-        let neutralUpset = events.filter { $0["leg_id"] as? String == neutralLeg && $0["type"] as? String == "emotion" }.compactMap { $0["upset"] as? Double }
+        let angryUpset = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "emotion" }
+            .compactMap { $0["upset"] as? Double }
+        let neutralUpset = events.filter { $0["leg_id"] as? String == neutralLeg && $0["type"] as? String == "emotion" }
+            .compactMap { $0["upset"] as? Double }
         let angryMean: Double = angryUpset.reduce(0, +) / Double(max(1, angryUpset.count))
         let neutralMean: Double = neutralUpset.reduce(0, +) / Double(max(1, neutralUpset.count))
         #expect(angryMean > neutralMean)
-        let end = try #require(events.first { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "leg.end" })
+        let end = try #require(
+            events.first { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "leg.end" })
         #expect(end["reason"] as? String == "api")
 
         // seq strictly increasing, every datagram signed and under 1,200 bytes, all valid against the schema.
@@ -93,9 +100,11 @@ struct LiveServiceTests {
 
         let (status, out, err) = try emotiontap(["analyze", clip.path])
         #expect(status == 0, "\(err)")
-        let offline = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            .filter { $0["upset"] is Double }
-            .map { (($0["start"] as? Double) ?? -2, ($0["end"] as? Double) ?? -2, ($0["upset"] as? Double) ?? -2) }
+        let offline = out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        .filter { $0["upset"] is Double }
+        .map { (($0["start"] as? Double) ?? -2, ($0["end"] as? Double) ?? -2, ($0["upset"] as? Double) ?? -2) }
         #expect(!live.isEmpty)
         #expect(live.count == offline.count, "live \(live.count) windows, offline \(offline.count)")
         for (a, b) in zip(live, offline) {
@@ -112,10 +121,15 @@ struct LiveServiceTests {
         let service = try ServiceProcess(eventPort: receiver.port)
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 4, into: service.directory)
         let (leg, port) = try service.createLeg(call: "lossy", role: "customer")
-        let (status, _, err) = try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast", "--loss", "0.1", "--reorder", "0.05", "--seed", "3"])
+        let (status, _, err) = try emotiontap([
+            "send", clip.path, "--to", "127.0.0.1:\(port)", "--fast", "--loss", "0.1", "--reorder", "0.05", "--seed",
+            "3",
+        ])
         #expect(status == 0)
         // "send: N packets ..., D dropped"
-        let dropped = Int(err.components(separatedBy: ", ").first { $0.hasSuffix("dropped") }?.split(separator: " ").first ?? "") ?? -1
+        let dropped =
+            Int(err.components(separatedBy: ", ").first { $0.hasSuffix("dropped") }?.split(separator: " ").first ?? "")
+            ?? -1
         #expect(dropped > 20)
         Thread.sleep(forTimeInterval: 0.5)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
@@ -141,7 +155,9 @@ struct LiveServiceTests {
         for i in 0..<3 {
             let (leg, port) = try service.createLeg(call: "shutdown", role: i == 0 ? "customer" : "agent")
             legs.append(leg)
-            _ = try emotiontap(["send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
+            _ = try emotiontap([
+                "send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast",
+            ])
         }
         #expect(service.terminate(within: 15) == 0)
         let allEnded = receiver.wait(seconds: 5) { events in events.filter { event in event.isLegEnd }.count == 3 }
@@ -161,7 +177,10 @@ struct MoreLiveTests {
         let service = try ServiceProcess(eventPort: receiver.port)
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "opus-call", role: "customer", codec: "opus")
-        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--codec", "opus", "--fast", "--loss", "0.05"]).0 == 0)
+        #expect(
+            try emotiontap([
+                "send", clip.path, "--to", "127.0.0.1:\(port)", "--codec", "opus", "--fast", "--loss", "0.05",
+            ]).0 == 0)
         Thread.sleep(forTimeInterval: 0.5)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
         let ended = receiver.wait(seconds: 10) { events in events.contains { event in event.isLegEnd } }
@@ -198,15 +217,20 @@ struct MoreLiveTests {
 
 @Suite("live service under load", .serialized)
 struct LoadTests {
-    @Test("short soak (make soak is the long one): 300 legs, 5 % loss and hostile packets; the process stays up, every leg gets events and ends")
+    @Test(
+        "short soak (make soak is the long one): 300 legs, 5 % loss and hostile packets; the process stays up, every leg gets events and ends"
+    )
     func shortSoak() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 400)
-        let (status, out, err) = try emotiontap(["loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",
-                                                 "--via-api", "http://127.0.0.1:\(service.httpPort)",
-                                                 "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path],
-                                                timeout: 60)
+        let (status, out, err) = try emotiontap(
+            [
+                "loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",
+                "--via-api", "http://127.0.0.1:\(service.httpPort)",
+                "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path,
+            ],
+            timeout: 60)
         #expect(status == 0, "\(err)")
         #expect(out.contains("300 legs"))
         #expect(service.process.isRunning, "the service survived")
@@ -216,7 +240,8 @@ struct LoadTests {
         let events = receiver.parsed
         #expect(events.filter { $0["type"] as? String == "leg.start" }.count == 300)
         #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 300)
-        let legsWithEmotion = Set(events.filter { $0["type"] as? String == "emotion" }.compactMap { $0["leg_id"] as? String })
+        let legsWithEmotion = Set(
+            events.filter { $0["type"] as? String == "emotion" }.compactMap { $0["leg_id"] as? String })
         #expect(legsWithEmotion.count == 300, "every leg got emotion events")
         #expect(out.contains("hostile packets sent:"))
         #expect(service.terminate() == 0)

@@ -8,7 +8,9 @@ import Testing
 struct RobustnessTests {
     /// "name=count" pairs from loadgen's "hostile packets sent:" line.
     static func hostileCounts(_ output: String) -> [String: Int] {
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("hostile packets sent:") }) else { return [:] }
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("hostile packets sent:") }) else {
+            return [:]
+        }
         var counts: [String: Int] = [:]
         for pair in line.split(separator: " ") where pair.contains("=") {
             let parts = pair.split(separator: "=")
@@ -23,10 +25,13 @@ struct RobustnessTests {
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port)
         // One hostile datagram after every 4th packet, the nine kinds in turn, on 2 legs for 6 s.
-        let (status, out, err) = try emotiontap(["loadgen", "--legs", "2", "--duration", "6", "--malformed", "0.25",
-                                                 "--via-api", "http://127.0.0.1:\(service.httpPort)",
-                                                 "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path],
-                                                timeout: 60)
+        let (status, out, err) = try emotiontap(
+            [
+                "loadgen", "--legs", "2", "--duration", "6", "--malformed", "0.25",
+                "--via-api", "http://127.0.0.1:\(service.httpPort)",
+                "--file", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path,
+            ],
+            timeout: 60)
         #expect(status == 0, "\(err)")
         let sent = Self.hostileCounts(out)
         #expect(sent.count == 10, "nine kinds and a total: \(out)")
@@ -58,20 +63,25 @@ struct RobustnessTests {
         #expect(service.terminate() == 0)
     }
 
-    @Test("20 % loss in bursts and 100 ms of jitter: the leg goes on, gaps are concealed, loss is counted exactly; with a 120 ms jitter buffer almost nothing arrives too late",
-          arguments: [0, 120])
+    @Test(
+        "20 % loss in bursts and 100 ms of jitter: the leg goes on, gaps are concealed, loss is counted exactly; with a 120 ms jitter buffer almost nothing arrives too late",
+        arguments: [0, 120])
     func burstyLossAndJitter(jitterBufferMilliseconds: Int) throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, jitterBufferMilliseconds: jitterBufferMilliseconds)
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let (leg, port) = try service.createLeg(call: "jittery", role: "customer")
-        let (status, _, err) = try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--loss", "0.2", "--burst", "3",
-                                               "--jitter", "100", "--seed", "7"], timeout: 60)
+        let (status, _, err) = try emotiontap(
+            [
+                "send", clip.path, "--to", "127.0.0.1:\(port)", "--loss", "0.2", "--burst", "3",
+                "--jitter", "100", "--seed", "7",
+            ], timeout: 60)
         #expect(status == 0, "\(err)")
         // "send: N packets to ..., D dropped, O overtaken, ..."
         func number(before suffix: String) -> Int {
-            Int(err.components(separatedBy: ", ").first { $0.hasSuffix(suffix) }?.split(separator: " ").first ?? "") ?? -1
+            Int(err.components(separatedBy: ", ").first { $0.hasSuffix(suffix) }?.split(separator: " ").first ?? "")
+                ?? -1
         }
         let dropped = number(before: "dropped"), overtaken = number(before: "overtaken")
         #expect(dropped > 40, "about 20 % of ~350 packets")
@@ -111,12 +121,16 @@ struct RobustnessTests {
         let service = try ServiceProcess(eventPort: receiver.port, maxLegs: 2)
         let (first, port) = try service.createLeg(call: "full", role: "customer")
         _ = try service.createLeg(call: "full", role: "agent")
-        let (status, object) = try service.json("POST", "/v1/legs", body: "{\"call_id\":\"full\",\"role\":\"supervisor\"}")
+        let (status, object) = try service.json(
+            "POST", "/v1/legs", body: "{\"call_id\":\"full\",\"role\":\"supervisor\"}")
         #expect(status == 503)
         #expect(((object["error"] as? [String: Any])?["message"] as? String ?? "").contains("leg limit"))
         #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.count == 2)
-        #expect(try emotiontap(["send", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path,
-                                "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
+        #expect(
+            try emotiontap([
+                "send", Fixtures.url("crema-1009_DFA_ANG_XX.wav").path,
+                "--to", "127.0.0.1:\(port)", "--fast",
+            ]).0 == 0)
         Thread.sleep(forTimeInterval: 0.3)
         _ = try service.json("DELETE", "/v1/legs/\(first)")
         #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd && $0.legID == first } })
@@ -136,7 +150,9 @@ struct RobustnessTests {
         for role in ["customer", "agent"] {
             let (leg, port) = try service.createLeg(call: "ctrl-c", role: role)
             legs.append(leg)
-            _ = try emotiontap(["send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast"])
+            _ = try emotiontap([
+                "send", Fixtures.url("crema-1011_IEO_NEU_XX.wav").path, "--to", "127.0.0.1:\(port)", "--fast",
+            ])
         }
         let started = Date()
         #expect(service.interrupt(within: 15) == 0)
@@ -159,9 +175,11 @@ struct RobustnessTests {
         Thread.sleep(forTimeInterval: 0.3)
         _ = try service.json("DELETE", "/v1/legs/\(leg)")
         #expect(receiver.wait(seconds: 10) { $0.contains { $0.isLegEnd } })
-        #expect(receiver.parsed.filter { $0["type"] as? String == "emotion" }.count >= 4, "events still went out over UDP")
+        #expect(
+            receiver.parsed.filter { $0["type"] as? String == "emotion" }.count >= 4, "events still went out over UDP")
         let metrics = try service.request("GET", "/metrics").1
-        let errors = metrics.split(separator: "\n").first { $0.hasPrefix("emotiontap_event_log_errors_total ") }
+        let errors =
+            metrics.split(separator: "\n").first { $0.hasPrefix("emotiontap_event_log_errors_total ") }
             .flatMap { Double($0.split(separator: " ")[1]) } ?? 0
         #expect(errors >= 5, "every failed write is counted: \(errors)")
         #expect(metrics.contains("emotiontap_event_log_failing 1"))
@@ -171,24 +189,30 @@ struct RobustnessTests {
         #expect(warnings.count == 1, "one warning per outage, not one per event: \(warnings.count)")
     }
 
-    @Test("control API under random bodies: every answer is a JSON 4xx (or 201), nothing else changes, the service stays up")
+    @Test(
+        "control API under random bodies: every answer is a JSON 4xx (or 201), nothing else changes, the service stays up"
+    )
     func apiUnderRandomBodies() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 4)
         var rng = SystemRandomNumberGenerator()
-        let fragments = ["{", "}", "[", "]", "\"call_id\"", "\"role\"", "\"codec\"", "\"port\"", ":", ",", "\"opus\"", "\"g729\"",
-                         "null", "true", "1e999", "-1", "65536", "30000.5", "\"a\\u0000b\"", "\"\\ud800\"", "\"x\"", "0", "\"",
-                         String(repeating: "9", count: 400), "\"customer\"", "{\"call_id\":\"ok\",\"role\":\"r\"}"]
+        let fragments = [
+            "{", "}", "[", "]", "\"call_id\"", "\"role\"", "\"codec\"", "\"port\"", ":", ",", "\"opus\"", "\"g729\"",
+            "null", "true", "1e999", "-1", "65536", "30000.5", "\"a\\u0000b\"", "\"\\ud800\"", "\"x\"", "0", "\"",
+            String(repeating: "9", count: 400), "\"customer\"", "{\"call_id\":\"ok\",\"role\":\"r\"}",
+        ]
         var created: [String] = []
         for i in 0..<150 {
             let body: String
             if i % 3 == 0 {
                 // Random bytes, some of them not UTF-8.
-                let bytes = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let bytes = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng)
+                }
                 body = String(decoding: bytes, as: UTF8.self)
             } else {
-                body = (0..<Int.random(in: 1...12, using: &rng)).map { _ in fragments.randomElement(using: &rng)! }.joined()
+                body = (0..<Int.random(in: 1...12, using: &rng)).map { _ in fragments.randomElement(using: &rng)! }
+                    .joined()
             }
             let (status, text) = try service.request("POST", "/v1/legs", body: body)
             #expect([201, 400, 409, 413, 503].contains(status), "status \(status) for body \(body.debugDescription)")
@@ -202,7 +226,9 @@ struct RobustnessTests {
             let (status, _) = try service.request("GET", "/v1/legs/\(id)")
             #expect([400, 404, 414].contains(status), "GET /v1/legs/\(id.prefix(20)) -> \(status)")
         }
-        let listed = (try service.json("GET", "/v1/legs").1["legs"] as? [[String: Any]])?.compactMap { $0["leg_id"] as? String } ?? []
+        let listed =
+            (try service.json("GET", "/v1/legs").1["legs"] as? [[String: Any]])?.compactMap { $0["leg_id"] as? String }
+            ?? []
         #expect(Set(listed) == Set(created), "only the well-formed requests created legs")
         #expect(service.process.isRunning)
         #expect(service.terminate() == 0)

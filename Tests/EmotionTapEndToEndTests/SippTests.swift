@@ -7,11 +7,15 @@ import Testing
 /// that a stand-in switch answered with, which is an EmotionTap leg.
 @Suite("sipp media fork", .serialized)
 struct SippTests {
-    static let sipp = ["/usr/bin/sipp", "/usr/local/bin/sipp"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let sipp = ["/usr/bin/sipp", "/usr/local/bin/sipp"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     static let scenarios = Repo.root.appendingPathComponent("sip-examples/sipp")
 
-    @Test("sipp UAC -> sipp UAS answering with an EmotionTap leg: RTP arrives, events come out",
-          .enabled(if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    @Test(
+        "sipp UAC -> sipp UAS answering with an EmotionTap leg: RTP arrives, events come out",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
     func sippForkedCall() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
@@ -24,8 +28,10 @@ struct SippTests {
 
         let uas = Process()
         uas.executableURL = URL(fileURLWithPath: Self.sipp!)
-        uas.arguments = ["-sf", Self.scenarios.appendingPathComponent("uas-fork.xml").path, "-i", "127.0.0.1", "-p", "\(sipPort)",
-                         "-set", "media_port", "\(port)", "-set", "media_ip", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "30s"]
+        uas.arguments = [
+            "-sf", Self.scenarios.appendingPathComponent("uas-fork.xml").path, "-i", "127.0.0.1", "-p", "\(sipPort)",
+            "-set", "media_port", "\(port)", "-set", "media_ip", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "30s",
+        ]
         uas.currentDirectoryURL = service.directory
         uas.standardOutput = FileHandle.nullDevice
         uas.standardError = FileHandle.nullDevice
@@ -35,8 +41,11 @@ struct SippTests {
 
         let uac = Process()
         uac.executableURL = URL(fileURLWithPath: Self.sipp!)
-        uac.arguments = ["127.0.0.1:\(sipPort)", "-sf", Self.scenarios.appendingPathComponent("uac-play-wav.xml").path,
-                         "-i", "127.0.0.1", "-p", "\(sipPort + 1)", "-mi", "127.0.0.1", "-m", "1", "-d", "5000", "-nostdin", "-timeout", "30s"]
+        uac.arguments = [
+            "127.0.0.1:\(sipPort)", "-sf", Self.scenarios.appendingPathComponent("uac-play-wav.xml").path,
+            "-i", "127.0.0.1", "-p", "\(sipPort + 1)", "-mi", "127.0.0.1", "-m", "1", "-d", "5000", "-nostdin",
+            "-timeout", "30s",
+        ]
         uac.currentDirectoryURL = service.directory
         uac.standardOutput = FileHandle.nullDevice
         uac.standardError = FileHandle.nullDevice

@@ -21,7 +21,10 @@ struct ConfigTests {
             ("rtp:\n  leg_timeout_s: soon\n", "rtp.leg_timeout_s (line 2): must be a number"),
             ("events:\n  targets: [\"nowhere\"]\n", "events.targets (line 2)"),
             ("policy:\n  enter_upset: 0.3\n  exit_upset: 0.5\n", "exit_upset"),
-            ("static_legs:\n  - {port: 40001, role: customer}\n", "static_legs[0] (line 2): needs port, call_id and role"),
+            (
+                "static_legs:\n  - {port: 40001, role: customer}\n",
+                "static_legs[0] (line 2): needs port, call_id and role"
+            ),
             ("colour: blue\n", "colour (line 1): unknown key"),
             ("rtp: [1, 2]\n", "rtp (line 1): must be a mapping"),
             ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),

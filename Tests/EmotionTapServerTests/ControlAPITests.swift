@@ -29,7 +29,8 @@ struct InProcessService {
         config.hmacKey = hmacKey
         config.authToken = token
         config.heartbeatSeconds = 1
-        service = try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
+        service = try EmotionTapService(
+            config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
     }
 
     var logPath: URL { URL(fileURLWithPath: service.config.eventLogPath!) }
@@ -80,7 +81,9 @@ struct ControlAPITests {
             let leg = try await client.execute(uri: "/v1/legs/\(firstID)", method: .get)
             #expect(leg.status == .ok && leg.json["state"] as? String == "waiting")
             #expect(Set(((leg.json["rtp"] as? [String: Any]) ?? [:]).keys) == Set(RTPTotals.fields.map(\.name)))
-            #expect(try await client.execute(uri: "/metrics", method: .get).text.contains("emotiontap_legs_created_total 2"))
+            #expect(
+                try await client.execute(uri: "/metrics", method: .get).text.contains("emotiontap_legs_created_total 2")
+            )
         }
     }
 
@@ -90,29 +93,40 @@ struct ControlAPITests {
         defer { receiver.stop() }
         let s = try InProcessService(eventPort: receiver.port, token: "s3cret-token")
         try await s.service.buildApplication().test(.router) { client in
-            #expect(try await client.execute(uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-token"]).status == .ok)
+            #expect(
+                try await client.execute(
+                    uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-token"]
+                ).status == .ok)
             let missing = try await client.execute(uri: "/v1/legs", method: .get)
             #expect(missing.status == .unauthorized && missing.headers[.wwwAuthenticate] == "Bearer")
-            #expect(try await client.execute(uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-tokeN"]).status == .unauthorized)
+            #expect(
+                try await client.execute(
+                    uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-tokeN"]
+                ).status == .unauthorized)
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
         }
     }
 
-    @Test("a leg end to end in-process: RTP in, typed, signed, schema-valid events out, leg.end at DELETE and counters in the API")
+    @Test(
+        "a leg end to end in-process: RTP in, typed, signed, schema-valid events out, leg.end at DELETE and counters in the API"
+    )
     func legEndToEnd() async throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let s = try InProcessService(eventPort: receiver.port)
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: s.directory.url)
         try await s.service.buildApplication().test(.router) { client in
-            let created = try await client.execute(uri: "/v1/legs", method: .post,
-                                                   body: ByteBuffer(string: #"{"call_id":"in-process","role":"customer","codec":"pcmu"}"#))
+            let created = try await client.execute(
+                uri: "/v1/legs", method: .post,
+                body: ByteBuffer(string: #"{"call_id":"in-process","role":"customer","codec":"pcmu"}"#))
             #expect(created.status == .created)
             let legID = try #require(created.json["leg_id"] as? String)
             let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
             let frames = try PayloadFrames(try AudioInput.load(clip), codec: .pcmu)
-            let report = try RTPFileSender(frames: frames, destination: try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)),
-                                           impairments: Impairments(loss: 0.05), fast: true, seed: 7).run()
+            let report = try RTPFileSender(
+                frames: frames, destination: try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)),
+                impairments: Impairments(loss: 0.05), fast: true, seed: 7
+            ).run()
             #expect(report.dropped > 0)
             #expect(receiver.wait(seconds: 10) { $0.filter(\.isEmotion).count >= 4 })
             let during = try await client.execute(uri: "/v1/calls/in-process?format=text&field=legs", method: .get)

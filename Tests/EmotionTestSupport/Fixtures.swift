@@ -3,7 +3,8 @@ import Foundation
 
 /// Paths in the repository and the audio fixtures every test target shares.
 public enum Repo {
-    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     public static let schema = root.appendingPathComponent("config/event-schema.json")
     public static let validator = root.appendingPathComponent("tools/validate_events.py")
 
@@ -37,7 +38,9 @@ public enum Fixtures {
             ProcessInfo.processInfo.environment["EMOTIONTAP_CORPORA"].map { URL(fileURLWithPath: $0) },
             Repo.root.deletingLastPathComponent().appendingPathComponent("shared/corpora"),
         ].compactMap { $0 }
-        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.csv").path) }
+        return candidates.first {
+            FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.csv").path)
+        }
     }
 
     /// A WAV file of `clip` repeated `times` times (mu-law stays mu-law, so nothing is re-quantised).
@@ -46,7 +49,10 @@ public enum Fixtures {
         var data: [UInt8] = []
         for _ in 0..<times { data += file.data }
         let out = directory.appendingPathComponent("\(times)x-\(clip)")
-        try Data(WAVFile(encoding: file.encoding, sampleRate: file.sampleRate, channels: file.channels, data: data).serialized()).write(to: out)
+        try Data(
+            WAVFile(encoding: file.encoding, sampleRate: file.sampleRate, channels: file.channels, data: data)
+                .serialized()
+        ).write(to: out)
         return out
     }
 }

@@ -16,16 +16,17 @@ public struct Golden: Decodable, Sendable {
     public var frames: [Frame]
 
     public var config: FeatureConfig {
-        FeatureConfig(sampleRate: params.sample_rate, nFFT: params.n_fft, winLength: params.win_length,
-                      hopLength: params.hop_length, nMels: params.n_mels, fmin: params.fmin, fmax: params.fmax)
+        FeatureConfig(
+            sampleRate: params.sample_rate, nFFT: params.n_fft, winLength: params.win_length,
+            hopLength: params.hop_length, nMels: params.n_mels, fmin: params.fmin, fmax: params.fmax)
     }
 
     public static func all() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: Fixtures.goldens.path).filter { $0.hasSuffix(".json") }.sorted()
+        try FileManager.default.contentsOfDirectory(atPath: Fixtures.goldens.path).filter { $0.hasSuffix(".json") }
+            .sorted()
     }
 
     public static func load(_ name: String) throws -> Golden {
         try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Fixtures.goldens.appendingPathComponent(name)))
     }
 }
-

@@ -9,7 +9,9 @@ public struct CommandResult: Sendable {
 
 /// The one subprocess runner of the tests: runs `executable` to completion (killed after
 /// `timeout` seconds), reading both pipes before waiting so a full pipe cannot block the child.
-public func run(_ executable: URL, _ arguments: [String], timeout: Double = 60, directory: URL? = nil) throws -> CommandResult {
+public func run(
+    _ executable: URL, _ arguments: [String], timeout: Double = 60, directory: URL? = nil
+) throws -> CommandResult {
     let p = Process()
     p.executableURL = executable
     p.arguments = arguments
@@ -27,8 +29,9 @@ public func run(_ executable: URL, _ arguments: [String], timeout: Double = 60, 
     p.waitUntilExit()
     killer.cancel()
     errData.wait()
-    return CommandResult(status: p.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: errData.value, as: UTF8.self))
+    return CommandResult(
+        status: p.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: errData.value, as: UTF8.self))
 }
 
 /// `emotiontap ARGS`, as a `CommandResult`.
@@ -44,7 +47,8 @@ public func emotiontap(_ arguments: [String], timeout: Double = 60) throws -> (I
 
 /// Validates a JSONL file of events against the protocol schema with tools/validate_events.py.
 public func validateAgainstSchema(_ jsonl: URL) throws -> (Bool, String) {
-    let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Repo.validator.path, Repo.schema.path, jsonl.path])
+    let r = try run(
+        URL(fileURLWithPath: "/usr/bin/env"), ["python3", Repo.validator.path, Repo.schema.path, jsonl.path])
     return (r.status == 0, r.stdout + r.stderr)
 }
 

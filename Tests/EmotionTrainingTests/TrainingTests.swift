@@ -19,11 +19,17 @@ struct LabelAndReportTests {
     @Test("manifest rows are checked: unknown emotions and contradictory upset flags name their line")
     func manifest() throws {
         let dir = try TemporaryDirectory()
-        let good = try dir.write("m.csv", Array("path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,calm,normal,0,1.0\nb.wav,x,2,fear,high,1,2.0\n".utf8))
+        let good = try dir.write(
+            "m.csv",
+            Array(
+                "path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,calm,normal,0,1.0\nb.wav,x,2,fear,high,1,2.0\n"
+                    .utf8))
         let entries = try Manifest.read(good)
         #expect(entries.map(\.emotion) == [.neutral, .fear])
         #expect(entries.map(\.upset) == [false, true])
-        let bad = try dir.write("bad.csv", Array("path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,angry,normal,0,1.0\n".utf8))
+        let bad = try dir.write(
+            "bad.csv",
+            Array("path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,angry,normal,0,1.0\n".utf8))
         #expect { try Manifest.read(bad) } throws: { "\($0)".contains("bad.csv:2") }
         let unknown = try dir.write("u.csv", Array("path,corpus,speaker,emotion\na.wav,x,1,bored\n".utf8))
         #expect { try Manifest.read(unknown) } throws: { "\($0)".contains("unknown emotion 'bored'") }
@@ -33,7 +39,8 @@ struct LabelAndReportTests {
     func report() {
         // truth:     a a a b b c
         // predicted: a a b b c c
-        let r = ClassificationReport(names: ["a", "b", "c"], truth: [0, 0, 0, 1, 1, 2], predicted: [0, 0, 1, 1, 2, 2])
+        let r = ClassificationReport(
+            names: ["a", "b", "c"], truth: [0, 0, 0, 1, 1, 2], predicted: [0, 0, 1, 1, 2, 2])
         #expect(r.confusion == [[2, 1, 0], [0, 1, 1], [0, 0, 1]])
         #expect(abs(r.accuracy - 4.0 / 6) < 1e-12)
         #expect(abs(r.classes[0].precision - 1) < 1e-12)
@@ -46,7 +53,9 @@ struct LabelAndReportTests {
         #expect(abs(r.macroF1 - (0.8 + 0.5 + 2.0 / 3) / 3) < 1e-12)
         #expect(abs(r.weightedF1 - (3 * 0.8 + 2 * 0.5 + 2.0 / 3) / 6) < 1e-12)
         let text = r.formatted(title: "t")
-        for needle in ["precision", "recall", "f1-score", "support", "accuracy", "macro avg", "weighted avg", "confusion matrix"] {
+        for needle in [
+            "precision", "recall", "f1-score", "support", "accuracy", "macro avg", "weighted avg", "confusion matrix",
+        ] {
             #expect(text.contains(needle))
         }
         let e = EvaluationResult(truth: [.angry, .happy], predicted: [.angry, .sad], predictedUpset: [true, true])
@@ -62,10 +71,12 @@ struct TrainingTests {
     /// A tiny manifest over the three fixture clips.
     static func tinyCorpus() throws -> (TemporaryDirectory, URL) {
         let dir = try TemporaryDirectory()
-        let rows = ["path,corpus,speaker,emotion,intensity,upset,duration_s",
-                    "crema-1009_DFA_ANG_XX.wav,crema-d,1009,angry,unspecified,1,2.3",
-                    "crema-1011_IEO_NEU_XX.wav,crema-d,1011,neutral,unspecified,0,2.0",
-                    "crema-1015_ITH_SAD_XX.wav,crema-d,1015,sad,unspecified,1,2.1"]
+        let rows = [
+            "path,corpus,speaker,emotion,intensity,upset,duration_s",
+            "crema-1009_DFA_ANG_XX.wav,crema-d,1009,angry,unspecified,1,2.3",
+            "crema-1011_IEO_NEU_XX.wav,crema-d,1011,neutral,unspecified,0,2.0",
+            "crema-1015_ITH_SAD_XX.wav,crema-d,1015,sad,unspecified,1,2.1",
+        ]
         let manifest = try dir.write("manifest.csv", Array(rows.joined(separator: "\n").utf8))
         return (dir, manifest)
     }
@@ -107,7 +118,9 @@ struct TrainingTests {
         let scores = ModelRunner(model: loaded).predict(vector)
         #expect(abs(scores.probabilities.reduce(0, +) - 1) < 1e-5)
 
-        #expect { try EmotionModel(data: Data("{}".utf8), source: "empty.json") } throws: { "\($0)".contains("empty.json") }
+        #expect { try EmotionModel(data: Data("{}".utf8), source: "empty.json") } throws: {
+            "\($0)".contains("empty.json")
+        }
         var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         json["version"] = 99
         let future = try JSONSerialization.data(withJSONObject: json)
@@ -129,4 +142,3 @@ struct TrainingTests {
         }
     }
 }
-

@@ -12,9 +12,9 @@ import Benchmark
 import EmotionCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // MARK: - Test signal
@@ -54,7 +54,7 @@ func synthesizeSpeechLike(seconds: Double, sampleRate: Int, seed: UInt64 = 0x5EE
         var voiced = 0.0
         var k = 1
         while Double(k) * f0 < nyquist * 0.95 {
-            voiced += sin(Double(k) * phase) / Double(k) // ~ -6 dB/octave tilt
+            voiced += sin(Double(k) * phase) / Double(k)  // ~ -6 dB/octave tilt
             k += 1
         }
         // syllables: raised-cosine bursts at 4 Hz, every 5th one silent (a pause)
@@ -87,7 +87,7 @@ let commonMetrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .mallocCountTotal
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: commonMetrics,
-        units: [realTime: .count], // print "x real time" as a plain factor, not in K
+        units: [realTime: .count],  // print "x real time" as a plain factor, not in K
         warmupIterations: 3,
         maxDuration: .seconds(4),
         maxIterations: 10_000
@@ -124,7 +124,7 @@ let benchmarks: @Sendable () -> Void = {
             }
             blackHole(acc)
             let elapsed = monotonicNanos() - start
-            benchmark.stopMeasurement() // keep the bookkeeping below out of the measured region
+            benchmark.stopMeasurement()  // keep the bookkeeping below out of the measured region
             benchmark.measurement(realTime, Int((audioNanos / Double(max(elapsed, 1))).rounded()))
             if frames != expectedFrames {
                 benchmark.error("expected \(expectedFrames) frames, got \(frames)")
@@ -166,7 +166,7 @@ let benchmarks: @Sendable () -> Void = {
             }
             blackHole(output[0])
             let elapsed = monotonicNanos() - start
-            benchmark.stopMeasurement() // keep the bookkeeping below out of the measured region
+            benchmark.stopMeasurement()  // keep the bookkeeping below out of the measured region
             let packets = Double(benchmark.scaledIterations.count)
             benchmark.measurement(realTime, Int((packets * packetNanos / Double(max(elapsed, 1))).rounded()))
         }
@@ -205,7 +205,7 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
             let elapsed = monotonicNanos() - start
-            benchmark.stopMeasurement() // keep the bookkeeping below out of the measured region
+            benchmark.stopMeasurement()  // keep the bookkeeping below out of the measured region
             let decoded = Double(benchmark.scaledIterations.count)
             benchmark.measurement(realTime, Int((decoded * packetNanos / Double(max(elapsed, 1))).rounded()))
         }
@@ -216,7 +216,9 @@ let benchmarks: @Sendable () -> Void = {
         let model = try! EmotionModel.builtIn()
         let runner = ModelRunner(model: model)
         var rng = SplitMix64(state: 7)
-        let vector = (0..<model.inputs.count).map { i in model.normalization.mean.values[i] + Float(rng.nextSigned()) * model.normalization.scale.values[i] }
+        let vector = (0..<model.inputs.count).map { i in
+            model.normalization.mean.values[i] + Float(rng.nextSigned()) * model.normalization.scale.values[i]
+        }
         Benchmark("Model inference, one window (x1000)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             for _ in benchmark.scaledIterations { blackHole(runner.predict(vector)) }
         }

@@ -24,12 +24,16 @@ public struct MonoAudio: Sendable {
 /// Reads audio files into mono audio at the analysis rate.
 public enum AudioInput {
     /// Loads `url`, picks or mixes channels and resamples to `sampleRate` with libsoxr.
-    public static func load(_ url: URL, channel: ChannelSelection = .mix, sampleRate: Int = 8000) throws(AudioFileError) -> MonoAudio {
+    public static func load(
+        _ url: URL, channel: ChannelSelection = .mix, sampleRate: Int = 8000
+    ) throws(AudioFileError) -> MonoAudio {
         let file = try WAVFile(contentsOf: url)
         return try decode(file, channel: channel, sampleRate: sampleRate)
     }
 
-    public static func decode(_ file: WAVFile, channel: ChannelSelection = .mix, sampleRate: Int = 8000) throws(AudioFileError) -> MonoAudio {
+    public static func decode(
+        _ file: WAVFile, channel: ChannelSelection = .mix, sampleRate: Int = 8000
+    ) throws(AudioFileError) -> MonoAudio {
         if case .index(let i) = channel, !(0..<file.channels).contains(i) {
             throw .channelOutOfRange(requested: i, channels: file.channels)
         }
@@ -47,9 +51,11 @@ public enum AudioInput {
             func sample(_ index: Int) -> Float {
                 switch file.encoding {
                 case .pcm16:
-                    return Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: Int16.self))) / 32768
+                    return Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: Int16.self)))
+                        / 32768
                 case .float32:
-                    let v = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
+                    let v = Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
                     return v.isFinite ? v : 0
                 case .muLaw:
                     return Float(G711Law.muLaw.linear(raw[index])) / 32768
@@ -73,7 +79,9 @@ public enum AudioInput {
     }
 
     /// Band-limited resampling with libsoxr (high quality).
-    public static func resample(_ input: [Float], from inputRate: Int, to outputRate: Int) throws(AudioFileError) -> [Float] {
+    public static func resample(
+        _ input: [Float], from inputRate: Int, to outputRate: Int
+    ) throws(AudioFileError) -> [Float] {
         guard !input.isEmpty else { return [] }
         let expected = Int((Double(input.count) * Double(outputRate) / Double(inputRate)).rounded())
         var output = [Float](repeating: 0, count: expected + 16)
@@ -83,10 +91,11 @@ public enum AudioInput {
         var runtime = soxr_runtime_spec(1)
         let error: soxr_error_t? = input.withUnsafeBufferPointer { inp in
             output.withUnsafeMutableBufferPointer { out in
-                soxr_oneshot(Double(inputRate), Double(outputRate), 1,
-                             inp.baseAddress, inp.count, nil,
-                             out.baseAddress, out.count, &produced,
-                             &io, &quality, &runtime)
+                soxr_oneshot(
+                    Double(inputRate), Double(outputRate), 1,
+                    inp.baseAddress, inp.count, nil,
+                    out.baseAddress, out.count, &produced,
+                    &io, &quality, &runtime)
             }
         }
         if let error { throw .resampling(String(cString: error)) }

@@ -55,7 +55,9 @@ public struct WAVFile: Sendable {
             throw .notRIFF
         }
         guard bytes[8..<12].elementsEqual("WAVE".utf8) else {
-            throw .notWAVE(foundForm: String(decoding: bytes[8..<12].map { (0x20...0x7e).contains($0) ? $0 : 0x3f }, as: UTF8.self))
+            throw .notWAVE(
+                foundForm: String(decoding: bytes[8..<12].map { (0x20...0x7e).contains($0) ? $0 : 0x3f }, as: UTF8.self)
+            )
         }
 
         var format: (tag: UInt16, channels: Int, rate: Int, blockAlign: Int, bits: Int)?
@@ -67,7 +69,9 @@ public struct WAVFile: Sendable {
             let bodyStart = offset + 8
             let available = bytes.count - bodyStart
             if id == "fmt " {
-                guard size >= 16, available >= 16 else { throw .truncated("'fmt ' chunk is \(min(size, available)) bytes, needs 16") }
+                guard size >= 16, available >= 16 else {
+                    throw .truncated("'fmt ' chunk is \(min(size, available)) bytes, needs 16")
+                }
                 var tag = Self.le16(bytes, bodyStart)
                 let channels = Int(Self.le16(bytes, bodyStart + 2))
                 let rate = Int(Self.le32(bytes, bodyStart + 4))
@@ -75,7 +79,9 @@ public struct WAVFile: Sendable {
                 let bits = Int(Self.le16(bytes, bodyStart + 14))
                 if tag == 0xFFFE {
                     // WAVE_FORMAT_EXTENSIBLE: the real tag is the first two bytes of the sub-format GUID.
-                    guard size >= 40, available >= 40 else { throw .truncated("extensible 'fmt ' chunk shorter than 40 bytes") }
+                    guard size >= 40, available >= 40 else {
+                        throw .truncated("extensible 'fmt ' chunk shorter than 40 bytes")
+                    }
                     tag = Self.le16(bytes, bodyStart + 24)
                 }
                 format = (tag, channels, rate, blockAlign, bits)
@@ -105,7 +111,8 @@ public struct WAVFile: Sendable {
         case (3, 32): encoding = .float32
         case (7, 8): encoding = .muLaw
         case (6, 8): encoding = .aLaw
-        case (1, _), (3, _), (6, _), (7, _): throw .unsupportedBitDepth(formatTag: format.tag, bitsPerSample: format.bits)
+        case (1, _), (3, _), (6, _), (7, _):
+            throw .unsupportedBitDepth(formatTag: format.tag, bitsPerSample: format.bits)
         default: throw .unsupportedCodec(formatTag: format.tag)
         }
         self.encoding = encoding
@@ -122,14 +129,17 @@ public struct WAVFile: Sendable {
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(44 + data.count)
-        let (tag, bits): (UInt16, Int) = switch encoding {
-        case .pcm16: (1, 16)
-        case .float32: (3, 32)
-        case .muLaw: (7, 8)
-        case .aLaw: (6, 8)
-        }
+        let (tag, bits): (UInt16, Int) =
+            switch encoding {
+            case .pcm16: (1, 16)
+            case .float32: (3, 32)
+            case .muLaw: (7, 8)
+            case .aLaw: (6, 8)
+            }
         func put16(_ v: UInt16) { out.append(UInt8(v & 0xff)); out.append(UInt8(v >> 8)) }
-        func put32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { out.append(UInt8((v >> UInt32(s)) & 0xff)) } }
+        func put32(_ v: UInt32) {
+            for s in stride(from: 0, to: 32, by: 8) { out.append(UInt8((v >> UInt32(s)) & 0xff)) }
+        }
         out += Array("RIFF".utf8); put32(UInt32(36 + data.count + (data.count & 1)))
         out += Array("WAVE".utf8)
         out += Array("fmt ".utf8); put32(16)

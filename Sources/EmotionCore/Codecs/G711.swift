@@ -59,9 +59,13 @@ public final class G711Decoder: PayloadDecoder {
         payload.isEmpty || payload.count > Self.maxPayload ? nil : payload.count
     }
 
-    public func decode(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) throws(PayloadDecodeError) -> Int {
+    public func decode(
+        _ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>
+    ) throws(PayloadDecodeError) -> Int {
         guard !payload.isEmpty else { throw .empty }
-        guard payload.count <= output.count, payload.count <= Self.maxPayload else { throw .tooLarge(bytes: payload.count) }
+        guard payload.count <= output.count, payload.count <= Self.maxPayload else {
+            throw .tooLarge(bytes: payload.count)
+        }
         let bytes = payload.bindMemory(to: UInt8.self)
         let n = Int(g711_decode(codec, output.baseAddress, bytes.baseAddress, Int32(bytes.count)))
         _ = plc_rx(plc, output.baseAddress, Int32(n))

@@ -27,7 +27,9 @@ public final class OpusPayloadDecoder: PayloadDecoder {
         return n > 0 ? Int(n) : nil
     }
 
-    public func decode(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) throws(PayloadDecodeError) -> Int {
+    public func decode(
+        _ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>
+    ) throws(PayloadDecodeError) -> Int {
         guard !payload.isEmpty else { throw .empty }
         guard payload.count <= 1275 * 3 else { throw .tooLarge(bytes: payload.count) }
         let bytes = payload.bindMemory(to: UInt8.self)
@@ -45,7 +47,9 @@ public final class OpusPayloadDecoder: PayloadDecoder {
         return got > 0 ? Int(got) : 0
     }
 
-    public func recover(_ count: Int, from next: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    public func recover(
+        _ count: Int, from next: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>
+    ) -> Int {
         let quantum = sampleRate / 400
         let n = min(count, output.count) / quantum * quantum
         guard n > 0, !next.isEmpty else { return 0 }
@@ -64,8 +68,11 @@ public final class OpusPayloadEncoder {
     private let encoder: OpaquePointer
     private var packet = [UInt8](repeating: 0, count: 1500)
 
-    public init(sampleRate: Int = 8000, frameMilliseconds: Int = 20, bitrate: Int = 12_000, fec: Bool = true, expectedLossPercent: Int = 5,
-                complexity: Int = 10) throws {
+    public init(
+        sampleRate: Int = 8000, frameMilliseconds: Int = 20, bitrate: Int = 12_000, fec: Bool = true,
+        expectedLossPercent: Int = 5,
+        complexity: Int = 10
+    ) throws {
         var error: Int32 = 0
         guard let e = opus_encoder_create(Int32(sampleRate), 1, OPUS_APPLICATION_VOIP, &error), error == OPUS_OK else {
             throw PayloadDecodeError.invalidOpus(code: error)

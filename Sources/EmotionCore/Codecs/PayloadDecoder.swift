@@ -15,7 +15,9 @@ public protocol PayloadDecoder: AnyObject {
     /// How many samples `payload` will decode to, or nil when the payload cannot be decoded.
     func sampleCount(of payload: UnsafeRawBufferPointer) -> Int?
     /// Decodes one packet; returns the number of samples written.
-    func decode(_ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) throws(PayloadDecodeError) -> Int
+    func decode(
+        _ payload: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>
+    ) throws(PayloadDecodeError) -> Int
     /// Synthesises `count` samples for audio that never arrived; returns the number written.
     func conceal(_ count: Int, into output: UnsafeMutableBufferPointer<Int16>) -> Int
     /// Rebuilds up to `count` lost samples from the packet that followed the gap (Opus in-band FEC);
@@ -24,7 +26,9 @@ public protocol PayloadDecoder: AnyObject {
 }
 
 extension PayloadDecoder {
-    public func recover(_ count: Int, from next: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    public func recover(
+        _ count: Int, from next: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<Int16>
+    ) -> Int {
         conceal(count, into: output)
     }
 }

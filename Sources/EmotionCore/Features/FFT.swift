@@ -17,7 +17,8 @@ final class RealFFT {
     init(size: Int) {
         self.size = size
         input = fftwf_alloc_real(size)!
-        output = UnsafeMutableRawPointer(fftwf_alloc_complex(size / 2 + 1)!).bindMemory(to: Float.self, capacity: size + 2)
+        output = UnsafeMutableRawPointer(fftwf_alloc_complex(size / 2 + 1)!).bindMemory(
+            to: Float.self, capacity: size + 2)
         input.initialize(repeating: 0, count: size)
         output.initialize(repeating: 0, count: size + 2)
         (forward, inverse) = RealFFT.plans(size: size)

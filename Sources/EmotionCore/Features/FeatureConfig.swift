@@ -17,8 +17,10 @@ public struct FeatureConfig: Sendable, Codable, Equatable, Hashable {
     public static let mfccCount = 13
     public static let chromaCount = 12
 
-    public init(sampleRate: Int = 8000, nFFT: Int = 512, winLength: Int = 400, hopLength: Int = 160,
-                nMels: Int = 40, fmin: Double = 0, fmax: Double? = nil) {
+    public init(
+        sampleRate: Int = 8000, nFFT: Int = 512, winLength: Int = 400, hopLength: Int = 160,
+        nMels: Int = 40, fmin: Double = 0, fmax: Double? = nil
+    ) {
         self.sampleRate = sampleRate
         self.nFFT = nFFT
         self.winLength = winLength
@@ -40,11 +42,21 @@ public struct FeatureConfig: Sendable, Codable, Equatable, Hashable {
     /// Rejects parameter sets librosa would reject or that make no sense for speech.
     public func validate() throws(Invalid) {
         func fail(_ s: String) -> Invalid { Invalid(description: s) }
-        guard (1000...192_000).contains(sampleRate) else { throw fail("sample rate \(sampleRate) Hz is outside 1000...192000") }
-        guard nFFT >= 16, nFFT <= 16384, nFFT % 2 == 0 else { throw fail("n-fft must be even and in 16...16384 (got \(nFFT))") }
-        guard winLength >= 2, winLength <= nFFT else { throw fail("win-length must be in 2...n-fft (got \(winLength), n-fft \(nFFT))") }
-        guard hopLength >= 1, hopLength <= nFFT else { throw fail("hop-length must be in 1...n-fft (got \(hopLength))") }
-        guard nMels >= Self.mfccCount, nMels <= 512 else { throw fail("n-mels must be in \(Self.mfccCount)...512 (got \(nMels))") }
+        guard (1000...192_000).contains(sampleRate) else {
+            throw fail("sample rate \(sampleRate) Hz is outside 1000...192000")
+        }
+        guard nFFT >= 16, nFFT <= 16384, nFFT % 2 == 0 else {
+            throw fail("n-fft must be even and in 16...16384 (got \(nFFT))")
+        }
+        guard winLength >= 2, winLength <= nFFT else {
+            throw fail("win-length must be in 2...n-fft (got \(winLength), n-fft \(nFFT))")
+        }
+        guard hopLength >= 1, hopLength <= nFFT else {
+            throw fail("hop-length must be in 1...n-fft (got \(hopLength))")
+        }
+        guard nMels >= Self.mfccCount, nMels <= 512 else {
+            throw fail("n-mels must be in \(Self.mfccCount)...512 (got \(nMels))")
+        }
         guard fmin >= 0, fmin.isFinite else { throw fail("fmin must be >= 0 (got \(fmin))") }
         let top = effectiveFmax
         guard top.isFinite, top > fmin, top <= Double(sampleRate) / 2 else {

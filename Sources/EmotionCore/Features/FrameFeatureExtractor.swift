@@ -13,17 +13,17 @@ public final class FrameFeatureExtractor {
     private let bins: Int
 
     // MARK: Constant tables
-    private let window: UnsafeMutablePointer<Float>          // Hann(winLength)
-    private let windowOffset: Int                            // where the window sits inside the n_fft frame
-    private let frequencies: UnsafeMutablePointer<Float>     // bin centre frequencies
-    private let melStart: UnsafeMutablePointer<Int>          // first bin of each mel band
-    private let melLength: UnsafeMutablePointer<Int>         // number of non-zero weights of each band
-    private let melOffset: UnsafeMutablePointer<Int>         // where each band's weights start in melWeights
+    private let window: UnsafeMutablePointer<Float>  // Hann(winLength)
+    private let windowOffset: Int  // where the window sits inside the n_fft frame
+    private let frequencies: UnsafeMutablePointer<Float>  // bin centre frequencies
+    private let melStart: UnsafeMutablePointer<Int>  // first bin of each mel band
+    private let melLength: UnsafeMutablePointer<Int>  // number of non-zero weights of each band
+    private let melOffset: UnsafeMutablePointer<Int>  // where each band's weights start in melWeights
     private let melWeights: UnsafeMutablePointer<Float>
-    private let chromaWeights: UnsafeMutablePointer<Float>   // 12 x bins, row-major
-    private let dct: UnsafeMutablePointer<Float>             // 13 x nMels, row-major
-    private let shapeBands: Range<Int>                       // mel bands centred in 250-3400 Hz
-    private let shapeX: UnsafeMutablePointer<Float>          // centred kHz of those bands, for the slope
+    private let chromaWeights: UnsafeMutablePointer<Float>  // 12 x bins, row-major
+    private let dct: UnsafeMutablePointer<Float>  // 13 x nMels, row-major
+    private let shapeBands: Range<Int>  // mel bands centred in 250-3400 Hz
+    private let shapeX: UnsafeMutablePointer<Float>  // centred kHz of those bands, for the slope
     private let shapeDenominator: Float
     private let lowBandEnd: Int
     private let pitchLags: ClosedRange<Int>
@@ -31,13 +31,13 @@ public final class FrameFeatureExtractor {
 
     // MARK: Streaming state
     private let capacity: Int
-    private let buffer: UnsafeMutablePointer<Float>          // padded signal from absolute padded index `base`
+    private let buffer: UnsafeMutablePointer<Float>  // padded signal from absolute padded index `base`
     private var count = 0
     private var base = 0
     private var nextFrame = 0
-    private var received = 0                                 // real samples pushed
+    private var received = 0  // real samples pushed
     private var finished = false
-    private var realEnd = Int.max                            // padded index where the real signal ends (known at finish)
+    private var realEnd = Int.max  // padded index where the real signal ends (known at finish)
     private var hasPrevious = false
 
     /// Asked with each frame's level (dB re full scale) whether the frame needs its whole analysis.
@@ -54,7 +54,7 @@ public final class FrameFeatureExtractor {
     private let power: UnsafeMutablePointer<Float>
     private let magnitude: UnsafeMutablePointer<Float>
     private let previousShape: UnsafeMutablePointer<Float>
-    private let melEnergy: UnsafeMutablePointer<Float>       // mel bands in dB
+    private let melEnergy: UnsafeMutablePointer<Float>  // mel bands in dB
     private let row: UnsafeMutablePointer<Float>
 
     public init(config: FeatureConfig = FeatureConfig()) throws(FeatureConfig.Invalid) {
@@ -82,8 +82,10 @@ public final class FrameFeatureExtractor {
         melLength = .copy(lengths)
         melOffset = .copy(offsets)
         melWeights = .copy(weights.isEmpty ? [0] : weights)
-        chromaWeights = .copy(FilterBanks.chroma(sampleRate: config.sampleRate, nFFT: n).flatMap { $0.map { Float($0) } })
-        dct = .copy(FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels).flatMap { $0.map { Float($0) } })
+        chromaWeights = .copy(
+            FilterBanks.chroma(sampleRate: config.sampleRate, nFFT: n).flatMap { $0.map { Float($0) } })
+        dct = .copy(
+            FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels).flatMap { $0.map { Float($0) } })
 
         // Spectral shape over the telephone band, on the mel bands already computed.
         let centres = FilterBanks.melCentres(config)
@@ -134,8 +136,10 @@ public final class FrameFeatureExtractor {
     }
 
     deinit {
-        for p in [window, frequencies, melWeights, chromaWeights, dct, shapeX, windowAutocorrelation,
-                  buffer, power, magnitude, previousShape, melEnergy, row] { p.deallocate() }
+        for p in [
+            window, frequencies, melWeights, chromaWeights, dct, shapeX, windowAutocorrelation,
+            buffer, power, magnitude, previousShape, melEnergy, row,
+        ] { p.deallocate() }
         melStart.deallocate()
         melLength.deallocate()
         melOffset.deallocate()
@@ -201,8 +205,10 @@ public final class FrameFeatureExtractor {
         let n = config.nFFT, hop = config.hopLength
         while nextFrame * hop + n <= base + count {
             analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop)
-            onFrame(FrameView(index: nextFrame, time: Double(nextFrame) * config.frameStep,
-                              values: UnsafeBufferPointer(start: row, count: FrameLayout.count)))
+            onFrame(
+                FrameView(
+                    index: nextFrame, time: Double(nextFrame) * config.frameStep,
+                    values: UnsafeBufferPointer(start: row, count: FrameLayout.count)))
             nextFrame += 1
         }
         // Keep only what the next frame still needs.

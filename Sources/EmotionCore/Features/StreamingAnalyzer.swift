@@ -6,7 +6,9 @@ public final class StreamingAnalyzer {
     private let extractor: FrameFeatureExtractor
     private let aggregator: WindowAggregator
 
-    public init(features: FeatureConfig = FeatureConfig(), windows: WindowConfig = WindowConfig()) throws(FeatureConfig.Invalid) {
+    public init(
+        features: FeatureConfig = FeatureConfig(), windows: WindowConfig = WindowConfig()
+    ) throws(FeatureConfig.Invalid) {
         self.features = features
         self.windows = windows
         extractor = try FrameFeatureExtractor(config: features)

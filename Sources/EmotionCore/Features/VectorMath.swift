@@ -32,7 +32,9 @@ public enum VectorMath {
 
     /// `out[i] = a[i] * b[i]`, eight lanes at a time (the scalar loop does not vectorise: the pointers may alias).
     @inline(__always)
-    public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ n: Int) {
+    public static func multiply(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ n: Int
+    ) {
         var i = 0
         while i + 8 <= n {
             let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)

@@ -125,7 +125,10 @@ public final class WindowAggregator {
         let speechSeconds = Double(speechSlots.count) * frameStep
         var vector: [Float]?
         if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
-            vector = ring.withUnsafeBufferPointer { statistics.compute(rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds) }
+            vector = ring.withUnsafeBufferPointer {
+                statistics.compute(
+                    rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds)
+            }
         }
         return WindowFeatures(
             start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,

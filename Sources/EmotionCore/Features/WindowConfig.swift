@@ -14,8 +14,10 @@ public struct WindowConfig: Sendable, Codable, Equatable, Hashable {
     /// follow the line's gain rather than an absolute level.
     public var speechRangeDB: Float
 
-    public init(length: Double = 3, hop: Double = 1, minimumSpeech: Double = 0.5,
-                speechFloorDB: Float = -90, speechMarginDB: Float = 12, speechRangeDB: Float = 35) {
+    public init(
+        length: Double = 3, hop: Double = 1, minimumSpeech: Double = 0.5,
+        speechFloorDB: Float = -90, speechMarginDB: Float = 12, speechRangeDB: Float = 35
+    ) {
         self.length = length
         self.hop = hop
         self.minimumSpeech = minimumSpeech
@@ -25,9 +27,15 @@ public struct WindowConfig: Sendable, Codable, Equatable, Hashable {
     }
 
     public func validate() throws(FeatureConfig.Invalid) {
-        guard length >= 0.5, length <= 60 else { throw .init(description: "window length must be in 0.5...60 s (got \(length))") }
-        guard hop >= 0.1, hop <= length else { throw .init(description: "window hop must be in 0.1...length s (got \(hop))") }
-        guard minimumSpeech >= 0, minimumSpeech <= length else { throw .init(description: "minimum speech must be in 0...length s") }
+        guard length >= 0.5, length <= 60 else {
+            throw .init(description: "window length must be in 0.5...60 s (got \(length))")
+        }
+        guard hop >= 0.1, hop <= length else {
+            throw .init(description: "window hop must be in 0.1...length s (got \(hop))")
+        }
+        guard minimumSpeech >= 0, minimumSpeech <= length else {
+            throw .init(description: "minimum speech must be in 0...length s")
+        }
     }
 }
 

@@ -9,8 +9,10 @@ public final class WindowVector {
     static let spreadFeatures: [(String, Int)] = {
         var f: [(String, Int)] = [("zcr", FrameLayout.zcr), ("centroid", FrameLayout.centroid)]
         for i in FrameLayout.mfcc.dropFirst() { f.append(("mfcc\(i - FrameLayout.mfcc.lowerBound)", i)) }
-        f += [("voicing", FrameLayout.voicing), ("rolloff", FrameLayout.rolloff), ("flatness", FrameLayout.flatness),
-              ("slope", FrameLayout.slope), ("flux", FrameLayout.flux), ("low_high_db", FrameLayout.lowHighRatio)]
+        f += [
+            ("voicing", FrameLayout.voicing), ("rolloff", FrameLayout.rolloff), ("flatness", FrameLayout.flatness),
+            ("slope", FrameLayout.slope), ("flux", FrameLayout.flux), ("low_high_db", FrameLayout.lowHighRatio),
+        ]
         return f
     }()
     static let statNames = ["mean", "std", "p10", "p50", "p90"]
@@ -21,7 +23,10 @@ public final class WindowVector {
         for (name, _) in spreadFeatures { for s in statNames { n.append("\(name)_\(s)") } }
         for c in 0..<FeatureConfig.chromaCount { n.append("chroma\(c)_mean") }
         n += ["energy_rel_mean", "energy_std", "energy_rel_p10", "energy_rel_p90", "mfcc0_std"]
-        n += ["pitch_st_mean", "pitch_st_std", "pitch_st_p10", "pitch_st_p50", "pitch_st_p90", "pitch_st_range", "voiced_fraction"]
+        n += [
+            "pitch_st_mean", "pitch_st_std", "pitch_st_p10", "pitch_st_p50", "pitch_st_p90", "pitch_st_range",
+            "voiced_fraction",
+        ]
         for i in 1..<FeatureConfig.mfccCount { n.append("mfcc\(i)_delta") }
         n += ["energy_delta", "pitch_delta", "speech_bursts_per_s"]
         n += ["pitch_slope_st_per_s", "energy_slope_db_per_s", "voiced_runs_per_s", "voiced_run_mean_s"]
@@ -43,7 +48,9 @@ public final class WindowVector {
     /// `rows` is a ring of frame rows; `slots` lists the speech frames in time order; `bursts` counts
     /// runs of consecutive speech frames.
     /// `times` are the speech frames' centres in seconds, parallel to `slots`.
-    func compute(rows: UnsafeBufferPointer<Float>, slots: [Int], times: [Float], bursts: Int, speechSeconds: Double) -> [Float] {
+    func compute(
+        rows: UnsafeBufferPointer<Float>, slots: [Int], times: [Float], bursts: Int, speechSeconds: Double
+    ) -> [Float] {
         let width = FrameLayout.count
         func value(_ slot: Int, _ feature: Int) -> Float { rows[slot * width + feature] }
         var out: [Float] = []

@@ -36,7 +36,9 @@ public struct LegDecisions: Sendable {
     public mutating func add(window: WindowFeatures, scores: EmotionScores?) -> [Output] {
         guard let scores else { return [] }
         // Windows overlap: count only the speech new since the previous window's end.
-        let newShare = window.end - window.start > 0 ? min(1, (window.end - max(window.start, lastWindowEnd)) / (window.end - window.start)) : 1
+        let newShare =
+            window.end - window.start > 0
+            ? min(1, (window.end - max(window.start, lastWindowEnd)) / (window.end - window.start)) : 1
         lastWindowEnd = window.end
         let newSpeech = window.speechSeconds * max(0, newShare)
         let p = Double(scores.upset)
@@ -98,8 +100,9 @@ public struct LegDecisions: Sendable {
         let end = recent.isEmpty ? nil : recent.reduce(0, +) / Double(recent.count)
         var calmer: Bool?
         if let start, let end, windowsWithSpeech >= 4 { calmer = end < start - 0.05 }
-        return Summary(speechSeconds: speechSeconds, upsetFraction: speechSeconds > 0 ? upsetSpeechSeconds / speechSeconds : 0,
-                       peakUpset: peakUpset, emotionMix: mix, startUpset: start, endUpset: end, endedCalmer: calmer,
-                       escalations: escalations)
+        return Summary(
+            speechSeconds: speechSeconds, upsetFraction: speechSeconds > 0 ? upsetSpeechSeconds / speechSeconds : 0,
+            peakUpset: peakUpset, emotionMix: mix, startUpset: start, endUpset: end, endedCalmer: calmer,
+            escalations: escalations)
     }
 }

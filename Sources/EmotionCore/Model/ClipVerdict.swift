@@ -21,7 +21,8 @@ public struct ScoreAccumulator: Sendable {
     /// nil when no window had speech.
     public var scores: EmotionScores? {
         guard weight > 0 else { return nil }
-        return EmotionScores(probabilities: probabilities.map { Float($0 / weight) }, upset: Float(upset / weight),
-                             upsetFromHead: Float(upsetFromHead / weight))
+        return EmotionScores(
+            probabilities: probabilities.map { Float($0 / weight) }, upset: Float(upset / weight),
+            upsetFromHead: Float(upsetFromHead / weight))
     }
 }

@@ -70,8 +70,10 @@ public struct EmotionModel: Codable, Sendable {
         public var augmentation: String
         public var learner: String
         public var created: String
-        public init(command: String, manifest: String, clips: Int, windows: Int, clipsPerCorpus: [String: Int], speakers: Int,
-                    seed: UInt64, augmentation: String, learner: String, created: String) {
+        public init(
+            command: String, manifest: String, clips: Int, windows: Int, clipsPerCorpus: [String: Int], speakers: Int,
+            seed: UInt64, augmentation: String, learner: String, created: String
+        ) {
             self.command = command
             self.manifest = manifest
             self.clips = clips
@@ -92,7 +94,9 @@ public struct EmotionModel: Codable, Sendable {
         public var upsetMacroF1: Double
         public var emotionAccuracy: Double
         public var emotionMacroF1: Double
-        public init(clips: Int, upsetAccuracy: Double, upsetMacroF1: Double, emotionAccuracy: Double, emotionMacroF1: Double) {
+        public init(
+            clips: Int, upsetAccuracy: Double, upsetMacroF1: Double, emotionAccuracy: Double, emotionMacroF1: Double
+        ) {
             self.clips = clips
             self.upsetAccuracy = upsetAccuracy
             self.upsetMacroF1 = upsetMacroF1
@@ -101,8 +105,10 @@ public struct EmotionModel: Codable, Sendable {
         }
     }
 
-    public init(features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
-                training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions) {
+    public init(
+        features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
+        training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions
+    ) {
         format = Self.formatName
         version = Self.currentVersion
         self.features = features
@@ -128,27 +134,42 @@ public struct EmotionModel: Codable, Sendable {
         } catch {
             throw LoadError(description: "\(source): not a valid model file: \(error)")
         }
-        guard decoded.format == Self.formatName else { throw LoadError(description: "\(source): format '\(decoded.format)' is not \(Self.formatName)") }
+        guard decoded.format == Self.formatName else {
+            throw LoadError(description: "\(source): format '\(decoded.format)' is not \(Self.formatName)")
+        }
         guard decoded.version == Self.currentVersion else {
-            throw LoadError(description: "\(source): model version \(decoded.version); this build reads version \(Self.currentVersion)")
+            throw LoadError(
+                description:
+                    "\(source): model version \(decoded.version); this build reads version \(Self.currentVersion)")
         }
         guard decoded.inputs == WindowVector.names else {
-            throw LoadError(description: "\(source): model was trained on a different feature vector (\(decoded.inputs.count) inputs); retrain it with this build")
+            throw LoadError(
+                description:
+                    "\(source): model was trained on a different feature vector (\(decoded.inputs.count) inputs); retrain it with this build"
+            )
         }
-        guard decoded.labels == Emotion.allCases.map(\.rawValue) else { throw LoadError(description: "\(source): unexpected labels \(decoded.labels)") }
+        guard decoded.labels == Emotion.allCases.map(\.rawValue) else {
+            throw LoadError(description: "\(source): unexpected labels \(decoded.labels)")
+        }
         do { try decoded.features.validate(); try decoded.windows.validate() } catch {
             throw LoadError(description: "\(source): \(error.description)")
         }
         let n = decoded.inputs.count
-        guard decoded.normalization.mean.values.count == n, decoded.normalization.scale.values.count == n, !decoded.networks.isEmpty,
-              decoded.networks.allSatisfy({ ($0.hidden.first?.inputs ?? $0.emotionHead.inputs) == n && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1 })
+        guard decoded.normalization.mean.values.count == n, decoded.normalization.scale.values.count == n,
+            !decoded.networks.isEmpty,
+            decoded.networks.allSatisfy({
+                ($0.hidden.first?.inputs ?? $0.emotionHead.inputs) == n
+                    && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1
+            })
         else { throw LoadError(description: "\(source): layer shapes do not fit \(n) inputs") }
         self = decoded
     }
 
     public static func load(_ url: URL) throws(LoadError) -> EmotionModel {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw LoadError(description: "\(url.path): cannot read: \(error.localizedDescription)") }
+        do { data = try Data(contentsOf: url) } catch {
+            throw LoadError(description: "\(url.path): cannot read: \(error.localizedDescription)")
+        }
         return try EmotionModel(data: data, source: url.path)
     }
 
@@ -156,7 +177,8 @@ public struct EmotionModel: Codable, Sendable {
     public static func builtIn() throws(LoadError) -> EmotionModel {
         let data = Data(BuiltInModel.json.utf8)
         guard data.count > 16 else {
-            throw LoadError(description: "this build has no built-in model: train one with `make model` (or pass --model FILE)")
+            throw LoadError(
+                description: "this build has no built-in model: train one with `make model` (or pass --model FILE)")
         }
         return try EmotionModel(data: data, source: "built-in model")
     }
@@ -172,7 +194,8 @@ public struct EmotionModel: Codable, Sendable {
     public func swiftSource() throws -> String {
         let json = String(decoding: try encoded(), as: UTF8.self)
         let quotes = String(repeating: "\"", count: 3)
-        return "// Generated by `make model` (emotiontap train ... --embed-swift): the default model, built into the binary.\n"
+        return
+            "// Generated by `make model` (emotiontap train ... --embed-swift): the default model, built into the binary.\n"
             + "// Do not edit by hand. Training command: \(training.command)\n\n"
             + "enum BuiltInModel {\n    static let json = #\(quotes)\n\(json)\n\(quotes)#\n}\n"
     }
@@ -199,7 +222,9 @@ public final class ModelRunner {
     }
 
     public func predict(_ vector: [Float]) -> EmotionScores {
-        precondition(vector.count == model.inputs.count, "window vector has \(vector.count) entries, model wants \(model.inputs.count)")
+        precondition(
+            vector.count == model.inputs.count,
+            "window vector has \(vector.count) entries, model wants \(model.inputs.count)")
         let mean = model.normalization.mean.values, scale = model.normalization.scale.values
         for i in 0..<vector.count { normalized[i] = (vector[i] - mean[i]) / scale[i] }
         for i in 0..<sum.count { sum[i] = 0 }
@@ -209,7 +234,9 @@ public final class ModelRunner {
                 scratchB.withUnsafeMutableBufferPointer { b in
                     emotions.withUnsafeMutableBufferPointer { e in
                         for network in model.networks {
-                            upset += network.forward(x.baseAddress!, scratchA: a.baseAddress!, scratchB: b.baseAddress!, emotions: e.baseAddress!)
+                            upset += network.forward(
+                                x.baseAddress!, scratchA: a.baseAddress!, scratchB: b.baseAddress!,
+                                emotions: e.baseAddress!)
                             for i in 0..<e.count { sum[i] += e[i] }
                         }
                     }

@@ -38,19 +38,26 @@ public enum Manifest {
         var entries: [ManifestEntry] = []
         entries.reserveCapacity(lines.count)
         for (n, line) in lines.enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard fields.count >= columns.count else {
-                throw ManifestError(description: "\(url.path):\(n + 2): expected \(columns.count) fields, found \(fields.count)")
+                throw ManifestError(
+                    description: "\(url.path):\(n + 2): expected \(columns.count) fields, found \(fields.count)")
             }
             guard let e = Emotion(label: fields[emotion]) else {
                 throw ManifestError(description: "\(url.path):\(n + 2): unknown emotion '\(fields[emotion])'")
             }
             let isUpset = upset.map { fields[$0] == "1" } ?? e.isUpset
             guard isUpset == e.isUpset else {
-                throw ManifestError(description: "\(url.path):\(n + 2): upset=\(fields[upset!]) contradicts emotion '\(fields[emotion])'")
+                throw ManifestError(
+                    description:
+                        "\(url.path):\(n + 2): upset=\(fields[upset!]) contradicts emotion '\(fields[emotion])'")
             }
-            entries.append(ManifestEntry(path: fields[path], corpus: fields[corpus], speaker: fields[speaker], emotion: e,
-                                         upset: isUpset, duration: duration.flatMap { Double(fields[$0]) } ?? 0))
+            entries.append(
+                ManifestEntry(
+                    path: fields[path], corpus: fields[corpus], speaker: fields[speaker], emotion: e,
+                    upset: isUpset, duration: duration.flatMap { Double(fields[$0]) } ?? 0))
         }
         return entries
     }

@@ -42,8 +42,10 @@ public struct Network: Codable, Sendable, Equatable {
 
     /// Writes 7 emotion probabilities and returns the upset probability.
     /// `a` and `b` are scratch buffers of `widestLayer` floats; `x` is the normalised input.
-    func forward(_ x: UnsafePointer<Float>, scratchA a: UnsafeMutablePointer<Float>, scratchB b: UnsafeMutablePointer<Float>,
-                 emotions: UnsafeMutablePointer<Float>) -> Float {
+    func forward(
+        _ x: UnsafePointer<Float>, scratchA a: UnsafeMutablePointer<Float>, scratchB b: UnsafeMutablePointer<Float>,
+        emotions: UnsafeMutablePointer<Float>
+    ) -> Float {
         var input = x
         var output = a
         var spare = b

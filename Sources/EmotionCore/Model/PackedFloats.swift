@@ -13,7 +13,9 @@ public struct PackedFloats: Codable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not base64 float32 data")
         }
         values = data.withUnsafeBytes { raw in
-            (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+            (0..<data.count / 4).map {
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+            }
         }
     }
 

@@ -7,7 +7,9 @@ public enum PCM {
 
     /// Writes `source.count` floats into `destination`.
     @inline(__always)
-    public static func toFloat(_ source: UnsafeBufferPointer<Int16>, into destination: UnsafeMutableBufferPointer<Float>) {
+    public static func toFloat(
+        _ source: UnsafeBufferPointer<Int16>, into destination: UnsafeMutableBufferPointer<Float>
+    ) {
         for i in 0..<source.count { destination[i] = Float(source[i]) / 32768 }
     }
 }
