@@ -23,7 +23,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -84,6 +83,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
@@ -99,9 +99,6 @@ let package = Package(
                 "EmotionProtocol",
                 "EmotionUDP",
                 "CLinux",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -116,6 +113,7 @@ let package = Package(
                 "EmotionTraffic",
                 "EmotionUDP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -157,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionORTPTests",
-            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionUDP", "EmotionTestSupport"],
+            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionUDP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -165,15 +163,14 @@ let package = Package(
             dependencies: [
                 "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTapServer", "EmotionTraffic", "EmotionUDP",
                 "EmotionTestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EmotionTapEndToEndTests",
-            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionUDP", "EmotionTestSupport"],
+            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

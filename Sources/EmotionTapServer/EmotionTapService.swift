@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import Prometheus
 
 /// Why the service could not be assembled (an event log that cannot be opened, a model file that
@@ -44,8 +45,11 @@ public struct EmotionTapService: Sendable {
     }
 
     /// The HTTP application with the leg service attached; `runService()` runs both until SIGTERM or
-    /// SIGINT, then ends the legs (each with `leg.end`, reason `shutdown`).
-    public func buildApplication() -> some ApplicationProtocol {
+    /// SIGINT, then ends the legs (each with `leg.end`, reason `shutdown`). `onServerRunning` gets the
+    /// HTTP port once it listens (the configured one, or the one the system picked for port 0).
+    public func buildApplication(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         let api = ControlAPI(manager: manager, registry: registry, authToken: config.authToken)
         logger.info(
             "emotiontap serving",
@@ -58,6 +62,7 @@ public struct EmotionTapService: Sendable {
             router: api.router(),
             configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
             services: [LegService(manager: manager, logger: logger)],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
 }

@@ -1,6 +1,5 @@
 import COrtp
 @testable import EmotionORTP
-import EmotionTestSupport
 import Foundation
 import Testing
 

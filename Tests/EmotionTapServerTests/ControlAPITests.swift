@@ -6,13 +6,13 @@ import EmotionTestSupport
 import EmotionTraffic
 import EmotionUDP
 import Foundation
-import Hummingbird
-import HummingbirdTesting
 import Logging
+import ServiceLifecycle
 import Testing
 
-/// The real service built in-process (EmotionTapService, as `serve` builds it), its API driven
-/// through HummingbirdTesting, RTP from the project's sender and events on a real UDP socket.
+/// The real service built in-process (EmotionTapService, as `serve` builds it) and listening on a
+/// loopback port the system picks; its API driven over HTTP, RTP from the project's sender, events on
+/// a real UDP socket.
 struct InProcessService {
     let service: EmotionTapService
     let directory: TemporaryDirectory
@@ -24,6 +24,7 @@ struct InProcessService {
         // A random RTP range per test, so parallel tests never collide.
         let base = 30000 + Int.random(in: 0..<400) * 20
         config.rtpPorts = base...(base + rtpPortCount - 1)
+        config.httpPort = 0
         config.eventTargets = ["127.0.0.1:\(eventPort)"]
         config.eventLogPath = directory.url.appendingPathComponent("events.jsonl").path
         config.hmacKey = hmacKey
@@ -34,12 +35,27 @@ struct InProcessService {
     }
 
     var logPath: URL { URL(fileURLWithPath: service.config.eventLogPath!) }
-}
 
-extension TestResponse {
-    var text: String { String(buffer: body) }
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:] }
-    var errorMessage: String { (json["error"] as? [String: Any])?["message"] as? String ?? "" }
+    /// Runs the service (API, legs, heartbeats) while `body` runs with a client for it, then shuts it
+    /// down gracefully as SIGTERM would (every leg gets its `leg.end`).
+    func run(token: String? = nil, _ body: @escaping @Sendable (ControlClient) async throws -> Void) async throws {
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = service.buildApplication { port in portSink.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            do {
+                try await body(try ControlClient(baseURL: "http://127.0.0.1:\(port)", token: token))
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
 }
 
 @Suite("control API, in-process", .serialized)
@@ -49,40 +65,40 @@ struct ControlAPITests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let s = try InProcessService(eventPort: receiver.port, rtpPortCount: 2)
-        try await s.service.buildApplication().test(.router) { client in
-            func post(_ body: String) async throws -> TestResponse {
-                try await client.execute(uri: "/v1/legs", method: .post, body: ByteBuffer(string: body))
+        try await s.run { client in
+            func post(_ body: String) async throws -> ControlClient.Answer {
+                try await client.request("POST", "/v1/legs", body: body)
             }
-            #expect(try await client.execute(uri: "/v1/legs/leg-nope", method: .get).status == .notFound)
-            #expect(try await client.execute(uri: "/v1/legs/leg-nope", method: .delete).status == .notFound)
-            #expect(try await client.execute(uri: "/v1/calls/none", method: .get).status == .notFound)
-            #expect(try await post("{not json").status == .badRequest)
-            #expect(try await post("[1,2]").status == .badRequest)
-            #expect(try await post(#"{"call_id": 5, "role": "customer"}"#).status == .badRequest)
+            #expect(try await client.request("GET", "/v1/legs/leg-nope").status == 404)
+            #expect(try await client.request("DELETE", "/v1/legs/leg-nope").status == 404)
+            #expect(try await client.request("GET", "/v1/calls/none").status == 404)
+            #expect(try await post("{not json").status == 400)
+            #expect(try await post("[1,2]").status == 400)
+            #expect(try await post(#"{"call_id": 5, "role": "customer"}"#).status == 400)
             let unknown = try await post(#"{"call_id": "a", "role": "customer", "colour": 1}"#)
-            #expect(unknown.status == .badRequest && unknown.errorMessage.contains("colour"))
+            #expect(unknown.status == 400 && unknown.errorMessage.contains("colour"))
             #expect((unknown.json["error"] as? [String: Any])?["status"] as? Int == 400)
-            #expect(try await post(#"{"call_id": "a b;rm", "role": "customer"}"#).status == .badRequest)
-            #expect(try await post(#"{"call_id": "a", "role": "customer", "codec": "g729"}"#).status == .badRequest)
-            #expect(try await post(#"{"call_id": "a", "role": "customer", "port": 80}"#).status == .badRequest)
+            #expect(try await post(#"{"call_id": "a b;rm", "role": "customer"}"#).status == 400)
+            #expect(try await post(#"{"call_id": "a", "role": "customer", "codec": "g729"}"#).status == 400)
+            #expect(try await post(#"{"call_id": "a", "role": "customer", "port": 80}"#).status == 400)
             let huge = "{\"call_id\": \"" + String(repeating: "x", count: 40000) + "\", \"role\": \"c\"}"
-            #expect(try await post(huge).status == .contentTooLarge)
-            #expect((try await client.execute(uri: "/v1/legs", method: .get).json["legs"] as? [Any])?.isEmpty == true)
+            #expect(try await post(huge).status == 413)
+            #expect((try await client.request("GET", "/v1/legs").json["legs"] as? [Any])?.isEmpty == true)
 
             // Two ports: the third leg gets 503, an explicit port in use 409, existing legs unaffected.
             let first = try await post(#"{"call_id": "a", "role": "customer"}"#)
-            #expect(first.status == .created)
+            #expect(first.status == 201)
             let firstID = try #require(first.json["leg_id"] as? String)
             let firstPort = try #require((first.json["rtp"] as? [String: Any])?["port"] as? Int)
-            #expect(try await post(#"{"call_id": "a", "role": "agent"}"#).status == .created)
+            #expect(try await post(#"{"call_id": "a", "role": "agent"}"#).status == 201)
             let full = try await post(#"{"call_id": "a", "role": "x"}"#)
-            #expect(full.status == .serviceUnavailable && full.errorMessage.contains("no free RTP port"))
-            #expect(try await post("{\"call_id\": \"a\", \"role\": \"x\", \"port\": \(firstPort)}").status == .conflict)
-            let leg = try await client.execute(uri: "/v1/legs/\(firstID)", method: .get)
-            #expect(leg.status == .ok && leg.json["state"] as? String == "waiting")
+            #expect(full.status == 503 && full.errorMessage.contains("no free RTP port"))
+            #expect(try await post("{\"call_id\": \"a\", \"role\": \"x\", \"port\": \(firstPort)}").status == 409)
+            let leg = try await client.request("GET", "/v1/legs/\(firstID)")
+            #expect(leg.status == 200 && leg.json["state"] as? String == "waiting")
             #expect(Set(((leg.json["rtp"] as? [String: Any]) ?? [:]).keys) == Set(RTPTotals.fields.map(\.name)))
             #expect(
-                try await client.execute(uri: "/metrics", method: .get).text.contains("emotiontap_legs_created_total 2")
+                try await client.request("GET", "/metrics").body.contains("emotiontap_legs_created_total 2")
             )
         }
     }
@@ -92,18 +108,14 @@ struct ControlAPITests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let s = try InProcessService(eventPort: receiver.port, token: "s3cret-token")
-        try await s.service.buildApplication().test(.router) { client in
-            #expect(
-                try await client.execute(
-                    uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-token"]
-                ).status == .ok)
-            let missing = try await client.execute(uri: "/v1/legs", method: .get)
-            #expect(missing.status == .unauthorized && missing.headers[.wwwAuthenticate] == "Bearer")
-            #expect(
-                try await client.execute(
-                    uri: "/v1/legs", method: .get, headers: [.authorization: "Bearer s3cret-tokeN"]
-                ).status == .unauthorized)
-            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+        try await s.run { client in
+            let good = ["Authorization": "Bearer s3cret-token"]
+            #expect(try await client.request("GET", "/v1/legs", headers: good).status == 200)
+            let missing = try await client.request("GET", "/v1/legs")
+            #expect(missing.status == 401 && missing.headers["www-authenticate"] == "Bearer")
+            let wrong = ["Authorization": "Bearer s3cret-tokeN"]
+            #expect(try await client.request("GET", "/v1/legs", headers: wrong).status == 401)
+            #expect(try await client.request("GET", "/healthz").status == 200)
         }
     }
 
@@ -115,11 +127,10 @@ struct ControlAPITests {
         defer { receiver.stop() }
         let s = try InProcessService(eventPort: receiver.port)
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: s.directory.url)
-        try await s.service.buildApplication().test(.router) { client in
-            let created = try await client.execute(
-                uri: "/v1/legs", method: .post,
-                body: ByteBuffer(string: #"{"call_id":"in-process","role":"customer","codec":"pcmu"}"#))
-            #expect(created.status == .created)
+        try await s.run { client in
+            let created = try await client.request(
+                "POST", "/v1/legs", body: #"{"call_id":"in-process","role":"customer","codec":"pcmu"}"#)
+            #expect(created.status == 201)
             let legID = try #require(created.json["leg_id"] as? String)
             let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
             let frames = try PayloadFrames(try AudioInput.load(clip), codec: .pcmu)
@@ -129,11 +140,11 @@ struct ControlAPITests {
             ).run()
             #expect(report.dropped > 0)
             #expect(receiver.wait(seconds: 10) { $0.filter(\.isEmotion).count >= 4 })
-            let during = try await client.execute(uri: "/v1/calls/in-process?format=text&field=legs", method: .get)
-            #expect(during.text == "1")
-            let leg = try await client.execute(uri: "/v1/legs/\(legID)", method: .get).json
+            let during = try await client.request("GET", "/v1/calls/in-process?format=text&field=legs")
+            #expect(during.body == "1")
+            let leg = try await client.request("GET", "/v1/legs/\(legID)").json
             #expect(leg["state"] as? String == "active" && leg["codec"] as? String == "pcmu")
-            #expect(try await client.execute(uri: "/v1/legs/\(legID)", method: .delete).status == .ok)
+            #expect(try await client.request("DELETE", "/v1/legs/\(legID)").status == 200)
             #expect(receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
             let events = receiver.events.filter { $0.legID == legID }
             #expect(events.first?.legStart?.codec == .pcmu)
