@@ -4,9 +4,12 @@
 # sockets, events per second, event latency (end of a window's audio -> datagram), resident memory,
 # and the generator's own CPU (it shares the machine).
 #   BENCH_LEGS="100 500 1000" BENCH_SECONDS=30 BENCH_CODEC=pcmu tools/bench_live.sh
+# LOADGEN_BIN runs the generator from another build (default: BIN), so two service builds can be
+# compared with the same generator: BIN=old/emotiontap LOADGEN_BIN=.build/release/emotiontap ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
+LOADGEN_BIN=${LOADGEN_BIN:-$BIN}
 LEGS=${BENCH_LEGS:-"100 500 1000 2000 3000"}
 SECONDS_PER_STEP=${BENCH_SECONDS:-30}
 CODEC=${BENCH_CODEC:-pcmu}
@@ -23,7 +26,7 @@ for n in $LEGS; do
     --config "$config" &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  line=$("$BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
+  line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
            --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' || true)
   kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   if [ -z "$line" ]; then echo "$n: no result (see loadgen's output)"; continue; fi
