@@ -9,16 +9,8 @@ struct FuzzCorpusTests {
         let corpus = Repo.root.appendingPathComponent("Tests/FuzzCorpus")
         let count = try FileManager.default.contentsOfDirectory(atPath: corpus.path).count
         #expect(count >= 5)
-        let runner = Repo.executable.deletingLastPathComponent().appendingPathComponent("EmotionTapFuzz")
-        let p = Process()
-        p.executableURL = runner
-        p.arguments = [corpus.path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        #expect(text.contains("replayed \(count) inputs"))
+        let result = try run(Repo.product("EmotionTapFuzz"), [corpus.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("replayed \(count) inputs"))
     }
 }

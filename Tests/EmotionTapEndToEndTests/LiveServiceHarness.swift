@@ -69,22 +69,13 @@ final class ServiceProcess {
     func request(
         _ method: String, _ path: String, body: String? = nil, token overrideToken: String?? = nil
     ) throws -> (Int, String) {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         var args = [
             "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", "-X", method, "http://127.0.0.1:\(httpPort)\(path)",
         ]
         if let body { args += ["-H", "Content-Type: application/json", "--data-binary", body] }
         let bearer = overrideToken ?? token
         if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
-        curl.arguments = args
-        let out = Pipe()
-        curl.standardOutput = out
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        curl.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let text = try run(URL(fileURLWithPath: "/usr/bin/curl"), args, timeout: 10).stdout
         guard let newline = text.lastIndex(of: "\n"), let status = Int(text[text.index(after: newline)...]) else {
             throw HarnessError("no HTTP answer for \(method) \(path)")
         }

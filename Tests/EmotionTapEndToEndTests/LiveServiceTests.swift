@@ -7,8 +7,8 @@ import Testing
 /// End to end: a real `emotiontap serve` on loopback, real RTP from `emotiontap send`, events on a real UDP socket.
 @Suite("live service, end to end", .serialized)
 struct LiveServiceTests {
-    func types(_ events: [[String: Any]], leg: String) -> [String] {
-        events.filter { $0["leg_id"] as? String == leg }.compactMap { $0["type"] as? String }
+    func types(_ events: [Event], leg: String) -> [String] {
+        events.filter { $0.legID == leg }.map(\.type)
     }
 
     @Test(
@@ -45,28 +45,26 @@ struct LiveServiceTests {
         let bothEnded = receiver.wait(seconds: 10) { events in events.filter { event in event.isLegEnd }.count == 2 }
         #expect(bothEnded)
 
-        let events = receiver.parsed
+        let events = receiver.events
+        #expect(receiver.undecodable.isEmpty, "\(receiver.undecodable)")
         for leg in [angryLeg, neutralLeg] {
             let t = types(events, leg: leg)
             #expect(t.first == "leg.start", "\(leg): \(t)")
             #expect(t.contains("emotion"))
             #expect(t.last == "leg.end")
         }
-        let angryStates = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "state" }
-        #expect(angryStates.first?["to"] as? String == "upset", "the angry leg must turn upset")
-        let angryUpset = events.filter { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "emotion" }
-            .compactMap { $0["upset"] as? Double }
-        let neutralUpset = events.filter { $0["leg_id"] as? String == neutralLeg && $0["type"] as? String == "emotion" }
-            .compactMap { $0["upset"] as? Double }
+        let angryStates = events.filter { $0.legID == angryLeg }.compactMap(\.stateChange)
+        #expect(angryStates.first?.to == .upset, "the angry leg must turn upset")
+        let angryUpset = events.filter { $0.legID == angryLeg }.compactMap { $0.emotion?.reading.upset }
+        let neutralUpset = events.filter { $0.legID == neutralLeg }.compactMap { $0.emotion?.reading.upset }
         let angryMean: Double = angryUpset.reduce(0, +) / Double(max(1, angryUpset.count))
         let neutralMean: Double = neutralUpset.reduce(0, +) / Double(max(1, neutralUpset.count))
         #expect(angryMean > neutralMean)
-        let end = try #require(
-            events.first { $0["leg_id"] as? String == angryLeg && $0["type"] as? String == "leg.end" })
-        #expect(end["reason"] as? String == "api")
+        let end = try #require(events.first { $0.legID == angryLeg && $0.isLegEnd }?.legEnd)
+        #expect(end.reason == "api")
 
         // seq strictly increasing, every datagram signed and under 1,200 bytes, all valid against the schema.
-        let seqs = events.compactMap { $0["seq"] as? Int }
+        let seqs = events.map(\.sequence)
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
         for datagram in receiver.received {
             #expect(datagram.utf8.count < 1200)
