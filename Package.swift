@@ -169,6 +169,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "EmotionTrafficTests",
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionTraffic", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EmotionTapEndToEndTests",
             dependencies: ["EmotionCore", "EmotionProtocol", "EmotionTestSupport"],
             swiftSettings: swiftSettings

@@ -1,0 +1,58 @@
+import EmotionCore
+import EmotionMedia
+import EmotionTestSupport
+import EmotionTraffic
+import Foundation
+import Testing
+
+@Suite("traffic")
+struct TrafficTests {
+    @Test("the Gilbert loss model keeps the long-run loss and makes bursts of the asked length", arguments: [1.0, 3.0])
+    func gilbert(burst: Double) {
+        var loss = Impairments.GilbertLoss(loss: 0.1, burst: burst)
+        var rng = SplitMix64(seed: 5)
+        var lost = 0, bursts = 0, previous = false
+        let n = 200_000
+        for _ in 0..<n {
+            let drop = loss.drops(&rng)
+            if drop { lost += 1 }
+            if drop, !previous { bursts += 1 }
+            previous = drop
+        }
+        #expect(abs(Double(lost) / Double(n) - 0.1) < 0.01)
+        #expect(abs(Double(lost) / Double(bursts) - burst) < 0.15 * burst)
+    }
+
+    @Test("hostile packets: the malformed kinds fail the receiver's header check, the well-formed ones parse")
+    func hostileShapes() {
+        var rng = SplitMix64(seed: 9)
+        var bytes = [UInt8](repeating: 0, count: HostilePacket.hugeSize)
+        for kind in HostilePacket.allCases {
+            let n = kind.write(into: &bytes, at: 0, seq: 100, timestamp: 16000, ssrc: 42, rng: &rng)
+            let parsed = bytes.withUnsafeBytes {
+                RTPPacket(datagram: UnsafeRawBufferPointer(rebasing: $0[0..<n]), arrival: 0)
+            }
+            switch kind {
+            case .truncatedHeader, .badVersion, .paddingOverrun, .extensionOverrun, .csrcOverrun, .hugeDatagram:
+                #expect(parsed == nil, "\(kind) parsed")
+            case .unknownPayloadType:
+                #expect(parsed?.payloadType == 77 && parsed?.sequenceNumber == 100)
+            case .invalidOpusTOC:
+                #expect(parsed?.payloadType == 111 && parsed?.payload.count == 2)
+            case .randomBytes:
+                break  // random: may or may not look like RTP
+            }
+        }
+    }
+
+    @Test("payload frames: 20 ms of G.711 is 160 bytes on an 8 kHz clock, Opus runs on 48 kHz")
+    func frames() throws {
+        let audio = try Fixtures.audio("crema-1011_IEO_NEU_XX.wav")
+        let g711 = try PayloadFrames(audio, codec: .pcmu)
+        #expect(g711.payloadType == 0 && g711.timestampStep == 160)
+        #expect(g711.payloads.allSatisfy { $0.count == 160 })
+        #expect(g711.payloads.count == (audio.samples.count + 159) / 160)
+        let opus = try PayloadFrames(audio, codec: .opus, frameMilliseconds: 40, opusPayloadType: 100)
+        #expect(opus.payloadType == 100 && opus.timestampStep == 1920)
+    }
+}
