@@ -112,6 +112,7 @@ struct AudioInputTests {
             (Array(good[0..<6]), .truncated("header ends after 6 bytes")),
             (Array("RIFF\u{4}\0\0\0AVI LIST".utf8), .notWAVE(foundForm: "AVI ")),
             (header(tag: 1, rate: 0), .invalidFormat("sample rate is 0")),
+            (header(tag: 1, rate: 2), .invalidFormat("sample rate 2 Hz is implausible")),
             (header(tag: 2, rate: 8000), .unsupportedCodec(formatTag: 2)),
             (header(tag: 85, rate: 8000), .unsupportedCodec(formatTag: 85)),
             (header(tag: 1, rate: 8000, bits: 24), .unsupportedBitDepth(formatTag: 1, bitsPerSample: 24)),

@@ -101,7 +101,10 @@ public struct WAVFile: Sendable {
         guard let format else { throw .missingChunk("fmt ") }
         guard let dataRange else { throw .missingChunk("data") }
         guard format.rate > 0 else { throw .invalidFormat("sample rate is 0") }
-        guard format.rate <= 384_000 else { throw .invalidFormat("sample rate \(format.rate) Hz is implausible") }
+        // A tiny rate would make a few kilobytes resample into hundreds of megabytes at 8 kHz (found fuzzing).
+        guard (1000...384_000).contains(format.rate) else {
+            throw .invalidFormat("sample rate \(format.rate) Hz is implausible")
+        }
         guard format.channels > 0 else { throw .invalidFormat("channel count is 0") }
         guard format.channels <= 16 else { throw .invalidFormat("\(format.channels) channels") }
 
