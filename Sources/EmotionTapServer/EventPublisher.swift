@@ -79,7 +79,10 @@ public final class EventPublisher: @unchecked Sendable {
                 // Warn once per outage (a full disk fails every write): the metrics carry the count.
                 if failedLogWrites == 0 {
                     logger.warning(
-                        "cannot write the event log; events still go out over UDP, failed writes are counted in emotiontap_event_log_errors_total",
+                        """
+                        cannot write the event log; events still go out over UDP, failed writes are counted in \
+                        emotiontap_event_log_errors_total
+                        """,
                         metadata: ["log.path": "\(log.path)", "error": "\(error)"])
                     logFailing.record(1)
                 }

@@ -184,12 +184,14 @@ public struct ServerConfig: Sendable, Equatable {
     public func validate(source: String) throws(ConfigError) {
         guard policy.exitUpset <= policy.enterUpset else {
             throw ConfigError(
-                "\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset (\(policy.enterUpset))"
+                "\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset "
+                    + "(\(policy.enterUpset))"
             )
         }
         for leg in staticLegs where !rtpPorts.contains(leg.port) {
             throw ConfigError(
-                "\(source): static leg port \(leg.port) is outside rtp.ports \(rtpPorts.lowerBound)-\(rtpPorts.upperBound)"
+                "\(source): static leg port \(leg.port) is outside rtp.ports "
+                    + "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)"
             )
         }
         if Set(staticLegs.map(\.port)).count != staticLegs.count {
@@ -215,7 +217,8 @@ public struct ServerConfig: Sendable, Equatable {
         /// A key in the known list with no case of its own: a programming error, reported, never silently misapplied.
         func unhandled(_ key: String, _ section: String) -> ConfigError {
             ConfigError(
-                "\(source): \(section.isEmpty ? key : "\(section).\(key)"): known but not handled (a bug: please report it)"
+                "\(source): \(section.isEmpty ? key : "\(section).\(key)"): known but not handled "
+                    + "(a bug: please report it)"
             )
         }
 

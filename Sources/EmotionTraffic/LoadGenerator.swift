@@ -100,7 +100,8 @@ public struct LoadGenerator {
             report.append(
                 String(
                     format:
-                        "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), latency window end -> datagram p50 %.1f ms p99 %.1f ms",
+                        "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), "
+                        + "latency window end -> datagram p50 %.1f ms p99 %.1f ms",
                     l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds,
                     ports.count,
                     l.p50 * 1000, l.p99 * 1000))
@@ -130,7 +131,9 @@ public struct LoadGenerator {
             report.append(
                 String(
                     format:
-                        "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d generator_cores=%.3f",
+                        "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f "
+                        + "latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d "
+                        + "generator_cores=%.3f",
                     ports.count, options.codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
                     l.p99 * 1000,
                     Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)

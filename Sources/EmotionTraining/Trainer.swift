@@ -16,7 +16,8 @@ public struct TrainerConfig: Sendable, Codable, Equatable {
     public init() {}
 
     public var summary: String {
-        "MLP \(hidden.map(String.init).joined(separator: "x")) ReLU, dropout \(dropout), AdamW lr \(learningRate) wd \(weightDecay), "
+        let layers = hidden.map(String.init).joined(separator: "x")
+        return "MLP \(layers) ReLU, dropout \(dropout), AdamW lr \(learningRate) wd \(weightDecay), "
             + "\(epochs) epochs, batch \(batchSize), class-balanced, ensemble of \(ensemble)"
     }
 }

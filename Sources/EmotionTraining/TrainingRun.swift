@@ -38,7 +38,8 @@ public struct TrainingOutcome: Sendable {
     public var skipped: [(String, String)]
 }
 
-/// Builds the data set once, optionally cross-validates with speakers grouped, then trains the final model on everything.
+/// Builds the data set once, optionally cross-validates with speakers grouped, then trains the final
+/// model on everything.
 public enum TrainingRun {
     public static func run(
         _ options: TrainingOptions, log: @escaping @Sendable (String) -> Void
@@ -75,7 +76,8 @@ public enum TrainingRun {
             windows: data.clips.reduce(0) { $0 + $1.vectors.count }, clipsPerCorpus: counts,
             speakers: Set(entries.map(\.speaker)).count, seed: options.seed,
             augmentation:
-                "\(options.augmentedCopies) copies per clip: gain -24 to +12 dB, noise at 20-35 dB SNR on half, G.711 or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
+                "\(options.augmentedCopies) copies per clip: gain -24 to +12 dB, noise at 20-35 dB SNR on half, G.711 "
+                + "or Opus 8/12/16 kbit/s, 5-10 % bursty loss with codec concealment",
             learner: options.trainer.summary, created: ISO8601DateFormatter().string(from: Date()))
         var metrics: [String: EmotionModel.MetricsSummary] = [:]
         if let cv {
@@ -90,7 +92,8 @@ public enum TrainingRun {
         return TrainingOutcome(model: model, crossValidation: cv, skipped: skipped)
     }
 
-    /// Speaker-grouped folds: speakers are shuffled with the seed and dealt round-robin, so no speaker is on both sides.
+    /// Speaker-grouped folds: speakers are shuffled with the seed and dealt round-robin, so no speaker
+    /// is on both sides.
     public static func speakerFolds(_ entries: [ManifestEntry], folds: Int, seed: UInt64) -> [Int] {
         var speakers = Array(Set(entries.map { "\($0.corpus)/\($0.speaker)" })).sorted()
         var rng = SplitMix64(seed: seed &+ 0xF01D)

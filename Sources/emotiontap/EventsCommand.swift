@@ -91,7 +91,7 @@ enum EventFormatter {
         case .heartbeat(let h):
             detail = "\(h.legs) legs active"
         }
-        return
-            "\(ts) \(event.type.padding(toLength: 9, withPad: " ", startingAt: 0)) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
+        let type = event.type.padding(toLength: 9, withPad: " ", startingAt: 0)
+        return "\(ts) \(type) \(who.padding(toLength: 20, withPad: " ", startingAt: 0)) \(detail)"
     }
 }

@@ -32,18 +32,22 @@ struct LoadgenCommand: AsyncParsableCommand {
         help: "The service's process id: report its CPU (cores), resident memory per leg and UDP drops (Linux /proc).")
     var reportPid: Int32?
     @Option(
-        help:
-            "Also send a hostile packet (random bytes, truncated or bad headers, overrunning padding, extension or CSRC list, huge datagram, unknown payload type) after this fraction of packets, kinds in turn; counts are printed."
+        help: ArgumentHelp(
+            "Also send a hostile packet (random bytes, truncated or bad headers, overrunning padding, extension or "
+                + "CSRC list, huge datagram, unknown payload type) after this fraction of packets, kinds in turn; "
+                + "counts are printed.")
     )
     var malformed: Double = 0
     @Option(
-        help:
-            "Comma-separated hostile kinds to send (default: all): \(HostilePacket.allCases.map(\.rawValue).joined(separator: ", "))."
+        help: ArgumentHelp(
+            "Comma-separated hostile kinds to send (default: all): "
+                + "\(HostilePacket.allCases.map(\.rawValue).joined(separator: ", ")).")
     )
     var malformedKinds: String?
     @Option(
-        help:
-            "With --report-pid: sample the service's resident memory every this many seconds and report its growth after warm-up."
+        help: ArgumentHelp(
+            "With --report-pid: sample the service's resident memory every this many seconds and report its growth "
+                + "after warm-up.")
     )
     var rssEvery: Double?
 

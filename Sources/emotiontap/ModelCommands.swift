@@ -89,7 +89,8 @@ struct TrainCommand: ParsableCommand {
         let outcome = try orExit { try TrainingRun.run(options) { StandardError.line("train: \($0)") } }
         if let cv = outcome.crossValidation {
             print(
-                "Speaker-grouped \(self.cv)-fold cross-validation, clips as stored (\(cv.overall.emotion.total) clips)\n"
+                "Speaker-grouped \(self.cv)-fold cross-validation, clips as stored (\(cv.overall.emotion.total) "
+                    + "clips)\n"
             )
             print(cv.overall.emotion.formatted(title: "Seven emotions"))
             print(cv.overall.upset.formatted(title: "Upset / not upset"))
@@ -104,7 +105,8 @@ struct TrainCommand: ParsableCommand {
             print(
                 String(
                     format:
-                        "\nupset as shipped comes from the 7-way scores; from the upset head instead: accuracy %.3f, macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
+                        "\nupset as shipped comes from the 7-way scores; from the upset head instead: accuracy %.3f, "
+                        + "macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
                     cv.upsetFromHead.accuracy, cv.upsetFromHead.macroF1, cv.upsetFromBoth.accuracy,
                     cv.upsetFromBoth.macroF1))
         }

@@ -99,7 +99,8 @@ struct EventTests {
                 "type"
             ),
             (
-                "{\"v\":1,\"type\":\"state\",\"seq\":1,\"ts\":\"x\",\"call_id\":\"c\",\"leg_id\":\"l\",\"role\":\"r\",\"from\":\"calm\",\"to\":\"angry\",\"media_s\":1}",
+                #"{"v":1,"type":"state","seq":1,"ts":"x","call_id":"c","leg_id":"l","role":"r","from":"calm","#
+                    + #""to":"angry","media_s":1}"#,
                 "to"
             ),
             ("{\"v\":1,\"type\":\"heartbeat\",\"seq\":true,\"ts\":\"x\",\"legs\":1}", "seq"),
@@ -126,7 +127,7 @@ struct EventTests {
         let line = JSON.object(reading.fields(file: "a.wav")).serialized
         #expect(
             line
-                == "{\"file\":\"a.wav\",\"start\":0,\"end\":3,\"speech\":0.5,\"upset\":null,\"label\":null,\"scores\":null}"
+                == #"{"file":"a.wav","start":0,"end":3,"speech":0.5,"upset":null,"label":null,"scores":null}"#
         )
         #expect(try EmotionReading(decoding: line) == reading)
     }

@@ -34,12 +34,19 @@ final class ServiceProcess {
         rtpPorts = base...(base + rtpPortCount - 1)
         logPath = eventLog.map { URL(fileURLWithPath: $0) } ?? directory.appendingPathComponent("events.jsonl")
         self.token = token
+        let staticLegs =
+            staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]"
         let config = """
             http: {host: 127.0.0.1, port: \(httpPort)}
             auth_token: \(token ?? "null")
-            rtp: {host: 127.0.0.1, ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)", leg_timeout_s: \(legTimeout), max_legs: \(maxLegs), jitter_buffer_ms: \(jitterBufferMilliseconds)}
+            rtp:
+              host: 127.0.0.1
+              ports: "\(rtpPorts.lowerBound)-\(rtpPorts.upperBound)"
+              leg_timeout_s: \(legTimeout)
+              max_legs: \(maxLegs)
+              jitter_buffer_ms: \(jitterBufferMilliseconds)
             events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
-            static_legs: \(staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]")
+            static_legs: \(staticLegs)
             """
         let configURL = directory.appendingPathComponent("config.yaml")
         try config.write(to: configURL, atomically: true, encoding: .utf8)

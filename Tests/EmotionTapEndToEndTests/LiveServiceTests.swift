@@ -12,7 +12,7 @@ struct LiveServiceTests {
     }
 
     @Test(
-        "angry and neutral legs: leg.start, emotion events, the upset leg's state change, leg.end after DELETE, all valid and signed"
+        "angry and neutral legs: leg.start, emotion events, the upset state, leg.end at DELETE, valid and signed"
     )
     func angryAndNeutral() throws {
         let receiver = try EventReceiver()
@@ -216,7 +216,7 @@ struct MoreLiveTests {
 @Suite("live service under load", .serialized)
 struct LoadTests {
     @Test(
-        "short soak (make soak is the long one): 300 legs, 5 % loss and hostile packets; the process stays up, every leg gets events and ends"
+        "short soak: 300 legs, 5 % loss, hostile packets; the process stays up, every leg gets events and ends"
     )
     func shortSoak() throws {
         let receiver = try EventReceiver()

@@ -64,7 +64,7 @@ struct RobustnessTests {
     }
 
     @Test(
-        "20 % loss in bursts and 100 ms of jitter: the leg goes on, gaps are concealed, loss is counted exactly; with a 120 ms jitter buffer almost nothing arrives too late",
+        "20 % bursty loss, 100 ms jitter: gaps concealed, loss counted exactly; 120 ms of buffer leaves few late",
         arguments: [0, 120])
     func burstyLossAndJitter(jitterBufferMilliseconds: Int) throws {
         let receiver = try EventReceiver()
@@ -190,7 +190,7 @@ struct RobustnessTests {
     }
 
     @Test(
-        "control API under random bodies: every answer is a JSON 4xx (or 201), nothing else changes, the service stays up"
+        "control API under random bodies: every answer is a JSON 4xx (or 201), nothing else changes, service stays up"
     )
     func apiUnderRandomBodies() throws {
         let receiver = try EventReceiver()

@@ -120,7 +120,7 @@ struct ControlAPITests {
     }
 
     @Test(
-        "a leg end to end in-process: RTP in, typed, signed, schema-valid events out, leg.end at DELETE and counters in the API"
+        "a leg in-process: RTP in, typed, signed, schema-valid events out, leg.end at DELETE, counters in the API"
     )
     func legEndToEnd() async throws {
         let receiver = try EventReceiver()

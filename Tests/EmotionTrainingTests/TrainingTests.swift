@@ -22,8 +22,8 @@ struct LabelAndReportTests {
         let good = try dir.write(
             "m.csv",
             Array(
-                "path,corpus,speaker,emotion,intensity,upset,duration_s\na.wav,x,1,calm,normal,0,1.0\nb.wav,x,2,fear,high,1,2.0\n"
-                    .utf8))
+                ("path,corpus,speaker,emotion,intensity,upset,duration_s\n"
+                    + "a.wav,x,1,calm,normal,0,1.0\nb.wav,x,2,fear,high,1,2.0\n").utf8))
         let entries = try Manifest.read(good)
         #expect(entries.map(\.emotion) == [.neutral, .fear])
         #expect(entries.map(\.upset) == [false, true])

@@ -25,7 +25,8 @@ public enum AudioFileError: Error, Equatable, CustomStringConvertible {
         case .invalidFormat(let why): return "invalid format: \(why)"
         case .unsupportedCodec(let tag):
             return
-                "unsupported codec (WAVE format tag \(tag)); supported: PCM 16-bit (1), float 32-bit (3), A-law (6), mu-law (7)"
+                "unsupported codec (WAVE format tag \(tag)); supported: PCM 16-bit (1), float 32-bit (3), A-law (6), "
+                + "mu-law (7)"
         case .unsupportedBitDepth(let tag, let bits):
             return "unsupported sample size: \(bits) bits for format tag \(tag)"
         case .channelOutOfRange(let requested, let channels):

@@ -42,9 +42,9 @@ public struct WindowConfig: Sendable, Codable, Equatable, Hashable {
 /// A simple energy gate: speech stands above an absolute floor, above the leg's own noise floor, and
 /// within a fixed range of the talker's recent peak.
 ///
-/// The noise floor starts at the first frame's level, follows drops at once and rises slowly (1 dB a second); the peak follows rises at
-/// once and decays at 1 dB a second. Both are learned from the stream itself, so the gate is the same
-/// for a clip played 20 dB quieter.
+/// The noise floor starts at the first frame's level, follows drops at once and rises slowly (1 dB a
+/// second); the peak follows rises at once and decays at 1 dB a second. Both are learned from the
+/// stream itself, so the gate is the same for a clip played 20 dB quieter.
 public struct SpeechGate: Sendable {
     public let floorDB: Float
     public let marginDB: Float
