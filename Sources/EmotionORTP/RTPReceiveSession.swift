@@ -122,13 +122,11 @@ public final class RTPReceiveSession {
             if message.pointee.net_addrlen >= socklen_t(MemoryLayout<sockaddr_in>.size),
                 message.pointee.net_addr.ss_family == sa_family_t(AF_INET)
             {
-                let sin = UnsafeRawPointer(message).load(
-                    fromByteOffset: MemoryLayout<mblk_t>.offset(of: \.net_addr)!, as: sockaddr_in.self)
+                let sin = UnsafeRawPointer(message).load(fromByteOffset: Self.netAddressOffset, as: sockaddr_in.self)
                 ip = UInt32(bigEndian: sin.sin_addr.s_addr)
                 port = UInt16(bigEndian: sin.sin_port)
             }
             let arrival = message.pointee.timestamp
-            let addressOffset = MemoryLayout<mblk_t>.offset(of: \.net_addr)!
             let packet = RTPPacket(
                 sequenceNumber: et_rtp_get_seqnumber(message), timestamp: et_rtp_get_timestamp(message),
                 ssrc: et_rtp_get_ssrc(message),
@@ -137,7 +135,7 @@ public final class RTPReceiveSession {
                 payload: payload,
                 arrival: Double(arrival.tv_sec) + Double(arrival.tv_usec) / 1e6,
                 source: SourceAddress(
-                    ipv4: ip, port: port, socketAddress: UnsafeRawPointer(message) + addressOffset,
+                    ipv4: ip, port: port, socketAddress: UnsafeRawPointer(message) + Self.netAddressOffset,
                     socketAddressLength: Int(message.pointee.net_addrlen)))
             followClock(of: packet.payloadType)
             handler(packet)
@@ -192,6 +190,9 @@ public final class RTPReceiveSession {
 
     /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
     public static let receiveBufferSize = Int(UDP_MAX_SIZE)
+
+    /// Where the sender's address sits in an mblk_t, worked out once rather than per packet.
+    static let netAddressOffset = MemoryLayout<mblk_t>.offset(of: \.net_addr)!
 
     /// The payload after the CSRC list and header extension and before any padding; nil when one of
     /// them overruns the datagram, or when the datagram filled oRTP's whole buffer (it was longer:
