@@ -218,7 +218,7 @@ public final class LegPipeline {
     }
 
     private func decide(_ window: WindowFeatures) {
-        let scores = window.vector.map { runner.predict($0) }
+        let scores = runner.predict(window: window)
         if let scores { lastScores = scores }
         let outputs = decisions.add(window: window, scores: scores)
         emit(.window(window, scores, mood: decisions.mood))

@@ -29,6 +29,8 @@ public struct EmotionTapService: Sendable {
         config: ServerConfig, model: EmotionModel, logger: Logger,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) throws(ServiceError) {
+        var config = config
+        do { config.policy = try config.resolvedPolicy(model: model) } catch { throw ServiceError("\(error)") }
         self.config = config
         self.registry = registry
         self.logger = logger

@@ -42,7 +42,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var eventLogKeep = 5
     public var heartbeatSeconds = 5.0
     public var modelPath: String?
+    /// The escalation rule (and, once resolved against the model, the state thresholds).
     public var policy = LegPolicy()
+    /// State thresholds and smoothing set in the config; nil keeps the model's tuned value.
+    public var decisionOverride = DecisionOverride()
     public var staticLegs: [StaticLeg] = []
 
     public init() {}
@@ -139,9 +142,12 @@ public struct ServerConfig: Sendable, Equatable {
                     ]
                 ) { k, v in
                     switch k {
-                    case "smoothing": config.policy.smoothing = try r.double(v, "policy.smoothing", 0.01...1)
-                    case "enter_upset": config.policy.enterUpset = try r.double(v, "policy.enter_upset", 0...1)
-                    case "exit_upset": config.policy.exitUpset = try r.double(v, "policy.exit_upset", 0...1)
+                    case "smoothing":
+                        config.decisionOverride.smoothing = try r.optionalDouble(v, "policy.smoothing", 0.01...1)
+                    case "enter_upset":
+                        config.decisionOverride.enterUpset = try r.optionalDouble(v, "policy.enter_upset", 0...1)
+                    case "exit_upset":
+                        config.decisionOverride.exitUpset = try r.optionalDouble(v, "policy.exit_upset", 0...1)
                     case "escalate_upset_s":
                         config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s":
@@ -182,11 +188,8 @@ public struct ServerConfig: Sendable, Equatable {
     }
 
     public func validate(source: String) throws(ConfigError) {
-        guard policy.exitUpset <= policy.enterUpset else {
-            throw ConfigError(
-                "\(source): policy.exit_upset (\(policy.exitUpset)) must not exceed policy.enter_upset "
-                    + "(\(policy.enterUpset))"
-            )
+        if let exit = decisionOverride.exitUpset, let enter = decisionOverride.enterUpset, exit > enter {
+            throw ConfigError("\(source): policy.exit_upset (\(exit)) must not exceed policy.enter_upset (\(enter))")
         }
         for leg in staticLegs where !rtpPorts.contains(leg.port) {
             throw ConfigError(
@@ -268,6 +271,13 @@ public struct ServerConfig: Sendable, Equatable {
             return v
         }
 
+        func optionalDouble(
+            _ node: Node, _ path: String, _ range: ClosedRange<Double>
+        ) throws(ConfigError) -> Double? {
+            if case .scalar(let s) = node, s.string == "null" || s.string == "~" || s.string.isEmpty { return nil }
+            return try double(node, path, range)
+        }
+
         func stringList(_ node: Node, _ path: String) throws(ConfigError) -> [String] {
             guard case .sequence(let seq) = node else { throw fail(node, path, "must be a list") }
             var out: [String] = []
@@ -290,5 +300,29 @@ public struct ServerConfig: Sendable, Equatable {
             return nil
         }
         return lo...hi
+    }
+}
+
+/// The state thresholds a config sets over the model's own (`policy.smoothing`, `enter_upset`, `exit_upset`).
+public struct DecisionOverride: Sendable, Equatable {
+    public var smoothing: Double?
+    public var enterUpset: Double?
+    public var exitUpset: Double?
+    public init() {}
+}
+
+extension ServerConfig {
+    /// The policy legs run with: the model's tuned thresholds, then whatever the config overrides.
+    public func resolvedPolicy(model: EmotionModel) throws(ConfigError) -> LegPolicy {
+        var p = policy.tuned(by: model.decision)
+        if let v = decisionOverride.smoothing { p.smoothing = v }
+        if let v = decisionOverride.enterUpset { p.enterUpset = v }
+        if let v = decisionOverride.exitUpset { p.exitUpset = v }
+        guard p.exitUpset <= p.enterUpset else {
+            throw ConfigError(
+                "policy.exit_upset (\(p.exitUpset)) must not exceed enter_upset (\(p.enterUpset), "
+                    + (decisionOverride.enterUpset == nil ? "the model's" : "the config's") + ")")
+        }
+        return p
     }
 }

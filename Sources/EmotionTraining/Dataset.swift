@@ -8,6 +8,8 @@ public struct ClipWindows: Sendable {
     public var variant: Int
     public var vectors: [[Float]]
     public var speechSeconds: [Double]
+    /// Median speech level of each window (dB), for per-leg normalisation.
+    public var levels: [Float]
 }
 
 /// Turns manifest clips into window vectors with the live path's `StreamingAnalyzer`, in parallel.
@@ -42,7 +44,7 @@ public enum DatasetBuilder {
                     variants.append(
                         ClipWindows(
                             entry: i, variant: variant, vectors: ws.map { $0.vector! },
-                            speechSeconds: ws.map(\.speechSeconds)))
+                            speechSeconds: ws.map(\.speechSeconds), levels: ws.map(\.levelDB)))
                 }
                 return .success(variants)
             } catch {

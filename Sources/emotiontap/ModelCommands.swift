@@ -54,10 +54,21 @@ struct TrainCommand: ParsableCommand {
     var dropout: Float = 0.2
     @Option(help: "Decoupled weight decay.")
     var weightDecay: Float = 1e-4
+    @Option(help: "Simulated calls per held-out speaker and call kind in cross-validation (0: clip figures only).")
+    var calls: Int = 2
+    @Option(help: "Share of calm speech the chosen state policy may show upset on held-out calls.")
+    var falseAlarmBudget: Double = 0.08
+    @Option(help: "Write the cross-validation's out-of-fold clip scores to this CSV (for fusion experiments).")
+    var outOfFold: String?
+    @Flag(help: "Add leg-relative inputs: spectral shape, cepstra, pitch and level against the leg's running mean.")
+    var legNormalization = false
     @OptionGroup var features: FeatureOptions
 
     func validate() throws {
         guard cv == 0 || (2...20).contains(cv) else { throw ValidationError("--cv must be 0 or 2...20") }
+        guard (0...20).contains(calls), (0.001...0.5).contains(falseAlarmBudget) else {
+            throw ValidationError("--calls 0...20, --false-alarm-budget 0.001...0.5")
+        }
         guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8") }
         guard (1...1000).contains(epochs), (1...16).contains(ensemble) else {
             throw ValidationError("--epochs 1...1000, --ensemble 1...16")
@@ -85,6 +96,9 @@ struct TrainCommand: ParsableCommand {
         options.trainer.hidden = hiddenSizes!
         options.trainer.dropout = dropout
         options.trainer.weightDecay = weightDecay
+        options.callsPerKind = calls
+        options.legNormalization = legNormalization ? LegNormalization.defaultTracked : nil
+        options.falseAlarmBudget = falseAlarmBudget
         options.command = (["emotiontap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let outcome = try orExit { try TrainingRun.run(options) { StandardError.line("train: \($0)") } }
         if let cv = outcome.crossValidation {
@@ -109,6 +123,14 @@ struct TrainCommand: ParsableCommand {
                         + "macro F1 %.3f; from both: accuracy %.3f, macro F1 %.3f",
                     cv.upsetFromHead.accuracy, cv.upsetFromHead.macroF1, cv.upsetFromBoth.accuracy,
                     cv.upsetFromBoth.macroF1))
+            print(CVReport.clipFigures(cv))
+            print(CVReport.calibration(cv))
+            if let calls = cv.calls { print(CVReport.calls(calls)) }
+            if let outOfFold {
+                try orExit("\(outOfFold): cannot write") {
+                    try CVReport.outOfFoldCSV(cv).write(toFile: outOfFold, atomically: true, encoding: .utf8)
+                }
+            }
         }
         let data = try orExit { try outcome.model.encoded() }
         try orExit("\(out): cannot write model") { try data.write(to: URL(fileURLWithPath: out)) }
@@ -126,13 +148,29 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract:
-            "Evaluate a model on labelled clips, each clip predicted on its own as a fresh live leg would hear it."
+            "Evaluate a model on labelled clips, each clip predicted on its own as a fresh live leg would hear it, "
+            + "and on simulated calls built from the same clips.",
+        discussion: """
+            Clip figures: accuracy, macro F1, balanced accuracy, calm and upset recall and ROC AUC, each beside the \
+            majority baseline, overall and per corpus. Call figures: calls of each kind (calm, upset, calm -> upset \
+            -> calm) per speaker, through a random phone channel with loss, streamed through the live decision \
+            layer with the model's own state policy. On clips the model was trained on, both are optimistic: \
+            `train --cv` gives the speaker-independent figures.
+            """
     )
 
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var modelOption: ModelOption
+    @Option(help: "Simulated calls per speaker and call kind (0: clip figures only).")
+    var calls: Int = 1
+    @Option(help: "Seed for the simulated calls.")
+    var seed: UInt64 = 1
     @Flag(help: "Print one JSON object instead of the reports.")
     var json = false
+
+    func validate() throws {
+        guard (0...20).contains(calls) else { throw ValidationError("--calls must be 0...20") }
+    }
 
     func run() throws {
         let model = try modelOption.load()
@@ -149,6 +187,7 @@ struct EvalCommand: ParsableCommand {
             }
         }
         var truth: [Emotion] = [], predicted: [Emotion] = [], upset: [Bool] = []
+        var scoresForAUC: [Float] = [], corpusOf: [String] = []
         var skipped = 0
         for (i, entry) in entries.enumerated() {
             switch results[i] {
@@ -156,6 +195,8 @@ struct EvalCommand: ParsableCommand {
                 truth.append(entry.emotion)
                 predicted.append(scores?.label ?? .neutral)
                 upset.append((scores?.upset ?? 0) >= 0.5)
+                scoresForAUC.append(scores?.upset ?? 0)
+                corpusOf.append(entry.corpus)
             case .failure(let why):
                 skipped += 1
                 StandardError.line("emotiontap: skipped \(entry.path): \(why)")
@@ -164,15 +205,107 @@ struct EvalCommand: ParsableCommand {
             }
         }
         let result = EvaluationResult(truth: truth, predicted: predicted, predictedUpset: upset)
+        let auc = CalibrationFit.rocAUC(scores: scoresForAUC, truth: truth.map(\.isUpset))
+        var perCorpus: [(String, ClipFigures)] = []
+        for c in Array(Set(corpusOf)).sorted() {
+            let idx = corpusOf.indices.filter { corpusOf[$0] == c }
+            let r = EvaluationResult(
+                truth: idx.map { truth[$0] }, predicted: idx.map { predicted[$0] },
+                predictedUpset: idx.map { upset[$0] })
+            let a = CalibrationFit.rocAUC(scores: idx.map { scoresForAUC[$0] }, truth: idx.map { truth[$0].isUpset })
+            perCorpus.append((c, ClipFigures(r, auc: a)))
+        }
+        let overall = ClipFigures(result, auc: auc)
+        let callFigures = calls > 0 ? try scoreCalls(model: model, entries: entries) : nil
         if json {
-            let data = try JSONSerialization.data(
-                withJSONObject: result.json(clips: truth.count, skipped: skipped), options: [.sortedKeys])
+            var object = result.json(clips: truth.count, skipped: skipped)
+            object["clip_figures"] = overall.json
+            object["per_corpus"] = Dictionary(uniqueKeysWithValues: perCorpus.map { ($0.0, $0.1.json) })
+            if let callFigures { object["calls"] = CVReport.json(callFigures) }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
             print("\(truth.count) clips evaluated, \(skipped) skipped\n")
             print(result.emotion.formatted(title: "Seven emotions"))
             print(result.upset.formatted(title: "Upset / not upset"))
+            print(ClipFigures.header)
+            for (c, f) in perCorpus + [("all", overall)] { print(f.row(c)) }
+            if let callFigures {
+                print(CVReport.callHeader(calls: callFigures.calls, what: "built from these clips' speakers"))
+                print(
+                    CVReport.callRow(
+                        String(format: "model's policy (%.2f/%.3f/%.3f)", model.decision.smoothing,
+                            model.decision.enterUpset, model.decision.exitUpset), callFigures))
+            }
         }
+    }
+
+    /// Calls from the manifest's speakers, scored with the model before calibration and replayed with its
+    /// calibration and policy (exactly what a live leg does, in that order).
+    func scoreCalls(model: EmotionModel, entries: [ManifestEntry]) throws -> CallFigures {
+        let plans = CallSimulation.plan(
+            entries: entries, use: Array(entries.indices), callsPerKind: calls, seed: seed)
+        let raw = CallSimulation.uncalibrated(model)
+        let corporaURL = corpus.corporaURL
+        let scored = parallelMap(
+            count: plans.count,
+            makeState: { () -> (StreamingAnalyzer, ModelRunner)? in
+                guard let a = try? StreamingAnalyzer(features: model.features, windows: model.windows) else {
+                    return nil
+                }
+                return (a, ModelRunner(model: raw))
+            }
+        ) { (state: inout (StreamingAnalyzer, ModelRunner), k: Int) -> ScoredCall? in
+            try? CallSimulation.score(
+                plan: plans[k], entries: entries, corpora: corporaURL, analyzer: state.0, runner: state.1)
+        }
+        let calls = scored.compactMap { $0 ?? nil }
+        return CallReplay.figures(calls, policy: LegPolicy().tuned(by: model.decision), calibration: model.calibration)
+    }
+}
+
+/// The clip-level figures, each beside the majority baseline.
+struct ClipFigures {
+    var upset: ClassificationReport
+    var emotion: ClassificationReport
+    var auc: Double
+
+    init(_ r: EvaluationResult, auc: Double) {
+        upset = r.upset
+        emotion = r.emotion
+        self.auc = auc
+    }
+
+    var majorityShare: Double {
+        let upsetCount = upset.classes[1].support
+        return Double(max(upsetCount, upset.total - upsetCount)) / Double(max(1, upset.total))
+    }
+    var majorityEmotionShare: Double {
+        Double(emotion.classes.map(\.support).max() ?? 0) / Double(max(1, emotion.total))
+    }
+
+    static let header =
+        "Clip figures (majority baseline in brackets)\n"
+        + "corpus        upset acc       macro F1  balanced  calm rec  upset rec  ROC AUC  7-class acc     "
+        + "7-class F1  clips"
+
+    func row(_ name: String) -> String {
+        let m = majorityShare
+        return name.padding(toLength: 12, withPad: " ", startingAt: 0)
+            + String(
+                format: " %.3f (%.3f) %.3f (%.3f) %8.3f %9.3f %10.3f %8.3f  %.3f (%.3f) %7.3f %6d", upset.accuracy, m,
+                upset.macroF1, m / (1 + m), upset.macroRecall, upset.classes[0].recall, upset.classes[1].recall, auc,
+                emotion.accuracy, majorityEmotionShare, emotion.macroF1, upset.total)
+    }
+
+    var json: [String: Any] {
+        [
+            "upset_accuracy": upset.accuracy, "upset_macro_f1": upset.macroF1, "balanced_accuracy": upset.macroRecall,
+            "calm_recall": upset.classes[0].recall, "upset_recall": upset.classes[1].recall, "roc_auc": auc,
+            "emotion_accuracy": emotion.accuracy, "emotion_macro_f1": emotion.macroF1,
+            "majority_upset_accuracy": majorityShare, "majority_emotion_accuracy": majorityEmotionShare,
+            "clips": upset.total,
+        ]
     }
 }
 

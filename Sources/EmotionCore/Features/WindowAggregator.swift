@@ -6,14 +6,21 @@ public struct WindowFeatures: Sendable {
     /// Fraction of the window's frames that the speech gate passed.
     public var speechFraction: Double
     public var speechSeconds: Double
+    /// Median level of the window's speech frames (dB re full scale): depends on the line's gain, so the
+    /// model sees it only relative to the leg's own running level (`LegBaseline`).
+    public var levelDB: Float
     /// The model's input (`WindowVector.names`), or nil when the window holds too little speech for a verdict.
     public var vector: [Float]?
 
-    public init(start: Double, end: Double, speechFraction: Double, speechSeconds: Double, vector: [Float]?) {
+    public init(
+        start: Double, end: Double, speechFraction: Double, speechSeconds: Double, levelDB: Float = 0,
+        vector: [Float]?
+    ) {
         self.start = start
         self.end = end
         self.speechFraction = speechFraction
         self.speechSeconds = speechSeconds
+        self.levelDB = levelDB
         self.vector = vector
     }
 }
@@ -124,7 +131,11 @@ public final class WindowAggregator {
         let total = max(1, slots.count)
         let speechSeconds = Double(speechSlots.count) * frameStep
         var vector: [Float]?
+        var level: Float = 0
         if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
+            var levels = speechSlots.map { ring[$0 * FrameLayout.count + FrameLayout.energyDB] }
+            levels.sort()
+            level = levels[levels.count / 2]
             vector = ring.withUnsafeBufferPointer {
                 statistics.compute(
                     rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds)
@@ -133,6 +144,6 @@ public final class WindowAggregator {
         return WindowFeatures(
             start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,
             speechFraction: Double(speechSlots.count) / Double(total), speechSeconds: speechSeconds,
-            vector: vector)
+            levelDB: level, vector: vector)
     }
 }

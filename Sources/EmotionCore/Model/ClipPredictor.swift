@@ -11,7 +11,8 @@ public final class ClipPredictor {
 
     /// Window-by-window scores (nil for windows without enough speech).
     public func windows(of samples: [Float]) -> [(WindowFeatures, EmotionScores?)] {
-        analyzer.windows(of: samples).map { w in (w, w.vector.map { runner.predict($0) }) }
+        runner.resetLeg()
+        return analyzer.windows(of: samples).map { w in (w, runner.predict(window: w)) }
     }
 
     /// The clip's verdict, or nil when it holds no speech.

@@ -30,7 +30,7 @@ public struct EmotionScores: Sendable, Equatable {
 /// use a `ModelRunner` per thread for predictions.
 public struct EmotionModel: Codable, Sendable {
     public static let formatName = "emotiontap-model"
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     public var format: String
     public var version: Int
@@ -43,6 +43,12 @@ public struct EmotionModel: Codable, Sendable {
     /// Where the upset probability comes from: the 7-way scores (sum of angry, disgust, fear, sad),
     /// the dedicated upset head, or the mean of both.
     public var upsetSource: UpsetSource
+    /// Applied to the upset probability after `upsetSource` (version 2).
+    public var calibration: UpsetCalibration
+    /// The state thresholds and smoothing chosen with this model (version 2).
+    public var decision: DecisionTuning
+    /// Per-leg normalisation, when the model reads leg-relative inputs after the window vector.
+    public var legNormalization: LegNormalization?
     public var training: TrainingInfo
     public var metrics: [String: MetricsSummary]
 
@@ -107,19 +113,29 @@ public struct EmotionModel: Codable, Sendable {
 
     public init(
         features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
-        training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions
+        training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions,
+        calibration: UpsetCalibration = .identity, decision: DecisionTuning = .untuned,
+        legNormalization: LegNormalization? = nil
     ) {
         format = Self.formatName
         version = Self.currentVersion
         self.features = features
         self.windows = windows
-        inputs = WindowVector.names
+        inputs = WindowVector.names + (legNormalization?.inputNames ?? [])
+        self.legNormalization = legNormalization
         labels = Emotion.allCases.map(\.rawValue)
         self.normalization = normalization
         self.networks = networks
         self.upsetSource = upsetSource
+        self.calibration = calibration
+        self.decision = decision
         self.training = training
         self.metrics = metrics
+    }
+
+    private struct Header: Decodable {
+        var format: String?
+        var version: Int?
     }
 
     public struct LoadError: Error, CustomStringConvertible {
@@ -128,21 +144,36 @@ public struct EmotionModel: Codable, Sendable {
 
     /// Decodes and checks a model file: format, version, and that its inputs are the vector this build computes.
     public init(data: Data, source: String) throws(LoadError) {
+        // Format and version first, so that an old or foreign file is named as such rather than as
+        // a missing field.
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: data)
+        } catch {
+            throw LoadError(
+                description: "\(source): not a model file (\(data.count) bytes that are not a whole JSON object: "
+                    + "truncated or another kind of file)")
+        }
+        guard header.format == Self.formatName else {
+            throw LoadError(description: "\(source): format '\(header.format ?? "none")' is not \(Self.formatName)")
+        }
+        guard header.version == Self.currentVersion else {
+            throw LoadError(
+                description:
+                    "\(source): model version \(header.version.map(String.init) ?? "none"); this build reads "
+                    + "version \(Self.currentVersion): retrain it with `make model`")
+        }
         let decoded: EmotionModel
         do {
             decoded = try JSONDecoder().decode(EmotionModel.self, from: data)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw LoadError(description: "\(source): not a valid model file: '\(key.stringValue)' is missing")
         } catch {
             throw LoadError(description: "\(source): not a valid model file: \(error)")
         }
-        guard decoded.format == Self.formatName else {
-            throw LoadError(description: "\(source): format '\(decoded.format)' is not \(Self.formatName)")
-        }
-        guard decoded.version == Self.currentVersion else {
-            throw LoadError(
-                description:
-                    "\(source): model version \(decoded.version); this build reads version \(Self.currentVersion)")
-        }
-        guard decoded.inputs == WindowVector.names else {
+        guard decoded.legNormalization.map({ $0.vectorIndices != nil }) ?? true,
+            decoded.inputs == WindowVector.names + (decoded.legNormalization?.inputNames ?? [])
+        else {
             throw LoadError(
                 description:
                     "\(source): model was trained on a different feature vector (\(decoded.inputs.count) inputs); "
@@ -157,12 +188,17 @@ public struct EmotionModel: Codable, Sendable {
         }
         let n = decoded.inputs.count
         guard decoded.normalization.mean.values.count == n, decoded.normalization.scale.values.count == n,
+            (decoded.legNormalization.map { $0.priorMean.values.count == $0.tracked.count } ?? true),
             !decoded.networks.isEmpty,
             decoded.networks.allSatisfy({
                 ($0.hidden.first?.inputs ?? $0.emotionHead.inputs) == n
                     && $0.emotionHead.outputs == Emotion.allCases.count && $0.upsetHead.outputs == 1
             })
         else { throw LoadError(description: "\(source): layer shapes do not fit \(n) inputs") }
+        let c = decoded.calibration, d = decoded.decision
+        guard c.slope.isFinite, c.slope > 0, c.intercept.isFinite, (0.01...1).contains(d.smoothing),
+            (0...1).contains(d.enterUpset), (0...1).contains(d.exitUpset), d.exitUpset <= d.enterUpset
+        else { throw LoadError(description: "\(source): calibration or decision values out of range") }
         self = decoded
     }
 
@@ -212,17 +248,49 @@ public final class ModelRunner {
     private var scratchB: [Float]
     private var emotions: [Float]
     private var sum: [Float]
+    /// The leg's own baseline, for a model with per-leg normalisation: a runner serves one leg (or one clip
+    /// at a time, with `resetLeg()` between).
+    private var baseline: LegBaseline?
+    private var input: [Float]
 
     public init(model: EmotionModel) {
         self.model = model
         let width = max(model.networks.map(\.widestLayer).max() ?? 0, model.inputs.count)
         normalized = [Float](repeating: 0, count: model.inputs.count)
+        input = [Float](repeating: 0, count: model.inputs.count)
+        baseline = model.legNormalization.map { LegBaseline($0) }
         scratchA = [Float](repeating: 0, count: width)
         scratchB = [Float](repeating: 0, count: width)
         emotions = [Float](repeating: 0, count: Emotion.allCases.count)
         sum = [Float](repeating: 0, count: Emotion.allCases.count)
     }
 
+    /// Starts a new leg: the per-leg baseline goes back to its warm start.
+    public func resetLeg() { baseline?.reset() }
+
+    /// Scores a window of this runner's leg (nil without enough speech); with per-leg normalisation the
+    /// window also moves the leg's baseline.
+    public func predict(window: WindowFeatures) -> EmotionScores? {
+        guard let vector = window.vector else { return nil }
+        return predict(vector: vector, levelDB: window.levelDB, speechSeconds: window.speechSeconds)
+    }
+
+    public func predict(vector: [Float], levelDB: Float, speechSeconds: Double) -> EmotionScores {
+        guard var b = baseline else { return predict(vector) }
+        let n = vector.count
+        input.withUnsafeMutableBufferPointer { out in
+            vector.withUnsafeBufferPointer { v in
+                for i in 0..<n { out[i] = v[i] }
+                b.relative(
+                    vector: v.baseAddress!, levelDB: levelDB, speechSeconds: speechSeconds,
+                    into: out.baseAddress! + n)
+            }
+        }
+        baseline = b
+        return predict(input)
+    }
+
+    /// Scores a model input as it stands (the window vector, plus any leg-relative entries).
     public func predict(_ vector: [Float]) -> EmotionScores {
         precondition(
             vector.count == model.inputs.count,
@@ -252,6 +320,7 @@ public final class ModelRunner {
         case .emotions: scores.upset = scores.upsetFromEmotions
         case .mean: scores.upset = (scores.upset + scores.upsetFromEmotions) / 2
         }
+        scores.upset = model.calibration.apply(scores.upset)
         return scores
     }
 }

@@ -1,0 +1,143 @@
+import EmotionCore
+import EmotionTestSupport
+import Foundation
+import Testing
+
+@Suite("model files")
+struct ModelFileTests {
+    static func builtInJSON() throws -> [String: Any] {
+        let data = try EmotionModel.builtIn().encoded()
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    static func refusal(_ data: Data) -> String? {
+        do {
+            _ = try EmotionModel(data: data, source: "m.json")
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test("a missing, truncated, old, foreign or out-of-range model file is refused with its reason")
+    func refusals() throws {
+        let missing = URL(fileURLWithPath: "/nonexistent/model.json")
+        #expect { try EmotionModel.load(missing) } throws: { "\($0)".contains("/nonexistent/model.json: cannot read") }
+
+        let whole = try EmotionModel.builtIn().encoded()
+        let truncated = try #require(Self.refusal(whole.prefix(whole.count / 2)))
+        #expect(truncated.contains("m.json: not a model file") && truncated.contains("truncated"), "\(truncated)")
+
+        var json = try Self.builtInJSON()
+        json["version"] = 1
+        let old = try #require(Self.refusal(try JSONSerialization.data(withJSONObject: json)))
+        #expect(old.contains("model version 1; this build reads version 2"), "\(old)")
+
+        json = try Self.builtInJSON()
+        json["format"] = "something-else"
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("format") == true)
+
+        json = try Self.builtInJSON()
+        json["inputs"] = (json["inputs"] as? [String] ?? []) + ["a_new_feature"]
+        let other = try #require(Self.refusal(try JSONSerialization.data(withJSONObject: json)))
+        #expect(other.contains("different feature vector"), "\(other)")
+
+        json = try Self.builtInJSON()
+        json.removeValue(forKey: "calibration")
+        let noCalibration = try #require(Self.refusal(try JSONSerialization.data(withJSONObject: json)))
+        #expect(noCalibration.contains("'calibration' is missing"), "\(noCalibration)")
+
+        json = try Self.builtInJSON()
+        var decision = try #require(json["decision"] as? [String: Any])
+        decision["exitUpset"] = 0.99
+        decision["enterUpset"] = 0.5
+        json["decision"] = decision
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
+    }
+
+    @Test("calibration is monotonic, identity leaves a probability as it is, and it reaches the scores")
+    func calibration() throws {
+        let c = UpsetCalibration(slope: 1.7, intercept: -0.8)
+        var previous: Float = 0
+        for raw in stride(from: Float(0.01), through: 0.99, by: 0.01) {
+            let p = c.apply(raw)
+            #expect(p > previous)
+            previous = p
+            #expect(abs(UpsetCalibration.identity.apply(raw) - raw) < 1e-5)
+        }
+        var model = try EmotionModel.builtIn()
+        let vector = [Float](repeating: 0.2, count: WindowVector.count)
+        model.calibration = .identity
+        let raw = ModelRunner(model: model).predict(vector).upset
+        model.calibration = c
+        #expect(abs(ModelRunner(model: model).predict(vector).upset - c.apply(raw)) < 1e-6)
+    }
+}
+
+@Suite("per-leg baseline")
+struct LegBaselineTests {
+    @Test("no look-ahead, a warm start from the corpus, level from the first window, then a slow running mean")
+    func baseline() throws {
+        let tracked = ["centroid_mean", LegNormalization.level]
+        let normalization = LegNormalization(
+            tracked: tracked, priorMean: [1000, 0], priorSeconds: 10, timeConstantSeconds: 30)
+        #expect(normalization.vectorIndices?.count == 2)
+        #expect(normalization.inputNames == ["leg_rel_centroid_mean", "leg_rel_level_db"])
+        #expect(LegNormalization(tracked: ["no_such_entry"], priorMean: [0]).vectorIndices == nil)
+        var baseline = LegBaseline(normalization)
+        var vector = [Float](repeating: 0, count: WindowVector.count)
+        let centroid = try #require(WindowVector.names.firstIndex(of: "centroid_mean"))
+        var out = [Float](repeating: 0, count: 2)
+        func feed(_ c: Float, level: Float, speech: Double = 2) -> [Float] {
+            vector[centroid] = c
+            vector.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBufferPointer {
+                    baseline.relative(vector: v.baseAddress!, levelDB: level, speechSeconds: speech, into: $0.baseAddress!)
+                }
+            }
+            return out
+        }
+        // First window: against the corpus prior; the level has no prior, so it reads 0.
+        #expect(feed(1200, level: -30) == [200, 0])
+        // The baseline moved by 2/(10+2) of the difference; the level baseline is the first window's.
+        let second = feed(1200, level: -24)
+        #expect(abs(second[0] - (200 - 200 * 2 / 12)) < 1e-3, "\(second)")
+        #expect(abs(second[1] - 6) < 1e-4)
+        // A caller who stays at one value converges to it: the relative value decays towards 0, slowly.
+        var last: [Float] = []
+        for _ in 0..<100 { last = feed(1200, level: -24) }
+        #expect(abs(last[0]) < 5 && abs(last[1]) < 0.5, "\(last)")
+        baseline.reset()
+        #expect(feed(1200, level: -10) == [200, 0])
+    }
+
+    @Test("a model with leg-relative inputs carries them in its inputs and needs a reset between legs")
+    func runnerResets() throws {
+        var model = try EmotionModel.builtIn()
+        let tracked = ["centroid_mean", LegNormalization.level]
+        let leg = LegNormalization(tracked: tracked, priorMean: [1000, 0])
+        let n = WindowVector.count + 2
+        // Widen the first layer with zero weights for the two new inputs: same scores, but the path runs.
+        for k in model.networks.indices {
+            let layer = model.networks[k].hidden[0]
+            var weights: [Float] = []
+            for o in 0..<layer.outputs {
+                weights += Array(layer.weights.values[(o * layer.inputs)..<((o + 1) * layer.inputs)]) + [0, 0]
+            }
+            model.networks[k].hidden[0] = DenseLayer(
+                inputs: n, outputs: layer.outputs, weights: weights, bias: layer.bias.values)
+        }
+        model.normalization = .init(
+            mean: model.normalization.mean.values + [0, 0], scale: model.normalization.scale.values + [1, 1])
+        model.legNormalization = leg
+        model.inputs = WindowVector.names + leg.inputNames
+        let reloaded = try EmotionModel(data: try model.encoded(), source: "leg.json")
+        #expect(reloaded.legNormalization == leg)
+        let runner = ModelRunner(model: reloaded), plain = ModelRunner(model: try EmotionModel.builtIn())
+        let v = [Float](repeating: 0.1, count: WindowVector.count)
+        let a = runner.predict(vector: v, levelDB: -20, speechSeconds: 2)
+        #expect(abs(a.upset - plain.predict(v).upset) < 1e-5)
+        runner.resetLeg()
+        #expect(runner.predict(vector: v, levelDB: -20, speechSeconds: 2) == a)
+    }
+}

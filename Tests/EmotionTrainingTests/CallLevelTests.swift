@@ -1,0 +1,151 @@
+@testable import EmotionCore
+import EmotionTestSupport
+@testable import EmotionTraining
+import Foundation
+import Testing
+
+@Suite("call-level figures, calibration and the policy search")
+struct CallLevelTests {
+    /// One window a second (3 s long) with `speech` seconds of speech and the raw score `upset(t)` at its end.
+    static func call(
+        kind: SimulatedCall.Kind, seconds: Int, stretches: [(Double, Double)], upset: (Double) -> Float
+    ) -> ScoredCall {
+        let windows = (3...seconds).map { end in
+            let e = Double(end)
+            let p = upset(e)
+            let q = Float(1 - p) / 3
+            return ScoredWindow(
+                start: e - 3, end: e, speechSeconds: 2, rawUpset: p,
+                probabilities: [p / 4, p / 4, p / 4, q, q, p / 4, q])
+        }
+        return ScoredCall(
+            call: SimulatedCall(
+                kind: kind, speaker: "x/1", upsetStretches: stretches.map { (start: $0.0, end: $0.1) },
+                duration: Double(seconds), channel: "pcmu"),
+            windows: windows)
+    }
+
+    @Test("an upset stretch is caught with its delay; calm around it is not shown upset; calm calls count apart")
+    func replay() {
+        var policy = LegPolicy()
+        policy.smoothing = 1
+        policy.enterUpset = 0.7
+        policy.exitUpset = 0.5
+        let stretchCall = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(20, 40)]) {
+            $0 > 24 && $0 <= 41 ? 0.9 : 0.1
+        }
+        let f = CallReplay.figures(stretchCall, policy: policy, calibration: .identity)
+        #expect(f.upsetStretches == 1 && f.stretchesCaught == 1)
+        #expect(f.latencies == [5])
+        #expect(f.calmShownUpsetSeconds == 0)
+        #expect(f.calmSpeechSeconds > 0)
+        #expect(f.falseEscalations == 0)
+
+        // A calm call that the model hears as upset for 30 s: flagged, its calm speech shown upset, and an
+        // escalation that is false.
+        let falseAlarm = Self.call(kind: .calm, seconds: 60, stretches: []) { $0 > 10 && $0 <= 40 ? 0.95 : 0.1 }
+        let g = CallReplay.figures(falseAlarm, policy: policy, calibration: .identity)
+        #expect(g.calmCalls == 1 && g.calmCallsFlagged == 1)
+        #expect(g.calmShownUpsetShare > 0.4 && g.calmShownUpsetShare < 0.6, "\(g.calmShownUpsetShare)")
+        #expect(g.falseEscalations == 1)
+        #expect(g.falseEscalationsPerCalmHour > 0)
+
+        // The same call under a calibration that pulls 0.95 below the threshold is not flagged.
+        let calmer = CallReplay.figures(
+            falseAlarm, policy: policy, calibration: UpsetCalibration(slope: 1, intercept: -3))
+        #expect(calmer.calmCallsFlagged == 0 && calmer.falseEscalations == 0)
+        let both = f + g
+        #expect(both.calls == 2 && both.upsetStretches == 1 && both.calmCalls == 1)
+    }
+
+    @Test("the policy search keeps to the false-alarm budget, then catches the most")
+    func search() {
+        var within = CallFigures()
+        within.calmSpeechSeconds = 100
+        within.calmShownUpsetSeconds = 5
+        within.upsetStretches = 10
+        within.stretchesCaught = 7
+        var greedy = within
+        greedy.calmShownUpsetSeconds = 30
+        greedy.stretchesCaught = 10
+        var better = within
+        better.stretchesCaught = 9
+        var escalating = better
+        escalating.stretchesCaught = 10
+        escalating.falseEscalations = 1
+        let candidates = (0..<4).map { DecisionTuning(smoothing: 1, enterUpset: 0.5 + Double($0) / 10, exitUpset: 0.4, chosenFor: "") }
+        #expect(PolicySearch.choose([within, greedy, better, escalating], candidates: candidates, budget: 0.1) == 2)
+        // Nothing within the budget: the fewest false alarms.
+        #expect(PolicySearch.choose([greedy, greedy, within], candidates: candidates, budget: 0.01) == 2)
+    }
+
+    @Test("Platt scaling recovers a known calibration; ROC AUC on small cases")
+    func calibrationFit() {
+        var rng = SplitMix64(seed: 5)
+        var raw: [Float] = [], truth: [Bool] = []
+        let trueSlope = 0.6, trueIntercept = -0.5
+        for _ in 0..<20_000 {
+            let logit = Double.random(in: -4...4, using: &rng)
+            raw.append(Float(1 / (1 + exp(-logit))))
+            let p = 1 / (1 + exp(-(trueSlope * logit + trueIntercept)))
+            truth.append(rng.unit() < p)
+        }
+        let c = CalibrationFit.fit(raw: raw, truth: truth)
+        #expect(abs(c.slope - trueSlope) < 0.05, "\(c)")
+        #expect(abs(c.intercept - trueIntercept) < 0.08, "\(c)")
+        let bins = CalibrationFit.reliability(raw: raw, truth: truth, calibration: c)
+        for bin in bins where bin.count > 500 { #expect(abs(bin.predicted - bin.observed) < 0.05, "\(bin)") }
+
+        #expect(CalibrationFit.rocAUC(scores: [0.1, 0.2, 0.8, 0.9], truth: [false, false, true, true]) == 1)
+        #expect(CalibrationFit.rocAUC(scores: [0.9, 0.8, 0.2, 0.1], truth: [false, false, true, true]) == 0)
+        #expect(CalibrationFit.rocAUC(scores: [0.5, 0.5], truth: [false, true]) == 0.5)
+    }
+
+    @Test("simulated calls follow the plan: one speaker, calm and upset stretches where planned, a phone channel")
+    func simulatedCall() throws {
+        let rows: [ManifestEntry] =
+            ["crema-1009_DFA_ANG_XX.wav", "crema-1015_ITH_SAD_XX.wav", "crema-1009_DFA_ANG_XX.wav"].map {
+                ManifestEntry(path: $0, corpus: "c", speaker: "1", emotion: .angry, upset: true, duration: 2.2)
+            }
+            + [ManifestEntry](
+                repeating: ManifestEntry(
+                    path: "crema-1011_IEO_NEU_XX.wav", corpus: "c", speaker: "1", emotion: .neutral, upset: false,
+                    duration: 2.0), count: 3)
+        let plans = CallSimulation.plan(entries: rows, use: Array(rows.indices), callsPerKind: 1, seed: 3)
+        #expect(plans.map(\.kind) == SimulatedCall.Kind.allCases)
+        let model = CallSimulation.uncalibrated(try EmotionModel.builtIn())
+        let analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
+        let scored = try CallSimulation.score(
+            plan: plans[0], entries: rows, corpora: Fixtures.directory, analyzer: analyzer,
+            runner: ModelRunner(model: model))
+        #expect(scored.call.kind == .calmUpsetCalm)
+        let stretch = try #require(scored.call.upsetStretches.first)
+        #expect(scored.call.upsetStretches.count == 1)
+        #expect(stretch.start >= 19 && stretch.end - stretch.start >= 19, "\(stretch)")
+        #expect(scored.call.duration >= 60)
+        #expect(scored.windows.count >= 55)
+        #expect(scored.windows.contains { $0.rawUpset != nil })
+        // Deterministic for a seed.
+        let again = try CallSimulation.score(
+            plan: plans[0], entries: rows, corpora: Fixtures.directory, analyzer: analyzer,
+            runner: ModelRunner(model: model))
+        #expect(again.windows.map(\.rawUpset) == scored.windows.map(\.rawUpset))
+    }
+
+    @Test("npy files carry the shape and the exact floats")
+    func npy() throws {
+        let dir = try TemporaryDirectory()
+        let url = dir.url.appendingPathComponent("m.npy")
+        let writer = try NpyWriter(url: url, columns: 3)
+        try writer.append([1, 2, 3, 4.5, -5, 6])
+        try writer.close()
+        let data = try Data(contentsOf: url)
+        #expect(data.prefix(6) == Data([0x93] + Array("NUMPY".utf8)))
+        let headerLength = Int(data[8]) | Int(data[9]) << 8
+        #expect((10 + headerLength) % 64 == 0)
+        let header = String(decoding: data[10..<(10 + headerLength)], as: UTF8.self)
+        #expect(header.contains("'shape': (2, 3)") && header.contains("'<f4'"), "\(header)")
+        let floats = data[(10 + headerLength)...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(floats == [1, 2, 3, 4.5, -5, 6])
+    }
+}

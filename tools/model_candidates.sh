@@ -1,0 +1,27 @@
+#!/bin/bash
+# `make model`: trains every candidate with the same speaker-grouped cross-validation and simulated
+# calls, prints each one's clip and call tables, and builds the shipped one into the binary.
+# Usage: tools/model_candidates.sh BIN CORPORA "TRAIN FLAGS" SHIPPED "CANDIDATES"
+set -euo pipefail
+bin=$1 corpora=$2 flags=$3 shipped=$4 candidates=$5
+out=.build/model
+mkdir -p "$out"
+[ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
+report=docs/model-cv.txt
+: > "$report.new"
+for c in $candidates; do
+    case $c in
+    features) extra="" ;;
+    features-leg) extra="--leg-normalization" ;;
+    *) echo "make model: unknown candidate '$c' (features, features-leg)" >&2; exit 2 ;;
+    esac
+    embed=()
+    [ "$c" = "$shipped" ] && embed=(--embed-swift Sources/EmotionCore/Model/BuiltInModel.swift)
+    echo "== candidate $c: $bin train --corpora $corpora $flags $extra" | tee -a "$report.new"
+    # shellcheck disable=SC2086
+    "$bin" train --corpora "$corpora" --out "$out/$c.json" --out-of-fold "$out/oof-$c.csv" $flags $extra \
+        "${embed[@]}" | tee -a "$report.new"
+    echo | tee -a "$report.new"
+done
+mv "$report.new" "$report"
+echo "make model: shipped candidate '$shipped' is in Sources/EmotionCore/Model/BuiltInModel.swift; reports in $report"
