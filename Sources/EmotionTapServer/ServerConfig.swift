@@ -137,7 +137,7 @@ public struct ServerConfig: Sendable, Equatable {
                 try r.object(
                     value, path: "policy",
                     keys: [
-                        "smoothing", "enter_upset", "exit_upset", "escalate_upset_s", "escalate_within_s",
+                        "smoothing", "enter_upset", "exit_upset", "enter_windows", "escalate_upset_s", "escalate_within_s",
                         "escalate_roles",
                     ]
                 ) { k, v in
@@ -148,6 +148,9 @@ public struct ServerConfig: Sendable, Equatable {
                         config.decisionOverride.enterUpset = try r.optionalDouble(v, "policy.enter_upset", 0...1)
                     case "exit_upset":
                         config.decisionOverride.exitUpset = try r.optionalDouble(v, "policy.exit_upset", 0...1)
+                    case "enter_windows":
+                        config.decisionOverride.enterWindows = try r.optionalDouble(v, "policy.enter_windows", 1...30)
+                            .map { Int($0) }
                     case "escalate_upset_s":
                         config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s":
@@ -308,6 +311,7 @@ public struct DecisionOverride: Sendable, Equatable {
     public var smoothing: Double?
     public var enterUpset: Double?
     public var exitUpset: Double?
+    public var enterWindows: Int?
     public init() {}
 }
 
@@ -318,6 +322,7 @@ extension ServerConfig {
         if let v = decisionOverride.smoothing { p.smoothing = v }
         if let v = decisionOverride.enterUpset { p.enterUpset = v }
         if let v = decisionOverride.exitUpset { p.exitUpset = v }
+        if let v = decisionOverride.enterWindows { p.enterWindows = v }
         guard p.exitUpset <= p.enterUpset else {
             throw ConfigError(
                 "policy.exit_upset (\(p.exitUpset)) must not exceed enter_upset (\(p.enterUpset), "

@@ -268,13 +268,18 @@ public enum PolicySearch {
     public static let enters: [Double] =
         stride(from: 0.5, through: 0.9001, by: 0.025).map { $0 } + stride(from: 0.91, through: 0.9901, by: 0.01).map { $0 }
     public static let gaps: [Double] = [0.05, 0.1, 0.2]
+    public static let enterWindows = [1, 2, 3]
 
     public static var candidates: [DecisionTuning] {
         var out: [DecisionTuning] = []
         for s in smoothings {
             for e in enters {
                 for g in gaps {
-                    out.append(DecisionTuning(smoothing: s, enterUpset: e, exitUpset: max(0, e - g), chosenFor: ""))
+                    for k in enterWindows {
+                        out.append(
+                            DecisionTuning(
+                                smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k, chosenFor: ""))
+                    }
                 }
             }
         }

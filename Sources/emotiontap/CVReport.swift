@@ -71,11 +71,13 @@ enum CVReport {
         out += row("chosen on the other folds", r.heldOut) + "\n"
         out += row("chosen on all folds (shipped)", r.chosenFigures) + "\n"
         out += String(
-            format: "shipped policy: smoothing %.2f, enter upset at %.3f, back to calm below %.3f",
-            r.chosen.smoothing, r.chosen.enterUpset, r.chosen.exitUpset)
+            format: "shipped policy: smoothing %.2f, enter upset at %.3f for %d window(s), back to calm below %.3f",
+            r.chosen.smoothing, r.chosen.enterUpset, r.chosen.enterWindows, r.chosen.exitUpset)
         out += " (\(r.chosen.chosenFor))\n"
         out += "per-fold choices: "
-        out += r.heldOutChoices.map { String(format: "%.2f/%.3f/%.3f", $0.smoothing, $0.enterUpset, $0.exitUpset) }
+        out += r.heldOutChoices.map {
+            String(format: "%.2f/%.3f/%d/%.3f", $0.smoothing, $0.enterUpset, $0.enterWindows, $0.exitUpset)
+        }
             .joined(separator: ", ")
         return out + "\n"
     }

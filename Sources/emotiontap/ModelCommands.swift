@@ -234,8 +234,10 @@ struct EvalCommand: ParsableCommand {
                 print(CVReport.callHeader(calls: callFigures.calls, what: "built from these clips' speakers"))
                 print(
                     CVReport.callRow(
-                        String(format: "model's policy (%.2f/%.3f/%.3f)", model.decision.smoothing,
-                            model.decision.enterUpset, model.decision.exitUpset), callFigures))
+                        String(
+                            format: "model's policy (%.2f/%.3f/%d/%.3f)", model.decision.smoothing,
+                            model.decision.enterUpset, model.decision.enterWindows, model.decision.exitUpset),
+                        callFigures))
             }
         }
     }

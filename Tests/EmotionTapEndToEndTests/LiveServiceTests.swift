@@ -17,7 +17,10 @@ struct LiveServiceTests {
     func angryAndNeutral() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let service = try ServiceProcess(eventPort: receiver.port)
+        // Thresholds set in the config, over the model's: this angry clip (calibrated upset about 0.74) stays
+        // under the shipped enter threshold, which is chosen for calls (docs/MODEL.md); here the state
+        // event's path is under test, and that a config can override the model.
+        let service = try ServiceProcess(eventPort: receiver.port, policy: "{enter_upset: 0.65, exit_upset: 0.5}")
         let dir = service.directory
         let angry = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 4, into: dir)
         let neutral = try Fixtures.repeated("crema-1022_IWW_NEU_XX.wav", times: 4, into: dir)

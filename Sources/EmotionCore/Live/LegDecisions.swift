@@ -16,6 +16,7 @@ public struct LegDecisions: Sendable {
     // Upset speech per window end, for the escalation span.
     private var upsetSpans: [(end: Double, seconds: Double)] = []
     private var lastWindowEnd = 0.0
+    private var windowsAboveEnter = 0
 
     // Summary.
     public private(set) var speechSeconds = 0.0
@@ -54,7 +55,8 @@ public struct LegDecisions: Sendable {
         let smoothed = smoothedUpset.map { policy.smoothing * p + (1 - policy.smoothing) * $0 } ?? p
         smoothedUpset = smoothed
         let previous = mood
-        if mood == .calm, smoothed >= policy.enterUpset { mood = .upset }
+        windowsAboveEnter = smoothed >= policy.enterUpset ? windowsAboveEnter + 1 : 0
+        if mood == .calm, windowsAboveEnter >= max(1, policy.enterWindows) { mood = .upset }
         if mood == .upset, smoothed < policy.exitUpset { mood = .calm }
         if mood != previous { outputs.append(.stateChanged(from: previous, to: mood)) }
 

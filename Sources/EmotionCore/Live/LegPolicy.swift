@@ -6,6 +6,9 @@ public struct LegPolicy: Sendable, Codable, Equatable {
     public var enterUpset: Double = 0.6
     /// ...and fall below this to return to `calm` (hysteresis: one window does not flip the state).
     public var exitUpset: Double = 0.4
+    /// Windows with speech in a row that must reach `enterUpset` before the state turns `upset` (1: the
+    /// first one does): one loud remark is not an upset caller.
+    public var enterWindows: Int = 1
     /// Escalate when the customer has been upset for this much speech...
     public var escalateUpsetSeconds: Double = 20
     /// ...within this many seconds of media time.

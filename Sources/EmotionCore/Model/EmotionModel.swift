@@ -197,7 +197,8 @@ public struct EmotionModel: Codable, Sendable {
         else { throw LoadError(description: "\(source): layer shapes do not fit \(n) inputs") }
         let c = decoded.calibration, d = decoded.decision
         guard c.slope.isFinite, c.slope > 0, c.intercept.isFinite, (0.01...1).contains(d.smoothing),
-            (0...1).contains(d.enterUpset), (0...1).contains(d.exitUpset), d.exitUpset <= d.enterUpset
+            (0...1).contains(d.enterUpset), (0...1).contains(d.exitUpset), d.exitUpset <= d.enterUpset,
+            (1...30).contains(d.enterWindows)
         else { throw LoadError(description: "\(source): calibration or decision values out of range") }
         self = decoded
     }

@@ -30,13 +30,16 @@ public struct DecisionTuning: Codable, Sendable, Equatable {
     /// The smoothed (calibrated) level that enters `upset`, and the one below which the leg is `calm` again.
     public var enterUpset: Double
     public var exitUpset: Double
+    /// Windows in a row at or above `enterUpset` before the state turns upset.
+    public var enterWindows: Int
     /// What it was chosen for, in words (e.g. "calm speech shown upset <= 8 % on held-out calls").
     public var chosenFor: String
 
-    public init(smoothing: Double, enterUpset: Double, exitUpset: Double, chosenFor: String) {
+    public init(smoothing: Double, enterUpset: Double, exitUpset: Double, enterWindows: Int = 1, chosenFor: String) {
         self.smoothing = smoothing
         self.enterUpset = enterUpset
         self.exitUpset = exitUpset
+        self.enterWindows = enterWindows
         self.chosenFor = chosenFor
     }
 
@@ -52,6 +55,7 @@ extension LegPolicy {
         p.smoothing = decision.smoothing
         p.enterUpset = decision.enterUpset
         p.exitUpset = decision.exitUpset
+        p.enterWindows = decision.enterWindows
         return p
     }
 }
