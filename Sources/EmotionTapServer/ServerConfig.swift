@@ -137,7 +137,8 @@ public struct ServerConfig: Sendable, Equatable {
                 try r.object(
                     value, path: "policy",
                     keys: [
-                        "smoothing", "enter_upset", "exit_upset", "enter_windows", "escalate_upset_s", "escalate_within_s",
+                        "smoothing", "enter_upset", "exit_upset", "enter_windows", "escalate_upset_s",
+                        "escalate_within_s",
                         "escalate_roles",
                     ]
                 ) { k, v in

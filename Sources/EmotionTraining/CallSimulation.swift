@@ -48,7 +48,9 @@ public enum CallSimulation {
         var bySpeaker: [String: (calm: [Int], upset: [Int])] = [:]
         for i in indices {
             let key = "\(entries[i].corpus)/\(entries[i].speaker)"
-            if entries[i].upset { bySpeaker[key, default: ([], [])].upset.append(i) } else {
+            if entries[i].upset {
+                bySpeaker[key, default: ([], [])].upset.append(i)
+            } else {
                 bySpeaker[key, default: ([], [])].calm.append(i)
             }
         }
@@ -206,8 +208,7 @@ public enum CallReplay {
         return total
     }
 
-    public static func figures(_ scored: ScoredCall, policy: LegPolicy, calibration: UpsetCalibration) -> CallFigures
-    {
+    public static func figures(_ scored: ScoredCall, policy: LegPolicy, calibration: UpsetCalibration) -> CallFigures {
         var f = CallFigures()
         f.calls = 1
         let stretches = scored.call.upsetStretches
@@ -227,7 +228,8 @@ public enum CallReplay {
             // The speech new in this window, as LegDecisions counts it.
             let span = w.end - w.start
             let newStart = max(w.start, previousEnd)
-            let newSpeech = scores == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1)
+            let newSpeech =
+                scores == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1)
             previousEnd = w.end
             let touchesUpset = stretches.contains { w.start < $0.end && w.end > $0.start }
             let upsetNow = decisions.mood == .upset
@@ -266,7 +268,8 @@ public enum CallReplay {
 public enum PolicySearch {
     public static let smoothings: [Double] = [0.25, 0.4, 0.6, 1.0]
     public static let enters: [Double] =
-        stride(from: 0.5, through: 0.9001, by: 0.025).map { $0 } + stride(from: 0.91, through: 0.9901, by: 0.01).map { $0 }
+        stride(from: 0.5, through: 0.9001, by: 0.025).map { $0 }
+        + stride(from: 0.91, through: 0.9901, by: 0.01).map { $0 }
     public static let gaps: [Double] = [0.05, 0.1, 0.2]
     public static let enterWindows = [1, 2, 3]
 
@@ -343,7 +346,8 @@ public enum CalibrationFit {
             sums[k] += p; counts[k] += 1; hits[k] += t ? 1 : 0
         }
         return (0..<bins).map { k in
-            counts[k] == 0 ? (Double(k) / Double(bins) + 0.05, 0, 0)
+            counts[k] == 0
+                ? (Double(k) / Double(bins) + 0.05, 0, 0)
                 : (sums[k] / Double(counts[k]), Double(hits[k]) / Double(counts[k]), counts[k])
         }
     }

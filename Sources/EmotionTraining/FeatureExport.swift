@@ -90,7 +90,10 @@ public enum FeatureExport {
                     else { return nil }
                     return (e, a)
                 }
-            ) { (state: inout (FrameFeatureExtractor, WindowAggregator), k: Int) -> Result<[(String, Clip)], ExportError> in
+            ) {
+                (
+                    state: inout (FrameFeatureExtractor, WindowAggregator), k: Int
+                ) -> Result<[(String, Clip)], ExportError> in
                 let i = indices[k]
                 do {
                     let audio = try AudioInput.load(
@@ -122,7 +125,8 @@ public enum FeatureExport {
                         try frameWriter.append(c.frames)
                         try windowWriter.append(c.windows)
                         try spanWriter.append(c.spans)
-                        csv += "\(row),\(i),\(variant),\(channel),\(e.path),\(e.corpus),\(e.speaker),"
+                        csv +=
+                            "\(row),\(i),\(variant),\(channel),\(e.path),\(e.corpus),\(e.speaker),"
                             + "\(e.emotion.rawValue),\(e.upset ? 1 : 0),\(fold[i]),\(frameCount),\(frames),\(windowCount),\(ws)\n"
                         row += 1
                         frameCount += frames

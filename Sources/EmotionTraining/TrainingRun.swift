@@ -165,7 +165,9 @@ public enum TrainingRun {
                 predictions.set(clip.entry, variant: clip.variant, total.scores)
             }
             log("fold \(k + 1)/\(options.folds) trained (\(trainSet.count) training clips)")
-            if options.callsPerKind > 0, let analyzer = try? StreamingAnalyzer(features: options.features, windows: options.windows) {
+            if options.callsPerKind > 0,
+                let analyzer = try? StreamingAnalyzer(features: options.features, windows: options.windows)
+            {
                 let held = entries.indices.filter { fold[$0] == k }
                 let plans = CallSimulation.plan(
                     entries: entries, use: held, callsPerKind: options.callsPerKind, seed: options.seed &+ UInt64(k))

@@ -78,7 +78,7 @@ enum CVReport {
         out += r.heldOutChoices.map {
             String(format: "%.2f/%.3f/%d/%.3f", $0.smoothing, $0.enterUpset, $0.enterWindows, $0.exitUpset)
         }
-            .joined(separator: ", ")
+        .joined(separator: ", ")
         return out + "\n"
     }
 

@@ -8,7 +8,7 @@ struct BuiltInModelTests {
     @Test("the default model is built in, self-describing, and cheap to run")
     func builtIn() throws {
         let model = try EmotionModel.builtIn()
-        #expect(model.inputs == WindowVector.names)
+        #expect(model.inputs == WindowVector.names + (model.legNormalization?.inputNames ?? []))
         #expect(model.labels == Emotion.allCases.map(\.rawValue))
         #expect(!model.training.command.isEmpty)
         #expect(model.training.clips > 1000)

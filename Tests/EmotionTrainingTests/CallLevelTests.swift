@@ -73,7 +73,9 @@ struct CallLevelTests {
         var escalating = better
         escalating.stretchesCaught = 10
         escalating.falseEscalations = 1
-        let candidates = (0..<4).map { DecisionTuning(smoothing: 1, enterUpset: 0.5 + Double($0) / 10, exitUpset: 0.4, chosenFor: "") }
+        let candidates = (0..<4).map {
+            DecisionTuning(smoothing: 1, enterUpset: 0.5 + Double($0) / 10, exitUpset: 0.4, chosenFor: "")
+        }
         #expect(PolicySearch.choose([within, greedy, better, escalating], candidates: candidates, budget: 0.1) == 2)
         // Nothing within the budget: the fewest false alarms.
         #expect(PolicySearch.choose([greedy, greedy, within], candidates: candidates, budget: 0.01) == 2)

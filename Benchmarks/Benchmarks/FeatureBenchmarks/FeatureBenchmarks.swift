@@ -211,7 +211,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: Model inference, one window (the built-in model: 3 networks, 180 inputs)
+    // MARK: Model inference, one window (the built-in model: 3 networks, 164 inputs)
     do {
         let model = try! EmotionModel.builtIn()
         let runner = ModelRunner(model: model)
