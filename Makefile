@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench bench-live soak goldens model eval fuzz format format-check clean
+.PHONY: all deps build debug test demo bench bench-live soak goldens model model-cnn eval fuzz format format-check clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
 # (about 35 minutes on 2 cores for both candidates) and prints each candidate's clip and call tables.
@@ -65,6 +65,14 @@ soak: build
 model: build
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
+
+# The learned frame-level candidate (training/, PyTorch CPU: pip install -r training/requirements.txt):
+# frames exported by the Swift core, 5 speaker folds x 40 epochs (about an hour on one core), then
+# its CV table and the fusion with the hand-feature candidate's out-of-fold scores (run make model first).
+model-cnn: build
+	$(BIN) export --corpora $(CORPORA) --out .build/model/export --augment 2
+	for f in 0 1 2 3 4; do python3 training/frame_model.py train --fold $$f --seed 1 --epochs 40 || exit 1; done
+	python3 training/frame_model.py evaluate --seeds 1 --write-oof --report docs/model-cnn-cv.txt
 
 eval: build
 	$(BIN) eval --corpora $(CORPORA)

@@ -69,7 +69,8 @@ struct AnalyzeCommand: ParsableCommand {
             .map { String(format: "%@ %.0f%%", $0.0.rawValue, $0.1 * 100) }.joined(separator: ", ")
         return span
             + String(
-                format: "  %5.2f  %@  %-10@ [%@]", s.upset, state == .upset ? (changed ? "UPSET<" : "UPSET ") : "calm  ",
+                format: "  %5.2f  %@  %-10@ [%@]", s.upset,
+                state == .upset ? (changed ? "UPSET<" : "UPSET ") : "calm  ",
                 bar.padding(toLength: 10, withPad: " ", startingAt: 0), top)
     }
 }

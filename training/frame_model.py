@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Learned frame-level candidate model for EmotionTap (PyTorch, CPU).
+
+Reads the frame features exported by `emotiontap export` (frames.npy, clips.csv, meta.json),
+builds level-free, causally normalised frame inputs, trains a small causal dilated 1-D CNN
+(TDNN) with speech-gated attentive statistics pooling and two heads (7-way emotion, upset),
+and evaluates it with the speaker-grouped folds of clips.csv.
+
+Subcommands
+  train     --fold K --seed S [--epochs E]   train on the other folds, predict fold K
+  evaluate  [--fusion FILE]                  merge per-fold predictions, print the CV table,
+                                             write oof_cnn.csv (and fusion figures)
+  bench                                      time one epoch (sizing the runs)
+"""
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+UPSET = [0, 1, 2, 5]  # angry, disgust, fear, sad
+FPS = 50              # frame step 20 ms (hop 160 at 8 kHz)
+WIN = 175             # 3.5 s input window
+TMAX = 266
+
+# ----------------------------------------------------------------------------------- data
+
+def load_clips(export):
+    rows = list(csv.DictReader(open(os.path.join(export, "clips.csv"))))
+    c = {}
+    for k in ["row", "entry", "variant", "upset", "fold", "frame_offset", "frames"]:
+        c[k] = np.array([int(r[k]) for r in rows])
+    c["emotion"] = np.array([EMOTIONS.index(r["emotion"]) for r in rows])
+    c["corpus"] = np.array([r["corpus"] for r in rows])
+    c["speaker"] = np.array([r["corpus"] + ":" + r["speaker"] for r in rows])
+    return c
+
+
+def pad_frames(export, clips):
+    cols = json.load(open(os.path.join(export, "meta.json")))["frame_columns"]
+    fr = np.load(os.path.join(export, "frames.npy"), mmap_mode="r")
+    n = len(clips["row"])
+    T = int(clips["frames"].max())
+    P = np.zeros((n, T, fr.shape[1]), np.float32)
+    valid = np.zeros((n, T), bool)
+    for i in range(n):
+        o, L = clips["frame_offset"][i], clips["frames"][i]
+        P[i, :L] = fr[o:o + L]
+        valid[i, :L] = True
+    return P, valid, {c: j for j, c in enumerate(cols)}
+
+
+def running_mean(x, gate, prior, k0=25.0, tau=125.0):
+    """Causal, gated running mean per clip. x [N,T,D], gate [N,T] (0/1), prior [D].
+    Cumulative mean with `k0` frames of prior weight (warm start from the training mean), turning
+    into an exponential mean with time constant `tau` frames once enough frames were seen.
+    Frames with gate 0 do not update it. Output m_t includes frame t."""
+    N, T, D = x.shape
+    m = np.broadcast_to(prior, (N, D)).astype(np.float64).copy()
+    cnt = np.full(N, k0)
+    out = np.empty((N, T, D), np.float32)
+    for t in range(T):
+        g = gate[:, t]
+        cnt = cnt + g
+        a = np.where(g > 0, np.maximum(1.0 / tau, 1.0 / cnt), 0.0)[:, None]
+        m = m + a * (x[:, t] - m)
+        out[:, t] = m
+    return out
+
+
+def build_features(P, valid, ci, train_mask):
+    """Frame inputs. Level-free: energy only relative to a causal decaying peak, plus its delta;
+    pitch in semitones; channel-like features minus a causal speech-gated running mean warm-started
+    from the training-set mean. Returns X [N,T,D] standardised with training-set stats, names."""
+    speech = (P[:, :, ci["speech"]] > 0.5) & valid
+    tr_sp = speech & train_mask[:, None]
+    e = P[:, :, ci["energy_db"]].astype(np.float64)
+    N, T = e.shape
+    # causal peak, decaying 0.1 dB per frame (5 dB/s)
+    peak = np.empty_like(e)
+    pk = e[:, 0].copy()
+    for t in range(T):
+        pk = np.maximum(e[:, t], pk - 0.1)
+        peak[:, t] = pk
+    e_rel = np.clip(e - peak, -60, 0)
+    de = np.zeros_like(e)
+    de[:, 1:] = np.clip(e[:, 1:] - e[:, :-1], -20, 20)
+    f0 = P[:, :, ci["pitch_hz"]]
+    voiced = (f0 > 0) & valid
+    st = np.where(voiced, 12 * np.log2(np.maximum(f0, 1) / 55.0), 0.0)
+    st_prior = np.array([st[voiced & train_mask[:, None]].mean()])
+    st_m = running_mean(st[:, :, None], voiced.astype(np.float64), st_prior)[:, :, 0]
+    st_rel = np.where(voiced, st - st_m, 0.0)
+    dst = np.zeros_like(st)
+    both = voiced[:, 1:] & voiced[:, :-1]
+    dst[:, 1:] = np.where(both, np.clip(st[:, 1:] - st[:, :-1], -6, 6), 0.0)
+
+    chan = ["mfcc%d" % i for i in range(1, 13)] + ["zcr", "centroid", "rolloff", "flatness",
+                                                  "slope", "low_high_db"]
+    raw = ["zcr", "centroid", "rolloff", "flatness", "slope", "flux", "low_high_db", "voicing"] + \
+          ["chroma%d" % i for i in range(12)]
+    xc = np.stack([P[:, :, ci[c]] for c in chan], -1).astype(np.float64)
+    prior = xc[tr_sp].mean(0)
+    xc_n = xc - running_mean(xc, speech.astype(np.float64), prior)
+    xr = np.stack([P[:, :, ci[c]] for c in raw], -1)
+    feats = [e_rel[..., None], de[..., None], st[..., None], st_rel[..., None], dst[..., None],
+             voiced[..., None].astype(np.float64), xc_n, xr]
+    names = ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"] + \
+            [c + "_cn" for c in chan] + raw
+    X = np.concatenate(feats, -1).astype(np.float32)
+    trv = valid & train_mask[:, None]
+    mu = X[trv].mean(0)
+    sd = X[trv].std(0) + 1e-5
+    # pitch features: statistics over voiced frames, 0 (= mean) where unvoiced
+    trvo = voiced & train_mask[:, None]
+    for j in (2, 3, 4):
+        mu[j] = X[:, :, j][trvo].mean()
+        sd[j] = X[:, :, j][trvo].std() + 1e-5
+    X = (X - mu) / sd
+    for j in (2, 3, 4):
+        X[:, :, j][~voiced] = 0.0
+    X[~valid] = 0.0
+    return X, speech, names
+
+
+def pick_test_window(speech, L):
+    """Window of WIN frames with the most speech-gated frames (latest on ties)."""
+    if L <= WIN:
+        return 0
+    c = np.concatenate([[0], np.cumsum(speech[:L])])
+    s = c[WIN:L + 1] - c[:L - WIN + 1]
+    return int(len(s) - 1 - np.argmax(s[::-1]))
+
+# ---------------------------------------------------------------------------------- model
+
+class CausalBlock(nn.Module):
+    def __init__(self, cin, cout, k, d, drop, stride=1):
+        super().__init__()
+        self.pad = (k - 1) * d - (stride - 1)   # causal: output t sees inputs <= stride*t+stride-1
+        self.conv = nn.Conv1d(cin, cout, k, dilation=d, stride=stride)
+        self.norm = nn.LayerNorm(cout)   # per frame, over channels: streamable
+        self.drop = nn.Dropout(drop)
+        self.res = cin == cout and stride == 1
+
+    def forward(self, x):
+        y = self.conv(F.pad(x, (self.pad, 0)))
+        y = self.norm(y.transpose(1, 2)).transpose(1, 2)
+        y = self.drop(F.relu(y))
+        return x + y if self.res else y
+
+
+class FrameNet(nn.Module):
+    def __init__(self, nin, ch=48, drop=0.15):
+        super().__init__()
+        # first layer: k=4 over 20 ms frames, stride 2 -> 40 ms; then dilations 1,2,4,8 (40 ms units)
+        # receptive field 4 + 2*2*(1+2+4+8) = 64 input frames = 1.28 s, strictly causal
+        self.blocks = nn.Sequential(
+            CausalBlock(nin, ch, 4, 1, drop, stride=2),
+            CausalBlock(ch, ch, 3, 1, drop),
+            CausalBlock(ch, ch, 3, 2, drop),
+            CausalBlock(ch, ch, 3, 4, drop),
+            CausalBlock(ch, ch, 3, 8, drop),
+        )
+        self.att = nn.Sequential(nn.Conv1d(ch, 32, 1), nn.Tanh(), nn.Conv1d(32, 1, 1))
+        self.fc = nn.Sequential(nn.Linear(2 * ch, 64), nn.ReLU(), nn.Dropout(0.3))
+        self.emo = nn.Linear(64, 7)
+        self.ups = nn.Linear(64, 1)
+
+    def forward(self, x, mask):
+        # x [B,T,D], mask [B,T] bool (speech-gated valid frames)
+        h = self.blocks(x.transpose(1, 2))                 # [B,C,T/2]
+        T2 = h.shape[2]
+        mask = mask[:, :2 * T2].reshape(mask.shape[0], T2, 2).any(2)
+        a = self.att(h).squeeze(1).masked_fill(~mask, -1e4)
+        w = torch.softmax(a, 1).unsqueeze(1)
+        mu = (w * h).sum(2)
+        sd = torch.sqrt(((w * h * h).sum(2) - mu * mu).clamp_min(1e-5))
+        z = self.fc(torch.cat([mu, sd], 1))
+        return self.emo(z), self.ups(z).squeeze(1)
+
+# ------------------------------------------------------------------------------- training
+
+def make_batch(X, speech, lens, idx, rng, train):
+    B = len(idx)
+    D = X.shape[2]
+    xb = np.zeros((B, WIN, D), np.float32)
+    vb = np.zeros((B, WIN), bool)
+    sb = np.zeros((B, WIN), bool)
+    for j, i in enumerate(idx):
+        L = lens[i]
+        if L > WIN:
+            s = rng.integers(0, L - WIN + 1) if train else pick_test_window(speech[i], L)
+            n = WIN
+        else:
+            s, n = 0, L
+        xb[j, :n] = X[i, s:s + n]
+        vb[j, :n] = True
+        sb[j, :n] = speech[i, s:s + n]
+    if train:  # SpecAugment-like masking: 2 time masks <= 15 frames, 2 feature masks <= 5
+        for j in range(B):
+            n = int(vb[j].sum())
+            for _ in range(2):
+                w = rng.integers(0, 16)
+                if n > w:
+                    t0 = rng.integers(0, n - w + 1)
+                    xb[j, t0:t0 + w] = 0.0
+            for _ in range(2):
+                w = rng.integers(0, 6)
+                f0 = rng.integers(0, D - w + 1)
+                xb[j, :, f0:f0 + w] = 0.0
+    m = sb & vb
+    few = m.sum(1) < 5
+    m[few] = vb[few]
+    return torch.from_numpy(xb), torch.from_numpy(m)
+
+
+def predict(model, X, speech, lens, idx, bs=256):
+    model.eval()
+    pe, pu = [], []
+    with torch.no_grad():
+        for b in range(0, len(idx), bs):
+            xb, mb = make_batch(X, speech, lens, idx[b:b + bs], None, False)
+            le, lu = model(xb, mb)
+            pe.append(torch.softmax(le, 1).numpy())
+            pu.append(torch.sigmoid(lu).numpy())
+    return np.concatenate(pe), np.concatenate(pu)
+
+
+def prepare(args, fold):
+    clips = load_clips(args.export)
+    P, valid, ci = pad_frames(args.export, clips)
+    train_mask = clips["fold"] != fold
+    X, speech, names = build_features(P, valid, ci, train_mask)
+    del P
+    return clips, X, speech, names, train_mask
+
+
+def cmd_train(args):
+    t0 = time.time()
+    clips, X, speech, names, train_mask = prepare(args, args.fold)
+    lens = clips["frames"]
+    print(f"features {X.shape} ({len(names)} inputs) built in {time.time() - t0:.0f}s", flush=True)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = FrameNet(X.shape[2], ch=args.ch)
+    nparam = sum(p.numel() for p in model.parameters())
+    print(f"parameters {nparam}", flush=True)
+    tr_entries = np.unique(clips["entry"][train_mask])
+    # index of each (entry, variant)
+    key = {(e, v): i for i, (e, v) in enumerate(zip(clips["entry"], clips["variant"]))}
+    emo, ups = clips["emotion"], clips["upset"]
+    ent_emo = {e: emo[key[(e, 0)]] for e in tr_entries}
+    cnt = np.bincount([ent_emo[e] for e in tr_entries], minlength=7).astype(float)
+    w = cnt.sum() / (7 * np.maximum(cnt, 1))
+    w = torch.tensor(w / (w * cnt / cnt.sum()).sum(), dtype=torch.float32)  # mean weight 1
+    pos = np.mean([ups[key[(e, 0)]] for e in tr_entries])
+    pos_weight = torch.tensor((1 - pos) / pos)
+    print("class counts", cnt.astype(int).tolist(), "weights", np.round(w.numpy(), 3).tolist(),
+          f"upset prior {pos:.3f}", flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    # an epoch = every training entry once, each time in one of its 3 variants drawn at random
+    steps_per_epoch = math.ceil(len(tr_entries) / args.bs)
+    total = steps_per_epoch * args.epochs
+    warm = steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else
+        0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    nvar = 3
+    for ep in range(args.epochs):
+        model.train()
+        te = time.time()
+        perm = rng.permutation(tr_entries)
+        var = rng.integers(0, nvar, len(perm))
+        idx_all = np.array([key.get((e, v), key[(e, 0)]) for e, v in zip(perm, var)])
+        tot = 0.0
+        for b in range(steps_per_epoch):
+            idx = idx_all[b * args.bs:(b + 1) * args.bs]
+            xb, mb = make_batch(X, speech, lens, idx, rng, True)
+            ye = torch.from_numpy(emo[idx])
+            yu = torch.from_numpy(ups[idx]).float()
+            le, lu = model(xb, mb)
+            l1 = F.cross_entropy(le, ye, weight=w, label_smoothing=0.1)
+            l2 = F.binary_cross_entropy_with_logits(lu, yu * 0.9 + 0.05, pos_weight=pos_weight)
+            loss = l1 + args.upset_w * l2
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            tot += loss.item()
+        msg = f"epoch {ep + 1}/{args.epochs} loss {tot / steps_per_epoch:.4f} {time.time() - te:.1f}s"
+        if args.monitor and ((ep + 1) % 10 == 0 or ep + 1 == args.epochs):
+            te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] == 0))[0]
+            pe, pu = predict(model, X, speech, lens, te_idx)
+            acc7 = (pe.argmax(1) == emo[te_idx]).mean()
+            accu = ((pe[:, UPSET].sum(1) > 0.5) == ups[te_idx]).mean()
+            msg += f" | held-out v0 acc7 {acc7:.3f} upset {accu:.3f}"
+        print(msg, flush=True)
+        if args.max_epochs_run and ep + 1 >= args.max_epochs_run:
+            break
+    te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] <= 1))[0]
+    pe, pu = predict(model, X, speech, lens, te_idx)
+    os.makedirs(args.out, exist_ok=True)
+    fn = os.path.join(args.out, f"pred_f{args.fold}_s{args.seed}.npz")
+    np.savez(fn, entry=clips["entry"][te_idx], variant=clips["variant"][te_idx], pe=pe, pu=pu,
+             epochs=args.epochs, nparam=nparam)
+    torch.save(model.state_dict(), os.path.join(args.out, f"model_f{args.fold}_s{args.seed}.pt"))
+    print(f"wrote {fn}; total {time.time() - t0:.0f}s", flush=True)
+
+# ----------------------------------------------------------------------------- evaluation
+
+def roc_auc(y, s):
+    y = np.asarray(y).astype(bool)
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    ss = np.asarray(s)[order]
+    # average ranks for ties
+    i = 0
+    r = np.arange(1, len(s) + 1, dtype=float)
+    while i < len(ss):
+        j = i
+        while j + 1 < len(ss) and ss[j + 1] == ss[i]:
+            j += 1
+        r[i:j + 1] = (i + j + 2) / 2.0
+        i = j + 1
+    ranks[order] = r
+    npos, nneg = y.sum(), (~y).sum()
+    if npos == 0 or nneg == 0:
+        return float("nan")
+    return (ranks[y].sum() - npos * (npos + 1) / 2) / (npos * nneg)
+
+
+def macro_f1(y, p, labels):
+    f = []
+    for c in labels:
+        tp = np.sum((p == c) & (y == c))
+        fp = np.sum((p == c) & (y != c))
+        fn = np.sum((p != c) & (y == c))
+        f.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f))
+
+
+def calm_recall_at(y, s, target=0.80):
+    """Threshold = largest one keeping upset recall >= target; recall of calm clips there."""
+    pos = np.sort(s[y == 1])[::-1]
+    k = int(math.ceil(target * len(pos)))
+    thr = pos[k - 1]
+    return float(np.mean(s[y == 0] < thr)), float(thr)
+
+
+def metrics(y_emo, y_up, pe, pu):
+    pred7 = pe.argmax(1)
+    labels = sorted(set(y_emo.tolist()))
+    r = {"n": len(y_up), "acc7": float(np.mean(pred7 == y_emo)),
+         "f1_7": macro_f1(y_emo, pred7, labels), "base": float(np.mean(y_up))}
+    for tag, s in (("sum", pe[:, UPSET].sum(1)), ("head", pu)):
+        p = (s > 0.5).astype(int)
+        r[f"acc_{tag}"] = float(np.mean(p == y_up))
+        r[f"f1_{tag}"] = macro_f1(y_up, p, [0, 1])
+        r[f"auc_{tag}"] = roc_auc(y_up, s)
+        r[f"bacc_{tag}"] = 0.5 * (np.mean(p[y_up == 1] == 1) + np.mean(p[y_up == 0] == 0))
+        r[f"calm80_{tag}"] = calm_recall_at(y_up, s)[0]
+    return r
+
+
+def table(lines, title, groups):
+    hdr = (f"{'subset':<16}{'n':>6}{'base':>7}{'upAcc':>7}{'upF1':>7}{'AUC':>7}{'bAcc':>7}"
+           f"{'calm@80':>8}{'acc7':>7}{'F1_7':>7}")
+    lines.append(title)
+    lines.append(hdr)
+    for name, r in groups:
+        for tag in ("sum", "head"):
+            lines.append(f"{(name + ' ' + tag):<16}{r['n']:>6}{r['base']:>7.3f}{r['acc_' + tag]:>7.3f}"
+                         f"{r['f1_' + tag]:>7.3f}{r['auc_' + tag]:>7.3f}{r['bacc_' + tag]:>7.3f}"
+                         f"{r['calm80_' + tag]:>8.3f}{r['acc7']:>7.3f}{r['f1_7']:>7.3f}")
+    lines.append("")
+
+
+def load_preds(out, seeds=None, folds=None):
+    files = sorted(glob.glob(os.path.join(out, "pred_f*_s*.npz")))
+    acc = {}
+    runs = []
+    for fn in files:
+        b = os.path.basename(fn)[:-4].split("_")
+        f, s = int(b[1][1:]), int(b[2][1:])
+        if (seeds is not None and s not in seeds) or (folds is not None and f not in folds):
+            continue
+        d = np.load(fn)
+        runs.append((f, s, int(d["epochs"]), int(d["nparam"])))
+        for e, v, pe, pu in zip(d["entry"], d["variant"], d["pe"], d["pu"]):
+            acc.setdefault((int(e), int(v)), []).append((pe, pu))
+    return acc, runs
+
+
+def cmd_evaluate(args):
+    clips = load_clips(args.export)
+    key = {(e, v): i for i, (e, v) in enumerate(zip(clips["entry"], clips["variant"]))}
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    folds = [int(s) for s in args.folds.split(",")] if args.folds else None
+    acc, runs = load_preds(args.out, seeds, folds)
+    lines = ["runs (fold, seed, epochs, params): " + str(runs), ""]
+    keys = sorted(acc)
+    PE = np.array([np.mean([a[0] for a in acc[k]], 0) for k in keys])
+    PU = np.array([np.mean([a[1] for a in acc[k]]) for k in keys])
+    nseed = np.array([len(acc[k]) for k in keys])
+    lines.append(f"OOF rows {len(keys)}; seeds per row min {nseed.min()} max {nseed.max()}")
+    ent = np.array([k[0] for k in keys])
+    var = np.array([k[1] for k in keys])
+    ii = np.array([key[k] for k in keys])
+    ye, yu, corp = clips["emotion"][ii], clips["upset"][ii], clips["corpus"][ii]
+
+    def report(pe, pu, title):
+        for v in (0, 1):
+            groups = []
+            for cname in ("all", "crema-d", "ravdess", "tess"):
+                m = (var == v) & ((corp == cname) | (cname == "all"))
+                if m.sum():
+                    groups.append((cname, metrics(ye[m], yu[m], pe[m], pu[m])))
+            table(lines, f"{title} — variant {v} ({'as stored' if v == 0 else 'phone channel copy'})",
+                  groups)
+
+    report(PE, PU, "CNN")
+    if args.write_oof:
+        with open(os.path.join(args.out, "oof_cnn.csv"), "w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(["entry", "variant"] + ["p_" + e for e in EMOTIONS] + ["p_upset_head"])
+            for k, pe, pu in zip(keys, PE, PU):
+                wr.writerow([k[0], k[1]] + [f"{x:.6f}" for x in pe] + [f"{pu:.6f}"])
+        lines.append(f"wrote {os.path.join(args.out, 'oof_cnn.csv')}")
+    if args.fusion and os.path.exists(args.fusion):
+        other = {}
+        for r in csv.DictReader(open(args.fusion)):
+            other[(int(r["entry"]), int(r["variant"]))] = (
+                np.array([float(r["p_" + e]) for e in EMOTIONS]), float(r["p_upset_head"]))
+        have = np.array([k in other for k in keys])
+        lines.append(f"fusion: {have.sum()} of {len(keys)} OOF rows present in {args.fusion}")
+        if have.sum():
+            OE = np.array([other[k][0] if k in other else np.full(7, np.nan) for k in keys])
+            OU = np.array([other[k][1] if k in other else np.nan for k in keys])
+            sel = have
+            ent, var, ye, yu, corp = ent[sel], var[sel], ye[sel], yu[sel], corp[sel]
+            for wc, title in ((None, "hand-feature model alone"), (0.5, "fusion 0.5/0.5"),
+                              (0.3, "fusion 0.3 CNN / 0.7 hand")):
+                if wc is None:
+                    pe, pu = OE[sel], OU[sel]
+                else:
+                    pe = wc * PE[sel] + (1 - wc) * OE[sel]
+                    pu = wc * PU[sel] + (1 - wc) * OU[sel]
+                report(pe, pu, title)
+    txt = "\n".join(lines)
+    print(txt)
+    if args.report:
+        open(args.report, "w").write(txt + "\n")
+
+
+def cmd_bench(args):
+    args.max_epochs_run = 1
+    cmd_train(args)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("cmd", choices=["train", "evaluate", "bench"])
+    ap.add_argument("--export", default=".build/model/export")
+    ap.add_argument("--out", default=".build/model/cnn")
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--bs", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--wd", type=float, default=1e-2)
+    ap.add_argument("--ch", type=int, default=48)
+    ap.add_argument("--upset-w", type=float, default=0.5)
+    ap.add_argument("--monitor", action="store_true")
+    ap.add_argument("--max-epochs-run", type=int, default=0)
+    ap.add_argument("--seeds", default="")
+    ap.add_argument("--folds", default="")
+    ap.add_argument("--fusion", default=".build/model/oof-features.csv")
+    ap.add_argument("--write-oof", action="store_true")
+    ap.add_argument("--report", default="")
+    args = ap.parse_args()
+    {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
