@@ -66,4 +66,27 @@ struct FeaturesCommandTests {
             #expect(!result.stderr.isEmpty)
         }
     }
+
+    @Test("a bad model file stops serve, analyze and eval at start with its reason, never a fallback")
+    func badModelFile() throws {
+        let dir = try TemporaryDirectory()
+        let truncated = try dir.write("truncated.json", Array("{\"format\":\"emotiontap-model\",\"vers".utf8))
+        let old = try dir.write("old.json", Array("{\"format\":\"emotiontap-model\",\"version\":1}".utf8))
+        let clip = Fixtures.url(Fixtures.clips[0]).path
+        let cases: [([String], String)] = [
+            (
+                ["serve", "--model", truncated.path, "--http", "127.0.0.1:65001", "--event-log", "none"],
+                "truncated.json: not a model file"
+            ),
+            (["analyze", clip, "--model", old.path], "old.json: model version 1; this build reads version 2"),
+            (["eval", "--corpora", dir.url.path, "--model", old.path], "old.json: model version 1"),
+            (["analyze", clip, "--model", dir.url.appendingPathComponent("missing.json").path], "cannot read"),
+        ]
+        for (args, expected) in cases {
+            let result = try runEmotionTap(args, timeout: 20)
+            #expect(result.status == 2, "\(args): \(result.status)")
+            #expect(result.stdout.isEmpty, "\(args)")
+            #expect(result.stderr.contains(expected), "\(args): \(result.stderr)")
+        }
+    }
 }
