@@ -37,6 +37,10 @@ static inline void et_rtp_session_reattach_rtcp(RtpSession *s, RtpTransport *t) 
 static inline void et_rtp_session_set_permissive(RtpSession *s, int yes) { s->permissive = yes; }
 static inline void et_rtp_session_resync_on_jumps(RtpSession *s) {
     rtp_session_signal_connect(s, "timestamp_jump", (RtpCallback)rtp_session_resync, NULL);
+}
+// Every leg: a new SSRC restarts oRTP's sequence state, or the new stream's packets, numbered from an
+// unrelated start, are taken for old ones and discarded until its numbers pass the old stream's.
+static inline void et_rtp_session_resync_on_ssrc_change(RtpSession *s) {
     rtp_session_signal_connect(s, "ssrc_changed", (RtpCallback)rtp_session_resync, NULL);
 }
 static inline PayloadType *et_payload_type_opus(void) { return &payload_type_opus; }

@@ -63,8 +63,10 @@ public final class RTPReceiveSession {
         } else {
             rtp_session_set_profile(s, et_av_profile())
         }
-        // A re-INVITE may switch SSRC: follow a new source after a few packets rather than 50.
+        // A re-INVITE may switch SSRC: follow a new source after a few packets rather than 50, and restart
+        // the sequence state when it does.
         rtp_session_set_ssrc_changed_threshold(s, 3)
+        et_rtp_session_resync_on_ssrc_change(s)
         rtp_session_set_rtp_socket_recv_buffer_size(s, 256 * 1024)
         // oRTP binds with SO_REUSEADDR and SO_REUSEPORT by default: a second process could then bind the
         // same port and take a share of the leg's packets. A leg's port is its own.

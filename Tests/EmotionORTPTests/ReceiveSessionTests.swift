@@ -39,6 +39,41 @@ struct ReceiveSessionTests {
         #expect(session.port == port)
     }
 
+    @Test("a new SSRC numbered below the old stream is followed after 3 packets, not dropped as old")
+    func ssrcChange() throws {
+        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let session = try RTPReceiveSession(
+            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu))
+        let sender = try UDPSocket()
+        let to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+        let payload = [UInt8](repeating: 0xFF, count: 160)
+        var seen: [(UInt32, UInt16)] = []
+        func send(ssrc: UInt32, sequences: ClosedRange<UInt16>, timestampBase: UInt32) {
+            for seq in sequences {
+                sender.send(
+                    RTPHeader.packet(
+                        payloadType: 0, marker: false, sequence: seq,
+                        timestamp: timestampBase &+ UInt32(seq - sequences.lowerBound) * 160, ssrc: ssrc,
+                        payload: payload), to: to)
+                Thread.sleep(forTimeInterval: 0.002)
+                session.drain { seen.append(($0.ssrc, $0.sequenceNumber)) }
+            }
+        }
+        send(ssrc: 0xAAAA, sequences: 100...119, timestampBase: 16000)
+        // The new source numbers from lower sequence numbers and an unrelated timestamp.
+        send(ssrc: 0xBBBB, sequences: 40...59, timestampBase: 9_000_000)
+        let deadline = Date().addingTimeInterval(1)
+        while seen.count < 40, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+            session.drain { seen.append(($0.ssrc, $0.sequenceNumber)) }
+        }
+        #expect(seen.filter { $0.0 == 0xAAAA }.map(\.1) == Array(100...119))
+        // oRTP holds a new SSRC on probation for 3 packets (one stray packet must not switch a leg); after
+        // that its whole stream comes through. Without the resync on the switch, none of it did: its
+        // numbers were below the old stream's, so oRTP took every packet for an old one.
+        #expect(seen.filter { $0.0 == 0xBBBB }.map(\.1) == Array(43...59), "\(seen.filter { $0.0 == 0xBBBB })")
+    }
+
     @Test("a port already bound is refused with a reason")
     func portInUse() throws {
         let holder = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0))
