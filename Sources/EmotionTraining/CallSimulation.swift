@@ -155,6 +155,12 @@ public struct CallFigures: Sendable, Equatable {
     /// call must not become the leg's baseline).
     public var upsetCalls = 0
     public var upsetCallsCaught = 0
+    /// Speech inside upset stretches, and the part of it shown upset (a stretch "caught" by one window
+    /// can still be shown calm most of the time).
+    public var upsetSpeechSeconds = 0.0
+    public var upsetShownUpsetSeconds = 0.0
+    /// State events sent: a state that flickers costs the switch a message each time.
+    public var stateChanges = 0
     public var falseEscalations = 0
     public var stretchEscalations = 0
 
@@ -162,6 +168,9 @@ public struct CallFigures: Sendable, Equatable {
 
     public var calmShownUpsetShare: Double { calmSpeechSeconds > 0 ? calmShownUpsetSeconds / calmSpeechSeconds : 0 }
     public var caughtShare: Double { upsetStretches > 0 ? Double(stretchesCaught) / Double(upsetStretches) : 0 }
+    public var upsetShownUpsetShare: Double {
+        upsetSpeechSeconds > 0 ? upsetShownUpsetSeconds / upsetSpeechSeconds : 0
+    }
     public var medianLatency: Double? { Self.quantile(latencies, 0.5) }
     public var p90Latency: Double? { Self.quantile(latencies, 0.9) }
     public var falseEscalationsPerCalmHour: Double {
@@ -180,6 +189,9 @@ public struct CallFigures: Sendable, Equatable {
         s.calmCallsFlagged += b.calmCallsFlagged
         s.upsetCalls += b.upsetCalls
         s.upsetCallsCaught += b.upsetCallsCaught
+        s.upsetSpeechSeconds += b.upsetSpeechSeconds
+        s.upsetShownUpsetSeconds += b.upsetShownUpsetSeconds
+        s.stateChanges += b.stateChanges
         s.falseEscalations += b.falseEscalations
         s.stretchEscalations += b.stretchEscalations
         return s
@@ -232,7 +244,15 @@ public enum CallReplay {
                 scores == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1)
             previousEnd = w.end
             let touchesUpset = stretches.contains { w.start < $0.end && w.end > $0.start }
+            let insideUpset = stretches.contains { w.start >= $0.start && w.end <= $0.end }
             let upsetNow = decisions.mood == .upset
+            if insideUpset {
+                f.upsetSpeechSeconds += newSpeech
+                if upsetNow { f.upsetShownUpsetSeconds += newSpeech }
+            }
+            for output in outputs {
+                if case .stateChanged = output { f.stateChanges += 1 }
+            }
             if !touchesUpset {
                 f.calmSpeechSeconds += newSpeech
                 if upsetNow { f.calmShownUpsetSeconds += newSpeech; flagged = true }

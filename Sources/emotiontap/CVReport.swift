@@ -47,7 +47,8 @@ enum CVReport {
             "upset_calls_caught": f.upsetCallsCaught, "p90_latency_s": f.p90Latency ?? NSNull(),
             "calm_calls": f.calmCalls, "calm_calls_flagged": f.calmCallsFlagged,
             "false_escalations": f.falseEscalations, "false_escalations_per_calm_hour": f.falseEscalationsPerCalmHour,
-            "stretch_escalations": f.stretchEscalations,
+            "stretch_escalations": f.stretchEscalations, "upset_speech_shown_upset": f.upsetShownUpsetShare,
+            "state_changes": f.stateChanges,
         ]
     }
 
@@ -61,7 +62,10 @@ enum CVReport {
                     format: " %5d/%-4d %8.2f %6d %6d/%-4d", f.calmCallsFlagged, f.calmCalls,
                     f.falseEscalationsPerCalmHour, f.stretchEscalations, f.upsetCallsCaught, f.upsetCalls)
         }
-        return row(name, f)
+        return row(name, f) + "\n" + String(repeating: " ", count: 34)
+            + String(
+                format: "upset speech shown upset %.1f %%, %d state changes in %d calls", f.upsetShownUpsetShare * 100,
+                f.stateChanges, f.calls)
     }
 
     static func calls(_ r: CallResults) -> String {

@@ -40,6 +40,9 @@ struct CallLevelTests {
         #expect(f.calmShownUpsetSeconds == 0)
         #expect(f.calmSpeechSeconds > 0)
         #expect(f.falseEscalations == 0)
+        // Windows wholly inside the stretch: 23...40 end at 23-40 s; shown upset from the window ending at 25.
+        #expect(f.upsetSpeechSeconds > 0 && f.upsetShownUpsetShare > 0.8, "\(f.upsetShownUpsetShare)")
+        #expect(f.stateChanges == 2, "into upset and back")
 
         // A calm call that the model hears as upset for 30 s: flagged, its calm speech shown upset, and an
         // escalation that is false.
