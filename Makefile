@@ -7,7 +7,7 @@ CORPORA ?= ../shared/corpora
 .PHONY: all deps build debug test demo bench bench-live soak goldens model model-cnn eval fuzz format format-check clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
-# (about 35 minutes on 2 cores for both candidates) and prints each candidate's clip and call tables.
+# (about 40 minutes on 2 cores for both candidates) and prints each candidate's clip and call tables.
 MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2
 # Candidates `make model` trains and compares (docs/MODEL.md), and the one built into the binary.
 MODEL_CANDIDATES ?= features features-leg
