@@ -314,6 +314,11 @@ public enum TrainingRun {
             var rng = SplitMix64(seed: seed ^ 0x1E6B_A5E1)
             var baseline = LegBaseline(leg)
             var relative = [Float](repeating: 0, count: baseline.count)
+            func hear(_ clip: ClipWindows, _ w: Int) {
+                baseline.relative(
+                    vector: clip.vectors[w], levelDB: clip.levels[w], speechSeconds: clip.speechSeconds[w],
+                    into: &relative)
+            }
             for (k, c) in chosen.enumerated() {
                 let e = entries[c.entry]
                 let peers = bySpeakerVariant["\(e.corpus)/\(e.speaker)/\(c.variant)"] ?? []
@@ -322,24 +327,10 @@ public enum TrainingRun {
                 for _ in 0..<contextCount where peers.count > 1 {
                     let p = chosen[peers.randomElement(using: &rng)!]
                     guard p.entry != c.entry else { continue }
-                    for w in p.vectors.indices {
-                        p.vectors[w].withUnsafeBufferPointer { v in
-                            relative.withUnsafeMutableBufferPointer { r in
-                                baseline.relative(
-                                    vector: v.baseAddress!, levelDB: p.levels[w], speechSeconds: p.speechSeconds[w],
-                                    into: r.baseAddress!)
-                            }
-                        }
-                    }
+                    for w in p.vectors.indices { hear(p, w) }
                 }
                 for w in c.vectors.indices {
-                    c.vectors[w].withUnsafeBufferPointer { v in
-                        relative.withUnsafeMutableBufferPointer { r in
-                            baseline.relative(
-                                vector: v.baseAddress!, levelDB: c.levels[w], speechSeconds: c.speechSeconds[w],
-                                into: r.baseAddress!)
-                        }
-                    }
+                    hear(c, w)
                     rows.append((k, c.vectors[w] + relative))
                 }
             }

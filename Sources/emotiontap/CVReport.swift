@@ -53,27 +53,24 @@ enum CVReport {
     }
 
     static func callRow(_ name: String, _ f: CallFigures) -> String {
-        func row(_ name: String, _ f: CallFigures) -> String {
-            name.padding(toLength: 34, withPad: " ", startingAt: 0)
-                + String(format: "%6.1f %% %5d/%-4d", f.calmShownUpsetShare * 100, f.stretchesCaught, f.upsetStretches)
-                + pad(f.medianLatency.map { String(format: "%.0f s", $0) } ?? "-", 8)
-                + pad(f.p90Latency.map { String(format: "%.0f s", $0) } ?? "-", 8)
-                + String(
-                    format: " %5d/%-4d %8.2f %6d %6d/%-4d", f.calmCallsFlagged, f.calmCalls,
-                    f.falseEscalationsPerCalmHour, f.stretchEscalations, f.upsetCallsCaught, f.upsetCalls)
-        }
-        return row(name, f) + "\n" + String(repeating: " ", count: 34)
+        name.padding(toLength: 34, withPad: " ", startingAt: 0)
+            + String(format: "%6.1f %% %5d/%-4d", f.calmShownUpsetShare * 100, f.stretchesCaught, f.upsetStretches)
+            + pad(f.medianLatency.map { String(format: "%.0f s", $0) } ?? "-", 8)
+            + pad(f.p90Latency.map { String(format: "%.0f s", $0) } ?? "-", 8)
+            + String(
+                format: " %5d/%-4d %8.2f %6d %6d/%-4d", f.calmCallsFlagged, f.calmCalls,
+                f.falseEscalationsPerCalmHour, f.stretchEscalations, f.upsetCallsCaught, f.upsetCalls)
+            + "\n" + String(repeating: " ", count: 34)
             + String(
                 format: "upset speech shown upset %.1f %%, %d state changes in %d calls", f.upsetShownUpsetShare * 100,
                 f.stateChanges, f.calls)
     }
 
     static func calls(_ r: CallResults) -> String {
-        let row = callRow
         var out = callHeader(calls: r.calls, what: "from held-out speakers") + "\n"
-        out += row("fixed 0.6/0.4, uncalibrated (v1)", r.untuned) + "\n"
-        out += row("chosen on the other folds", r.heldOut) + "\n"
-        out += row("chosen on all folds (shipped)", r.chosenFigures) + "\n"
+        out += callRow("fixed 0.6/0.4, uncalibrated (v1)", r.untuned) + "\n"
+        out += callRow("chosen on the other folds", r.heldOut) + "\n"
+        out += callRow("chosen on all folds (shipped)", r.chosenFigures) + "\n"
         out += String(
             format: "shipped policy: smoothing %.2f, enter upset at %.3f for %d window(s), back to calm below %.3f",
             r.chosen.smoothing, r.chosen.enterUpset, r.chosen.enterWindows, r.chosen.exitUpset)

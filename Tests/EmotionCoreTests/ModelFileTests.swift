@@ -90,12 +90,7 @@ struct LegBaselineTests {
         var out = [Float](repeating: 0, count: 2)
         func feed(_ c: Float, level: Float, speech: Double = 2) -> [Float] {
             vector[centroid] = c
-            vector.withUnsafeBufferPointer { v in
-                out.withUnsafeMutableBufferPointer {
-                    baseline.relative(
-                        vector: v.baseAddress!, levelDB: level, speechSeconds: speech, into: $0.baseAddress!)
-                }
-            }
+            baseline.relative(vector: vector, levelDB: level, speechSeconds: speech, into: &out)
             return out
         }
         // First window: against the corpus prior; the level has no prior, so it reads 0.

@@ -6,13 +6,17 @@ import Testing
 
 @Suite("oRTP receive session")
 struct ReceiveSessionTests {
-    @Test("datagrams on the leg's port come out as packet values in order, bad ones counted")
-    func drain() throws {
+    /// A PCMU leg's session on a random loopback port, and a socket to send it datagrams.
+    static func loopbackLeg() throws -> (RTPReceiveSession, UDPSocket, UDPEndpoint) {
         let port = 32000 + Int.random(in: 0..<2000) * 2
         let session = try RTPReceiveSession(
             host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu))
-        let sender = try UDPSocket()
-        let to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+        return (session, try UDPSocket(), try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)))
+    }
+
+    @Test("datagrams on the leg's port come out as packet values in order, bad ones counted")
+    func drain() throws {
+        let (session, sender, to) = try Self.loopbackLeg()
         let payload = [UInt8](repeating: 0xFF, count: 160)
         for seq: UInt16 in [10, 12, 11] {
             sender.send(
@@ -36,16 +40,12 @@ struct ReceiveSessionTests {
         #expect(seen.allSatisfy { $0.1 == 160 })
         #expect(seen.first?.2?.hasPrefix("127.0.0.1:") == true)
         #expect(session.malformed == 1)
-        #expect(session.port == port)
+        #expect(session.port == Int(to.port))
     }
 
     @Test("a new SSRC numbered below the old stream is followed after 3 packets, not dropped as old")
     func ssrcChange() throws {
-        let port = 32000 + Int.random(in: 0..<2000) * 2
-        let session = try RTPReceiveSession(
-            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu))
-        let sender = try UDPSocket()
-        let to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+        let (session, sender, to) = try Self.loopbackLeg()
         let payload = [UInt8](repeating: 0xFF, count: 160)
         var seen: [(UInt32, UInt16)] = []
         func send(ssrc: UInt32, sequences: ClosedRange<UInt16>, timestampBase: UInt32) {

@@ -78,4 +78,18 @@ public struct LegBaseline: Sendable {
             weight[k] = w
         }
     }
+
+    /// The same on arrays: the relative values go into `out[offset..<offset + count]`.
+    public mutating func relative(
+        vector: [Float], levelDB: Float, speechSeconds: Double, into out: inout [Float], at offset: Int = 0
+    ) {
+        precondition(out.count >= offset + count, "room for \(count) relative values")
+        vector.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { o in
+                relative(
+                    vector: v.baseAddress!, levelDB: levelDB, speechSeconds: speechSeconds,
+                    into: o.baseAddress! + offset)
+            }
+        }
+    }
 }

@@ -44,6 +44,7 @@ public final class WindowAggregator {
     private var windowsEmitted = 0
     private var nextWindowEndFrame: Int
     private let statistics: WindowVector
+    private var levels: [Float]
 
     public init(config: WindowConfig = WindowConfig(), frameStep: Double) throws(FeatureConfig.Invalid) {
         try config.validate()
@@ -57,6 +58,8 @@ public final class WindowAggregator {
         frameIndices = [Int](repeating: 0, count: framesPerWindow)
         nextWindowEndFrame = framesPerWindow
         statistics = WindowVector(capacity: framesPerWindow)
+        levels = []
+        levels.reserveCapacity(framesPerWindow)
     }
 
     /// Runs the speech gate on the next frame's level before the frame is analysed (the extractor
@@ -110,6 +113,17 @@ public final class WindowAggregator {
         return nil
     }
 
+    /// The speech frames' level at rank count/2 (the upper median), by selection in a reused buffer.
+    private func medianSpeechLevel(_ slots: [Int]) -> Float {
+        levels.removeAll(keepingCapacity: true)
+        for slot in slots { levels.append(ring[slot * FrameLayout.count + FrameLayout.energyDB]) }
+        let rank = levels.count / 2
+        return levels.withUnsafeMutableBufferPointer { v in
+            WindowVector.select(v, rank: rank, from: 0)
+            return v[rank]
+        }
+    }
+
     private func makeWindow(endFrame: Int) -> WindowFeatures {
         windowsEmitted += 1
         let startFrame = max(0, endFrame - framesPerWindow)
@@ -133,9 +147,7 @@ public final class WindowAggregator {
         var vector: [Float]?
         var level: Float = 0
         if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
-            var levels = speechSlots.map { ring[$0 * FrameLayout.count + FrameLayout.energyDB] }
-            levels.sort()
-            level = levels[levels.count / 2]
+            level = medianSpeechLevel(speechSlots)
             vector = ring.withUnsafeBufferPointer {
                 statistics.compute(
                     rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds)

@@ -278,17 +278,11 @@ public final class ModelRunner {
     }
 
     public func predict(vector: [Float], levelDB: Float, speechSeconds: Double) -> EmotionScores {
-        guard var b = baseline else { return predict(vector) }
-        let n = vector.count
-        input.withUnsafeMutableBufferPointer { out in
-            vector.withUnsafeBufferPointer { v in
-                for i in 0..<n { out[i] = v[i] }
-                b.relative(
-                    vector: v.baseAddress!, levelDB: levelDB, speechSeconds: speechSeconds,
-                    into: out.baseAddress! + n)
-            }
-        }
-        baseline = b
+        guard baseline != nil else { return predict(vector) }
+        for i in vector.indices { input[i] = vector[i] }
+        // Mutated in place: a copy of the baseline would reallocate its arrays every window.
+        baseline!.relative(
+            vector: vector, levelDB: levelDB, speechSeconds: speechSeconds, into: &input, at: vector.count)
         return predict(input)
     }
 
