@@ -33,12 +33,13 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CLinux"),
 
         // MARK: The shared core: audio in, codecs, streaming features, model, decisions
         .target(
             name: "EmotionCore",
-            dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr"],
+            dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr", "COpenBLAS"],
             swiftSettings: swiftSettings
         ),
         // MARK: The per-leg media path on plain packet values (no sockets, no RTP library)

@@ -10,6 +10,7 @@ packages=(
   libfftw3-dev     # FFT
   libspandsp-dev   # G.711 and packet loss concealment
   libsoxr-dev      # resampling of WAV input at other rates
+  libopenblas-dev  # GEMM for the frame-level network
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
   curl             # the demo and the examples call the control API with it
   "$@"

@@ -31,8 +31,8 @@ torch.set_num_threads(1)
 EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 UPSET = [0, 1, 2, 5]  # angry, disgust, fear, sad
 FPS = 50              # frame step 20 ms (hop 160 at 8 kHz)
-WIN = 175             # 3.5 s input window
-TMAX = 266
+WIN = 150             # 3 s: the live window (WindowConfig.length / frame step)
+CONTEXT = 64          # frames before a window that its first pooled output can see (receptive field)
 
 # ----------------------------------------------------------------------------------- data
 
@@ -79,7 +79,7 @@ def running_mean(x, gate, prior, k0=25.0, tau=125.0):
     return out
 
 
-def build_features(P, valid, ci, train_mask):
+def build_features(P, valid, ci, train_mask, stats=None):
     """Frame inputs. Level-free: energy only relative to a causal decaying peak, plus its delta;
     pitch in semitones; channel-like features minus a causal speech-gated running mean warm-started
     from the training-set mean. Returns X [N,T,D] standardised with training-set stats, names."""
@@ -99,7 +99,7 @@ def build_features(P, valid, ci, train_mask):
     f0 = P[:, :, ci["pitch_hz"]]
     voiced = (f0 > 0) & valid
     st = np.where(voiced, 12 * np.log2(np.maximum(f0, 1) / 55.0), 0.0)
-    st_prior = np.array([st[voiced & train_mask[:, None]].mean()])
+    st_prior = np.array([st[voiced & train_mask[:, None]].mean()]) if stats is None else stats["pitch_prior"]
     st_m = running_mean(st[:, :, None], voiced.astype(np.float64), st_prior)[:, :, 0]
     st_rel = np.where(voiced, st - st_m, 0.0)
     dst = np.zeros_like(st)
@@ -111,7 +111,7 @@ def build_features(P, valid, ci, train_mask):
     raw = ["zcr", "centroid", "rolloff", "flatness", "slope", "flux", "low_high_db", "voicing"] + \
           ["chroma%d" % i for i in range(12)]
     xc = np.stack([P[:, :, ci[c]] for c in chan], -1).astype(np.float64)
-    prior = xc[tr_sp].mean(0)
+    prior = xc[tr_sp].mean(0) if stats is None else stats["channel_prior"]
     xc_n = xc - running_mean(xc, speech.astype(np.float64), prior)
     xr = np.stack([P[:, :, ci[c]] for c in raw], -1)
     feats = [e_rel[..., None], de[..., None], st[..., None], st_rel[..., None], dst[..., None],
@@ -119,28 +119,33 @@ def build_features(P, valid, ci, train_mask):
     names = ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"] + \
             [c + "_cn" for c in chan] + raw
     X = np.concatenate(feats, -1).astype(np.float32)
-    trv = valid & train_mask[:, None]
-    mu = X[trv].mean(0)
-    sd = X[trv].std(0) + 1e-5
-    # pitch features: statistics over voiced frames, 0 (= mean) where unvoiced
-    trvo = voiced & train_mask[:, None]
-    for j in (2, 3, 4):
-        mu[j] = X[:, :, j][trvo].mean()
-        sd[j] = X[:, :, j][trvo].std() + 1e-5
+    if stats is None:
+        trv = valid & train_mask[:, None]
+        mu = X[trv].mean(0)
+        sd = X[trv].std(0) + 1e-5
+        # pitch features: statistics over voiced frames, 0 (= mean) where unvoiced
+        trvo = voiced & train_mask[:, None]
+        for j in (2, 3, 4):
+            mu[j] = X[:, :, j][trvo].mean()
+            sd[j] = X[:, :, j][trvo].std() + 1e-5
+        stats = {"pitch_prior": st_prior.astype(np.float64), "channel_prior": prior.astype(np.float64),
+                 "input_mean": mu.astype(np.float32), "input_scale": sd.astype(np.float32)}
+    mu, sd = stats["input_mean"], stats["input_scale"]
     X = (X - mu) / sd
     for j in (2, 3, 4):
         X[:, :, j][~voiced] = 0.0
     X[~valid] = 0.0
-    return X, speech, names
+    return X, speech, names, stats
 
 
 def pick_test_window(speech, L):
-    """Window of WIN frames with the most speech-gated frames (latest on ties)."""
+    """Even start of the WIN-frame window with the most speech-gated frames (latest on ties)."""
     if L <= WIN:
         return 0
     c = np.concatenate([[0], np.cumsum(speech[:L])])
-    s = c[WIN:L + 1] - c[:L - WIN + 1]
-    return int(len(s) - 1 - np.argmax(s[::-1]))
+    starts = np.arange(0, L - WIN + 1, 2)
+    s = c[starts + WIN] - c[starts]
+    return int(starts[len(s) - 1 - np.argmax(s[::-1])])
 
 # ---------------------------------------------------------------------------------- model
 
@@ -177,11 +182,12 @@ class FrameNet(nn.Module):
         self.emo = nn.Linear(64, 7)
         self.ups = nn.Linear(64, 1)
 
-    def forward(self, x, mask):
-        # x [B,T,D], mask [B,T] bool (speech-gated valid frames)
-        h = self.blocks(x.transpose(1, 2))                 # [B,C,T/2]
-        T2 = h.shape[2]
-        mask = mask[:, :2 * T2].reshape(mask.shape[0], T2, 2).any(2)
+    def encode(self, x):
+        """x [B,T,D] -> [B,C,T/2]; output j reads input frames 2j-2 .. 2j+1."""
+        return self.blocks(x.transpose(1, 2))
+
+    def pool(self, h, mask):
+        """Attentive statistics over the outputs where mask [B,T2] is set -> (emotion logits, upset logit)."""
         a = self.att(h).squeeze(1).masked_fill(~mask, -1e4)
         w = torch.softmax(a, 1).unsqueeze(1)
         mu = (w * h).sum(2)
@@ -189,31 +195,47 @@ class FrameNet(nn.Module):
         z = self.fc(torch.cat([mu, sd], 1))
         return self.emo(z), self.ups(z).squeeze(1)
 
+    def forward(self, x, mask):
+        # x [B, CONTEXT+WIN, D]: CONTEXT frames of history (zeros before the clip's start), then the
+        # window; mask [B, CONTEXT+WIN] bool (speech-gated valid frames). Only the window's outputs are
+        # pooled, so a streaming leg that keeps its history computes exactly these numbers.
+        h = self.encode(x)[:, :, CONTEXT // 2:]
+        T2 = h.shape[2]
+        pair = mask[:, CONTEXT:CONTEXT + 2 * T2].reshape(mask.shape[0], T2, 2)
+        return self.pool(h, pair.any(2))
+
 # ------------------------------------------------------------------------------- training
 
 def make_batch(X, speech, lens, idx, rng, train):
+    """Rows of CONTEXT history frames (zeros before the clip starts, as a live leg primes its
+    history) and one WIN-frame window starting at an even frame (live windows start every 50)."""
     B = len(idx)
     D = X.shape[2]
-    xb = np.zeros((B, WIN, D), np.float32)
-    vb = np.zeros((B, WIN), bool)
-    sb = np.zeros((B, WIN), bool)
+    R = CONTEXT + WIN
+    xb = np.zeros((B, R, D), np.float32)
+    vb = np.zeros((B, R), bool)
+    sb = np.zeros((B, R), bool)
     for j, i in enumerate(idx):
         L = lens[i]
         if L > WIN:
-            s = rng.integers(0, L - WIN + 1) if train else pick_test_window(speech[i], L)
-            n = WIN
+            s = 2 * rng.integers(0, (L - WIN) // 2 + 1) if train else pick_test_window(speech[i], L)
         else:
-            s, n = 0, L
-        xb[j, :n] = X[i, s:s + n]
-        vb[j, :n] = True
-        sb[j, :n] = speech[i, s:s + n]
-    if train:  # SpecAugment-like masking: 2 time masks <= 15 frames, 2 feature masks <= 5
+            s = 0
+        c = max(0, s - CONTEXT)
+        e = min(L, s + WIN)
+        o = CONTEXT - (s - c)
+        xb[j, o:o + e - c] = X[i, c:e]
+        n = e - s
+        n -= n % 2   # an output is pooled only when both of its frames are in
+        vb[j, CONTEXT:CONTEXT + n] = True
+        sb[j, CONTEXT:CONTEXT + n] = speech[i, s:s + n]
+    if train:  # SpecAugment-like masking inside the window: 2 time masks <= 15 frames, 2 feature masks <= 5
         for j in range(B):
             n = int(vb[j].sum())
             for _ in range(2):
                 w = rng.integers(0, 16)
                 if n > w:
-                    t0 = rng.integers(0, n - w + 1)
+                    t0 = CONTEXT + rng.integers(0, n - w + 1)
                     xb[j, t0:t0 + w] = 0.0
             for _ in range(2):
                 w = rng.integers(0, 6)
@@ -241,14 +263,14 @@ def prepare(args, fold):
     clips = load_clips(args.export)
     P, valid, ci = pad_frames(args.export, clips)
     train_mask = clips["fold"] != fold
-    X, speech, names = build_features(P, valid, ci, train_mask)
+    X, speech, names, stats = build_features(P, valid, ci, train_mask)
     del P
-    return clips, X, speech, names, train_mask
+    return clips, X, speech, names, train_mask, stats
 
 
 def cmd_train(args):
     t0 = time.time()
-    clips, X, speech, names, train_mask = prepare(args, args.fold)
+    clips, X, speech, names, train_mask, stats = prepare(args, args.fold)
     lens = clips["frames"]
     print(f"features {X.shape} ({len(names)} inputs) built in {time.time() - t0:.0f}s", flush=True)
     torch.manual_seed(args.seed)
@@ -309,14 +331,139 @@ def cmd_train(args):
         print(msg, flush=True)
         if args.max_epochs_run and ep + 1 >= args.max_epochs_run:
             break
-    te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] <= 1))[0]
-    pe, pu = predict(model, X, speech, lens, te_idx)
     os.makedirs(args.out, exist_ok=True)
-    fn = os.path.join(args.out, f"pred_f{args.fold}_s{args.seed}.npz")
-    np.savez(fn, entry=clips["entry"][te_idx], variant=clips["variant"][te_idx], pe=pe, pu=pu,
-             epochs=args.epochs, nparam=nparam)
-    torch.save(model.state_dict(), os.path.join(args.out, f"model_f{args.fold}_s{args.seed}.pt"))
-    print(f"wrote {fn}; total {time.time() - t0:.0f}s", flush=True)
+    tag = f"f{args.fold}_s{args.seed}" if args.fold >= 0 else f"all_s{args.seed}"
+    if args.fold >= 0:
+        te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] <= 1))[0]
+        pe, pu = predict(model, X, speech, lens, te_idx)
+        fn = os.path.join(args.out, f"pred_{tag}.npz")
+        np.savez(fn, entry=clips["entry"][te_idx], variant=clips["variant"][te_idx], pe=pe, pu=pu,
+                 epochs=args.epochs, nparam=nparam)
+        print(f"wrote {fn}", flush=True)
+    torch.save(model.state_dict(), os.path.join(args.out, f"model_{tag}.pt"))
+    net = os.path.join(args.out, f"frame_net_{tag}.json")
+    with open(net, "w") as fh:
+        json.dump(net_json(model, stats, names, args, tag), fh, sort_keys=True)
+    print(f"wrote {net}; total {time.time() - t0:.0f}s", flush=True)
+
+# ----------------------------------------------------------------------- Swift interchange
+
+def packed(a):
+    """PackedFloats in the Swift model file: little-endian float32, base64."""
+    import base64
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode()
+
+
+def net_json(model, stats, names, args, tag):
+    """The network and its input statistics as Swift's `FrameNet` decodes them. Convolution weights
+    as [out, tap * in + in_channel] (the im2col layout the Swift GEMM reads)."""
+    model.eval()
+    blocks = []
+    for b in model.blocks:
+        w = b.conv.weight.detach().numpy()            # [out, in, k]
+        blocks.append({
+            "inputs": int(w.shape[1]), "outputs": int(w.shape[0]), "kernel": int(w.shape[2]),
+            "dilation": int(b.conv.dilation[0]), "stride": int(b.conv.stride[0]), "residual": bool(b.res),
+            "weights": packed(w.transpose(0, 2, 1).reshape(w.shape[0], -1)),
+            "bias": packed(b.conv.bias.detach().numpy()),
+            "normScale": packed(b.norm.weight.detach().numpy()), "normShift": packed(b.norm.bias.detach().numpy()),
+            "normEpsilon": float(b.norm.eps)})
+
+    def dense(lin, w=None):
+        w = lin.weight.detach().numpy() if w is None else w
+        return {"inputs": int(w.shape[1]), "outputs": int(w.shape[0]), "weights": packed(w),
+                "bias": packed(lin.bias.detach().numpy())}
+
+    att1, att2 = model.att[0], model.att[2]
+    return {
+        "inputs": names, "context": CONTEXT, "windowFrames": WIN,
+        "inputMean": packed(stats["input_mean"]), "inputScale": packed(stats["input_scale"]),
+        "pitchPrior": float(stats["pitch_prior"][0]), "channelPrior": [float(x) for x in stats["channel_prior"]],
+        "blocks": blocks,
+        "attention": dense(att1, att1.weight.detach().numpy()[:, :, 0]),
+        "attentionScore": dense(att2, att2.weight.detach().numpy()[:, :, 0]),
+        "hidden": dense(model.fc[0]), "emotionHead": dense(model.emo), "upsetHead": dense(model.ups),
+        "training": f"frame_model.py train --fold {args.fold} --seed {args.seed} --epochs {args.epochs} "
+                    f"--ch {args.ch} ({tag})"}
+
+
+def stream_windows(model, x, speech):
+    """What a live leg reports for one stream of frames x [T,D] (standardised inputs) with its speech
+    flags: history primed with CONTEXT zero frames, a window every 50 frames once 150 are in (or one
+    short window when the stream is shorter). Returns [(start, end, probabilities[7], upset_head)]."""
+    T = x.shape[0]
+    row = np.zeros((1, CONTEXT + T, x.shape[1]), np.float32)
+    row[0, CONTEXT:] = x
+    with torch.no_grad():
+        h = model.encode(torch.from_numpy(row))
+    ends = list(range(WIN, T + 1, 50)) if T >= WIN else [T]
+    out = []
+    for e in ends:
+        s = max(0, e - WIN)
+        n = (e - s) // 2
+        j0 = (CONTEXT + s) // 2
+        hw = h[:, :, j0:j0 + n]
+        m = speech[s:s + 2 * n].reshape(n, 2).any(1)
+        if m.sum() < 5:
+            m[:] = True
+        with torch.no_grad():
+            le, lu = model.pool(hw, torch.from_numpy(m[None]))
+        out.append((s, e, torch.softmax(le, 1)[0].numpy(), float(torch.sigmoid(lu)[0])))
+    return out
+
+
+def cmd_golden(args):
+    """Golden vectors for the Swift tests: the frames of a few clips as one stream, the inputs the
+    network reads, and every window's output, with the network itself."""
+    clips = load_clips(args.export)
+    rows = list(csv.DictReader(open(os.path.join(args.export, "clips.csv"))))
+    want = [w for w in args.clips.split(",") if w]
+    pick = [i for w in want for i, r in enumerate(rows) if r["variant"] == "0" and os.path.basename(r["path"]).startswith(w)]
+    if len(pick) != len(want):
+        sys.exit(f"golden: found {len(pick)} of the clips {want} in {args.export}/clips.csv")
+    net = json.load(open(args.net))
+    fr = np.load(os.path.join(args.export, "frames.npy"), mmap_mode="r")
+    raw = np.concatenate([np.asarray(fr[clips["frame_offset"][i]:clips["frame_offset"][i] + clips["frames"][i]]) for i in pick])
+    cols = json.load(open(os.path.join(args.export, "meta.json")))["frame_columns"]
+    ci = {c: j for j, c in enumerate(cols)}
+    unpack = lambda t: np.frombuffer(__import__("base64").b64decode(t), "<f4")
+    stats = {"pitch_prior": np.array([net["pitchPrior"]]), "channel_prior": np.array(net["channelPrior"]),
+             "input_mean": unpack(net["inputMean"]), "input_scale": unpack(net["inputScale"])}
+    T = raw.shape[0]
+    X, speech, names, _ = build_features(raw[None].astype(np.float32), np.ones((1, T), bool), ci,
+                                         np.ones(1, bool), stats)
+    assert names == net["inputs"]
+    model = load_net(net)
+    wins = stream_windows(model, X[0], speech[0])
+    golden = {"clips": want, "clipFrames": [int(clips["frames"][i]) for i in pick], "frameColumns": cols, "frames": packed(raw), "inputs": packed(X[0]),
+              "windows": [{"start": s, "end": e, "probabilities": [float(v) for v in p], "upsetHead": u}
+                          for s, e, p, u in wins],
+              "net": net}
+    with open(args.golden, "w") as fh:
+        json.dump(golden, fh, sort_keys=True)
+    print(f"wrote {args.golden}: {T} frames, {len(wins)} windows")
+
+
+def load_net(net):
+    """A FrameNet with the weights of a `net_json` file (the round trip the golden vectors check)."""
+    unpack = lambda t: torch.from_numpy(np.frombuffer(__import__("base64").b64decode(t), "<f4").copy())
+    b0 = net["blocks"][0]
+    model = FrameNet(b0["inputs"], ch=b0["outputs"])
+    with torch.no_grad():
+        for blk, b in zip(model.blocks, net["blocks"]):
+            w = unpack(b["weights"]).reshape(b["outputs"], b["kernel"], b["inputs"]).permute(0, 2, 1)
+            blk.conv.weight.copy_(w)
+            blk.conv.bias.copy_(unpack(b["bias"]))
+            blk.norm.weight.copy_(unpack(b["normScale"]))
+            blk.norm.bias.copy_(unpack(b["normShift"]))
+        for lin, d, conv in ((model.att[0], net["attention"], True), (model.att[2], net["attentionScore"], True),
+                             (model.fc[0], net["hidden"], False), (model.emo, net["emotionHead"], False),
+                             (model.ups, net["upsetHead"], False)):
+            w = unpack(d["weights"]).reshape(d["outputs"], d["inputs"])
+            lin.weight.copy_(w[:, :, None] if conv else w)
+            lin.bias.copy_(unpack(d["bias"]))
+    model.eval()
+    return model
 
 # ----------------------------------------------------------------------------- evaluation
 
@@ -471,7 +618,7 @@ def cmd_bench(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("cmd", choices=["train", "evaluate", "bench"])
+    ap.add_argument("cmd", choices=["train", "evaluate", "bench", "golden"])
     ap.add_argument("--export", default=".build/model/export")
     ap.add_argument("--out", default=".build/model/cnn")
     ap.add_argument("--fold", type=int, default=0)
@@ -489,8 +636,11 @@ def main():
     ap.add_argument("--fusion", default=".build/model/oof-features.csv")
     ap.add_argument("--write-oof", action="store_true")
     ap.add_argument("--report", default="")
+    ap.add_argument("--net", default=".build/model/cnn/frame_net_all_s1.json")
+    ap.add_argument("--golden", default="Tests/EmotionTestSupport/Goldens/frame-net.json")
+    ap.add_argument("--clips", default="1009_DFA_ANG_XX,1011_IEO_NEU_XX,1015_ITH_SAD_XX,1022_IWW_NEU_XX")
     args = ap.parse_args()
-    {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench}[args.cmd](args)
+    {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "golden": cmd_golden}[args.cmd](args)
 
 
 if __name__ == "__main__":

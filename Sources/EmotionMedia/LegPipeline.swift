@@ -43,8 +43,8 @@ public final class LegPipeline {
         self.identity = identity
         self.payloadTypes = payloadTypes
         self.sourcePolicy = sourcePolicy
-        analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
         runner = ModelRunner(model: model)
+        analyzer = try StreamingAnalyzer(for: model, feeding: runner)
         decisions = LegDecisions(policy: policy, role: identity.role)
         self.emit = emit
         // 120 ms of Opus at 8 kHz is the longest packet; concealment is done in slices of this size.

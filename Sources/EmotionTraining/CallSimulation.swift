@@ -89,12 +89,13 @@ public enum CallSimulation {
 
     /// Lays out one planned call (pauses of 0.5-2 s between clips, calm and upset segments alternating as
     /// planned; `upset` of the first clip of a segment says which), puts it through a random phone channel
-    /// and scores every window with `runner`.
+    /// and scores every window with `predictor` (one fresh leg).
     public static func score(
         plan: (kind: SimulatedCall.Kind, speaker: String, clips: [[Int]], seed: UInt64),
-        entries: [ManifestEntry], corpora: URL, analyzer: StreamingAnalyzer, runner: ModelRunner
+        entries: [ManifestEntry], corpora: URL, predictor: ClipPredictor
     ) throws -> ScoredCall {
         var rng = SplitMix64(seed: plan.seed)
+        let analyzer = predictor.analyzer
         let rate = Double(analyzer.features.sampleRate)
         var samples: [Float] = []
         var stretches: [(start: Double, end: Double)] = []
@@ -112,10 +113,8 @@ public enum CallSimulation {
         samples += [Float](repeating: 0, count: Int(rate))
         let channel = ChannelSimulator.random(using: &rng)
         let heard = try channel.apply(samples)
-        runner.resetLeg()
-        let windows = analyzer.windows(of: heard).map { w -> ScoredWindow in
-            let scores = runner.predict(window: w)
-            return ScoredWindow(
+        let windows = predictor.windows(of: heard).map { w, scores -> ScoredWindow in
+            ScoredWindow(
                 start: w.start, end: w.end, speechSeconds: w.speechSeconds, rawUpset: scores?.upset,
                 probabilities: scores?.probabilities ?? [])
         }

@@ -35,8 +35,7 @@ public enum DatasetBuilder {
             do {
                 let audio = try AudioInput.load(url, sampleRate: features.sampleRate)
                 var variants: [ClipWindows] = []
-                // Each clip's channels depend only on the seed and the clip, not on scheduling.
-                var rng = SplitMix64(seed: seed ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
+                var rng = channelRandom(entry: i, seed: seed)
                 for variant in 0...augmentedCopies {
                     let samples =
                         variant == 0 ? audio.samples : try ChannelSimulator.random(using: &rng).apply(audio.samples)
@@ -61,6 +60,25 @@ public enum DatasetBuilder {
             }
         }
         return Result(clips: clips, skipped: skipped)
+    }
+}
+
+extension DatasetBuilder {
+    /// Each clip's channels depend only on the seed and the clip, not on scheduling.
+    static func channelRandom(entry: Int, seed: UInt64) -> SplitMix64 {
+        SplitMix64(seed: seed ^ (UInt64(entry) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// One variant of a clip exactly as `build` made it (0 = as stored).
+    public static func samples(
+        of entry: ManifestEntry, entry index: Int, variant: Int, corpora: URL, features: FeatureConfig, seed: UInt64
+    ) throws -> [Float] {
+        let audio = try AudioInput.load(corpora.appendingPathComponent(entry.path), sampleRate: features.sampleRate)
+        guard variant > 0 else { return audio.samples }
+        var rng = channelRandom(entry: index, seed: seed)
+        var channel = ChannelSimulator.random(using: &rng)
+        for _ in 1..<variant { channel = ChannelSimulator.random(using: &rng) }
+        return try channel.apply(audio.samples)
     }
 }
 

@@ -19,6 +19,11 @@ public struct TrainingOptions: Sendable {
     public var falseAlarmBudget = 0.08
     /// Train with leg-relative inputs (`LegNormalization`) tracking these window entries; nil for none.
     public var legNormalization: [String]?
+    /// A frame network (trained by `training/frame_model.py`) fused into the model, with the one trained
+    /// without each fold for cross-validation (`foldFrameNets[k]` never saw fold `k`'s speakers).
+    public var frameNet: FrameNet?
+    public var foldFrameNets: [FrameNet]?
+    public var frameNetWeight: Float = 0.5
 
     public init(corpora: URL, manifest: URL) {
         self.corpora = corpora
@@ -117,7 +122,7 @@ public enum TrainingRun {
             features: options.features, windows: options.windows, normalization: normalization,
             networks: networks, training: info, metrics: metrics,
             calibration: cv?.calibration ?? .identity, decision: cv?.calls?.chosen ?? .untuned,
-            legNormalization: legNormalization)
+            legNormalization: legNormalization, frameNet: options.frameNet, frameNetWeight: options.frameNetWeight)
         log(String(format: "done in %.0f s", Date().timeIntervalSince(started)))
         return TrainingOutcome(model: model, crossValidation: cv, skipped: skipped)
     }
@@ -151,30 +156,43 @@ public enum TrainingRun {
                 training: .init(
                     command: "", manifest: "", clips: 0, windows: 0,
                     clipsPerCorpus: [:], speakers: 0, seed: 0, augmentation: "",
-                    learner: "", created: ""), legNormalization: legNormalization)
+                    learner: "", created: ""), legNormalization: legNormalization,
+                frameNet: options.foldFrameNets?[k], frameNetWeight: options.frameNetWeight)
             let runner = ModelRunner(model: model)
-            for clip in clips where fold[clip.entry] == k && clip.variant <= 1 {
-                // Each clip on its own, as a fresh leg hears it.
-                runner.resetLeg()
-                var total = ScoreAccumulator()
-                for w in clip.vectors.indices {
-                    let scores = runner.predict(
-                        vector: clip.vectors[w], levelDB: clip.levels[w], speechSeconds: clip.speechSeconds[w])
-                    total.add(scores, speechSeconds: clip.speechSeconds[w])
+            let heldOut = clips.filter { fold[$0.entry] == k && $0.variant <= 1 }
+            if runner.readsFrames {
+                // A frame network reads every frame: each held-out clip goes through the live path again.
+                guard let predictor = try? ClipPredictor(model: model) else { return }
+                for clip in heldOut {
+                    guard
+                        let samples = try? DatasetBuilder.samples(
+                            of: entries[clip.entry], entry: clip.entry, variant: clip.variant, corpora: options.corpora,
+                            features: options.features, seed: options.seed)
+                    else { continue }
+                    predictions.set(clip.entry, variant: clip.variant, predictor.predict(samples))
                 }
-                predictions.set(clip.entry, variant: clip.variant, total.scores)
+            } else {
+                for clip in heldOut {
+                    // Each clip on its own, as a fresh leg hears it.
+                    runner.resetLeg()
+                    var total = ScoreAccumulator()
+                    for w in clip.vectors.indices {
+                        let scores = runner.predict(
+                            vector: clip.vectors[w], levelDB: clip.levels[w], speechSeconds: clip.speechSeconds[w])
+                        total.add(scores, speechSeconds: clip.speechSeconds[w])
+                    }
+                    predictions.set(clip.entry, variant: clip.variant, total.scores)
+                }
             }
             log("fold \(k + 1)/\(options.folds) trained (\(trainSet.count) training clips)")
-            if options.callsPerKind > 0,
-                let analyzer = try? StreamingAnalyzer(features: options.features, windows: options.windows)
-            {
+            if options.callsPerKind > 0, let predictor = try? ClipPredictor(model: model) {
                 let held = entries.indices.filter { fold[$0] == k }
                 let plans = CallSimulation.plan(
                     entries: entries, use: held, callsPerKind: options.callsPerKind, seed: options.seed &+ UInt64(k))
                 var scored: [ScoredCall] = []
                 for plan in plans {
                     if let call = try? CallSimulation.score(
-                        plan: plan, entries: entries, corpora: options.corpora, analyzer: analyzer, runner: runner)
+                        plan: plan, entries: entries, corpora: options.corpora, predictor: predictor)
                     {
                         scored.append(call)
                     }

@@ -62,9 +62,20 @@ struct TrainCommand: ParsableCommand {
     var outOfFold: String?
     @Flag(help: "Add leg-relative inputs: spectral shape, cepstra, pitch and level against the leg's running mean.")
     var legNormalization = false
+    @Option(
+        help: ArgumentHelp(
+            "Fuse the frame networks of `training/frame_model.py` from this folder: frame_net_all_sS.json for "
+                + "the model, frame_net_fK_sS.json (trained without fold K) for the cross-validation.",
+            valueName: "dir"))
+    var frameNets: String?
+    @Option(help: "Seed S of the frame networks' file names.")
+    var frameNetSeed = 1
+    @Option(help: "Weight of the frame network in the fused probabilities.")
+    var frameNetWeight: Float = 0.5
     @OptionGroup var features: FeatureOptions
 
     func validate() throws {
+        guard frameNetWeight > 0, frameNetWeight <= 1 else { throw ValidationError("--frame-net-weight 0<...1") }
         guard cv == 0 || (2...20).contains(cv) else { throw ValidationError("--cv must be 0 or 2...20") }
         guard (0...20).contains(calls), (0.001...0.5).contains(falseAlarmBudget) else {
             throw ValidationError("--calls 0...20, --false-alarm-budget 0.001...0.5")
@@ -99,6 +110,20 @@ struct TrainCommand: ParsableCommand {
         options.callsPerKind = calls
         options.legNormalization = legNormalization ? LegNormalization.defaultTracked : nil
         options.falseAlarmBudget = falseAlarmBudget
+        if let frameNets {
+            let windowFrames = Int((options.windows.length / options.features.frameStep).rounded())
+            func load(_ name: String) throws -> FrameNet {
+                let path = URL(fileURLWithPath: frameNets).appendingPathComponent(name).path
+                return try orExit {
+                    try FrameNetFile.load(path: path, windowFrames: windowFrames)
+                }
+            }
+            options.frameNet = try load("frame_net_all_s\(frameNetSeed).json")
+            if cv >= 2 {
+                options.foldFrameNets = try (0..<cv).map { try load("frame_net_f\($0)_s\(frameNetSeed).json") }
+            }
+            options.frameNetWeight = frameNetWeight
+        }
         options.command = (["emotiontap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let outcome = try orExit { try TrainingRun.run(options) { StandardError.line("train: \($0)") } }
         if let cv = outcome.crossValidation {
@@ -251,15 +276,9 @@ struct EvalCommand: ParsableCommand {
         let corporaURL = corpus.corporaURL
         let scored = parallelMap(
             count: plans.count,
-            makeState: { () -> (StreamingAnalyzer, ModelRunner)? in
-                guard let a = try? StreamingAnalyzer(features: model.features, windows: model.windows) else {
-                    return nil
-                }
-                return (a, ModelRunner(model: raw))
-            }
-        ) { (state: inout (StreamingAnalyzer, ModelRunner), k: Int) -> ScoredCall? in
-            try? CallSimulation.score(
-                plan: plans[k], entries: entries, corpora: corporaURL, analyzer: state.0, runner: state.1)
+            makeState: { try? ClipPredictor(model: raw) }
+        ) { (predictor: inout ClipPredictor, k: Int) -> ScoredCall? in
+            try? CallSimulation.score(plan: plans[k], entries: entries, corpora: corporaURL, predictor: predictor)
         }
         let calls = scored.compactMap { $0 ?? nil }
         return CallReplay.figures(calls, policy: LegPolicy().tuned(by: model.decision), calibration: model.calibration)

@@ -119,10 +119,9 @@ struct CallLevelTests {
         let plans = CallSimulation.plan(entries: rows, use: Array(rows.indices), callsPerKind: 1, seed: 3)
         #expect(plans.map(\.kind) == SimulatedCall.Kind.allCases)
         let model = CallSimulation.uncalibrated(try EmotionModel.builtIn())
-        let analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
+        let predictor = try ClipPredictor(model: model)
         let scored = try CallSimulation.score(
-            plan: plans[0], entries: rows, corpora: Fixtures.directory, analyzer: analyzer,
-            runner: ModelRunner(model: model))
+            plan: plans[0], entries: rows, corpora: Fixtures.directory, predictor: predictor)
         #expect(scored.call.kind == .calmUpsetCalm)
         let stretch = try #require(scored.call.upsetStretches.first)
         #expect(scored.call.upsetStretches.count == 1)
@@ -132,8 +131,7 @@ struct CallLevelTests {
         #expect(scored.windows.contains { $0.rawUpset != nil })
         // Deterministic for a seed.
         let again = try CallSimulation.score(
-            plan: plans[0], entries: rows, corpora: Fixtures.directory, analyzer: analyzer,
-            runner: ModelRunner(model: model))
+            plan: plans[0], entries: rows, corpora: Fixtures.directory, predictor: try ClipPredictor(model: model))
         #expect(again.windows.map(\.rawUpset) == scored.windows.map(\.rawUpset))
     }
 

@@ -10,6 +10,7 @@
 
 import Benchmark
 import EmotionCore
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -221,6 +222,41 @@ let benchmarks: @Sendable () -> Void = {
         }
         Benchmark("Model inference, one window (x1000)", configuration: .init(scalingFactor: .kilo)) { benchmark in
             for _ in benchmark.scaledIterations { blackHole(runner.predict(vector)) }
+        }
+    }
+
+    // MARK: Frame network, one leg-second (the shipped architecture; weights from the golden vectors' network)
+    do {
+        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../../Tests/EmotionTestSupport/Goldens/frame-net.json")
+        struct Golden: Decodable { var net: FrameNet }
+        let net = try! JSONDecoder().decode(Golden.self, from: try! Data(contentsOf: golden)).net
+        // 10 s of fully analysed frames with the speech gate's verdicts, as a live leg feeds them.
+        let analyzer = try! StreamingAnalyzer(analyseEveryFrame: true)
+        var frames: [[Float]] = [], speech: [Bool] = []
+        analyzer.onFrame = { frame, isSpeech in
+            frames.append(Array(frame.values))
+            speech.append(isSpeech)
+        }
+        analyzer.push(synthesizeSpeechLike(seconds: 10, sampleRate: 8000)) { _ in }
+        let stream = FrameNetStream(net: net)
+        var probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
+        var next = 0
+        // One iteration: a second of a leg (50 frames in, the window ending there scored), as the live
+        // path does it; the leg wraps to a fresh one after 10 s, so the reset is counted too.
+        Benchmark("Frame network, one leg-second", configuration: .init(timeUnits: .microseconds)) { benchmark in
+            for _ in benchmark.scaledIterations {
+                if next + 50 > frames.count {
+                    next = 0
+                    stream.reset()
+                }
+                for t in next..<(next + 50) {
+                    frames[t].withUnsafeBufferPointer { stream.push(frame: $0, speech: speech[t]) }
+                }
+                next += 50
+                let start = max(0, next - net.windowFrames)
+                blackHole(stream.score(startFrame: start, endFrame: next, probabilities: &probabilities))
+            }
         }
     }
 }

@@ -6,15 +6,33 @@ public final class StreamingAnalyzer {
     private let extractor: FrameFeatureExtractor
     private let aggregator: WindowAggregator
 
+    /// Every frame with the speech gate's verdict, before the window it completes (set it for a model
+    /// that reads frames).
+    public var onFrame: ((FrameView, Bool) -> Void)?
+
+    /// `analyseEveryFrame`: silent frames get the full analysis too (a frame network reads them); without
+    /// it they skip what windows never read. Speech frames come out the same either way.
     public init(
-        features: FeatureConfig = FeatureConfig(), windows: WindowConfig = WindowConfig()
+        features: FeatureConfig = FeatureConfig(), windows: WindowConfig = WindowConfig(),
+        analyseEveryFrame: Bool = false
     ) throws(FeatureConfig.Invalid) {
         self.features = features
         self.windows = windows
         extractor = try FrameFeatureExtractor(config: features)
         aggregator = try WindowAggregator(config: windows, frameStep: features.frameStep)
-        // Windows read only speech frames, so frames the gate turns down skip most of their analysis.
-        extractor.needsFullAnalysis = { [aggregator] energyDB in aggregator.judge(energyDB: energyDB) }
+        if !analyseEveryFrame {
+            // Windows read only speech frames, so frames the gate turns down skip most of their analysis.
+            extractor.needsFullAnalysis = { [aggregator] energyDB in aggregator.judge(energyDB: energyDB) }
+        }
+    }
+
+    /// The analyser a model's runner needs: every frame analysed and fed to the runner when the model
+    /// has a frame network.
+    public convenience init(for model: EmotionModel, feeding runner: ModelRunner) throws(FeatureConfig.Invalid) {
+        try self.init(features: model.features, windows: model.windows, analyseEveryFrame: runner.readsFrames)
+        if runner.readsFrames {
+            onFrame = { [unowned runner] frame, speech in runner.observe(frame: frame.values, speech: speech) }
+        }
     }
 
     public func reset() {
@@ -26,9 +44,14 @@ public final class StreamingAnalyzer {
     public var elapsed: Double { Double(extractor.samplesReceived) / Double(features.sampleRate) }
 
     public func push(_ samples: UnsafeBufferPointer<Float>, onWindow: (WindowFeatures) -> Void) {
-        extractor.push(samples) { frame in
-            if let w = aggregator.add(frame) { onWindow(w) }
-        }
+        extractor.push(samples) { frame in take(frame, onWindow) }
+    }
+
+    @inline(__always)
+    private func take(_ frame: FrameView, _ onWindow: (WindowFeatures) -> Void) {
+        let window = aggregator.add(frame)
+        onFrame?(frame, aggregator.lastFrameWasSpeech)
+        if let window { onWindow(window) }
     }
 
     public func push(_ samples: [Float], onWindow: (WindowFeatures) -> Void) {
@@ -36,9 +59,7 @@ public final class StreamingAnalyzer {
     }
 
     public func finish(onWindow: (WindowFeatures) -> Void) {
-        extractor.finish { frame in
-            if let w = aggregator.add(frame) { onWindow(w) }
-        }
+        extractor.finish { frame in take(frame, onWindow) }
         if let w = aggregator.finish() { onWindow(w) }
     }
 

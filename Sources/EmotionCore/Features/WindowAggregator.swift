@@ -3,6 +3,9 @@ public struct WindowFeatures: Sendable {
     /// Window span in media seconds.
     public var start: Double
     public var end: Double
+    /// The same span in frames from the stream's start (`startFrame ..< endFrame`).
+    public var startFrame: Int
+    public var endFrame: Int
     /// Fraction of the window's frames that the speech gate passed.
     public var speechFraction: Double
     public var speechSeconds: Double
@@ -14,10 +17,12 @@ public struct WindowFeatures: Sendable {
 
     public init(
         start: Double, end: Double, speechFraction: Double, speechSeconds: Double, levelDB: Float = 0,
-        vector: [Float]?
+        vector: [Float]?, startFrame: Int = 0, endFrame: Int = 0
     ) {
         self.start = start
         self.end = end
+        self.startFrame = startFrame
+        self.endFrame = endFrame
         self.speechFraction = speechFraction
         self.speechSeconds = speechSeconds
         self.levelDB = levelDB
@@ -36,6 +41,8 @@ public final class WindowAggregator {
     private let framesPerHop: Int
     private var gate: SpeechGate
     private var judged: Bool?
+    /// The speech gate's verdict on the frame `add` took last.
+    public private(set) var lastFrameWasSpeech = false
 
     private var ring: [Float]
     private var speechFlags: [Bool]
@@ -86,6 +93,7 @@ public final class WindowAggregator {
         let slot = frame.index % framesPerWindow
         let isSpeech = judged ?? gate.isSpeech(energyDB: frame.energyDB)
         judged = nil
+        lastFrameWasSpeech = isSpeech
         ring.withUnsafeMutableBufferPointer { r in
             let base = slot * FrameLayout.count
             for i in 0..<FrameLayout.count { r[base + i] = frame.values[i] }
@@ -156,6 +164,6 @@ public final class WindowAggregator {
         return WindowFeatures(
             start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,
             speechFraction: Double(speechSlots.count) / Double(total), speechSeconds: speechSeconds,
-            levelDB: level, vector: vector)
+            levelDB: level, vector: vector, startFrame: startFrame, endFrame: endFrame)
     }
 }

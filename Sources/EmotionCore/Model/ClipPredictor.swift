@@ -5,8 +5,8 @@ public final class ClipPredictor {
     public let runner: ModelRunner
 
     public init(model: EmotionModel) throws(FeatureConfig.Invalid) {
-        analyzer = try StreamingAnalyzer(features: model.features, windows: model.windows)
         runner = ModelRunner(model: model)
+        analyzer = try StreamingAnalyzer(for: model, feeding: runner)
     }
 
     /// Window-by-window scores (nil for windows without enough speech).

@@ -49,6 +49,10 @@ public struct EmotionModel: Codable, Sendable {
     public var decision: DecisionTuning
     /// Per-leg normalisation, when the model reads leg-relative inputs after the window vector.
     public var legNormalization: LegNormalization?
+    /// A frame-level network fused with the window networks (optional): its probabilities and upset head
+    /// are mixed in with weight `frameNetWeight` before `upsetSource` and the calibration.
+    public var frameNet: FrameNet?
+    public var frameNetWeight: Float?
     public var training: TrainingInfo
     public var metrics: [String: MetricsSummary]
 
@@ -115,7 +119,7 @@ public struct EmotionModel: Codable, Sendable {
         features: FeatureConfig, windows: WindowConfig, normalization: Normalization, networks: [Network],
         training: TrainingInfo, metrics: [String: MetricsSummary] = [:], upsetSource: UpsetSource = .emotions,
         calibration: UpsetCalibration = .identity, decision: DecisionTuning = .untuned,
-        legNormalization: LegNormalization? = nil
+        legNormalization: LegNormalization? = nil, frameNet: FrameNet? = nil, frameNetWeight: Float = 0.5
     ) {
         format = Self.formatName
         version = Self.currentVersion
@@ -129,9 +133,14 @@ public struct EmotionModel: Codable, Sendable {
         self.upsetSource = upsetSource
         self.calibration = calibration
         self.decision = decision
+        self.frameNet = frameNet
+        self.frameNetWeight = frameNet == nil ? nil : frameNetWeight
         self.training = training
         self.metrics = metrics
     }
+
+    /// Frames in one full window.
+    public var framesPerWindow: Int { Int((windows.length / features.frameStep).rounded()) }
 
     private struct Header: Decodable {
         var format: String?
@@ -200,6 +209,14 @@ public struct EmotionModel: Codable, Sendable {
             (0...1).contains(d.enterUpset), (0...1).contains(d.exitUpset), d.exitUpset <= d.enterUpset,
             (1...30).contains(d.enterWindows)
         else { throw LoadError(description: "\(source): calibration or decision values out of range") }
+        if let net = decoded.frameNet {
+            if let problem = net.problem(windowFrames: decoded.framesPerWindow) {
+                throw LoadError(description: "\(source): \(problem)")
+            }
+            guard let w = decoded.frameNetWeight, w > 0, w <= 1 else {
+                throw LoadError(description: "\(source): frameNetWeight must be in (0, 1] with a frame network")
+            }
+        }
         self = decoded
     }
 
@@ -254,6 +271,9 @@ public final class ModelRunner {
     /// at a time, with `resetLeg()` between).
     private var baseline: LegBaseline?
     private var input: [Float]
+    /// The frame network's run on this leg, fed every frame through `observe`.
+    private let frames: FrameNetStream?
+    private var frameProbabilities: [Float]
 
     public init(model: EmotionModel) {
         self.model = model
@@ -265,29 +285,51 @@ public final class ModelRunner {
         scratchB = [Float](repeating: 0, count: width)
         emotions = [Float](repeating: 0, count: Emotion.allCases.count)
         sum = [Float](repeating: 0, count: Emotion.allCases.count)
+        frames = model.frameNet.map { FrameNetStream(net: $0) }
+        frameProbabilities = [Float](repeating: 0, count: Emotion.allCases.count)
     }
 
-    /// Starts a new leg: the per-leg baseline goes back to its warm start.
-    public func resetLeg() { baseline?.reset() }
+    /// Whether the model reads every frame (`observe`), which then must be fully analysed.
+    public var readsFrames: Bool { frames != nil }
+
+    /// Starts a new leg: the per-leg baseline goes back to its warm start, the frame network's history to zeros.
+    public func resetLeg() {
+        baseline?.reset()
+        frames?.reset()
+    }
+
+    /// The leg's next frame, for a model with a frame network (a no-op otherwise).
+    @inline(__always)
+    public func observe(frame: UnsafeBufferPointer<Float>, speech: Bool) {
+        frames?.push(frame: frame, speech: speech)
+    }
 
     /// Scores a window of this runner's leg (nil without enough speech); with per-leg normalisation the
-    /// window also moves the leg's baseline.
+    /// window also moves the leg's baseline. With a frame network, every frame up to the window's end must
+    /// have gone through `observe`.
     public func predict(window: WindowFeatures) -> EmotionScores? {
         guard let vector = window.vector else { return nil }
-        return predict(vector: vector, levelDB: window.levelDB, speechSeconds: window.speechSeconds)
+        return predict(
+            vector: vector, levelDB: window.levelDB, speechSeconds: window.speechSeconds,
+            frames: window.startFrame..<window.endFrame)
     }
 
-    public func predict(vector: [Float], levelDB: Float, speechSeconds: Double) -> EmotionScores {
-        guard baseline != nil else { return predict(vector) }
+    /// `frames` is the window's span, for the frame network; without it only the window networks speak.
+    public func predict(
+        vector: [Float], levelDB: Float, speechSeconds: Double, frames: Range<Int>? = nil
+    )
+        -> EmotionScores
+    {
+        guard baseline != nil else { return predict(vector, frames: frames) }
         for i in vector.indices { input[i] = vector[i] }
         // Mutated in place: a copy of the baseline would reallocate its arrays every window.
         baseline!.relative(
             vector: vector, levelDB: levelDB, speechSeconds: speechSeconds, into: &input, at: vector.count)
-        return predict(input)
+        return predict(input, frames: frames)
     }
 
     /// Scores a model input as it stands (the window vector, plus any leg-relative entries).
-    public func predict(_ vector: [Float]) -> EmotionScores {
+    public func predict(_ vector: [Float], frames span: Range<Int>? = nil) -> EmotionScores {
         precondition(
             vector.count == model.inputs.count,
             "window vector has \(vector.count) entries, model wants \(model.inputs.count)")
@@ -310,7 +352,17 @@ public final class ModelRunner {
             }
         }
         let n = Float(model.networks.count)
-        var scores = EmotionScores(probabilities: sum.map { $0 / n }, upset: upset / n, upsetFromHead: upset / n)
+        for i in 0..<sum.count { sum[i] /= n }
+        upset /= n
+        if let frames, let span, let weight = model.frameNetWeight,
+            let head = frameProbabilities.withUnsafeMutableBufferPointer({
+                frames.score(startFrame: span.lowerBound, endFrame: span.upperBound, probabilities: $0.baseAddress!)
+            })
+        {
+            for i in 0..<sum.count { sum[i] = (1 - weight) * sum[i] + weight * frameProbabilities[i] }
+            upset = (1 - weight) * upset + weight * head
+        }
+        var scores = EmotionScores(probabilities: sum, upset: upset, upsetFromHead: upset)
         switch model.upsetSource {
         case .head: break
         case .emotions: scores.upset = scores.upsetFromEmotions

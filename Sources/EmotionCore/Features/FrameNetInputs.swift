@@ -1,0 +1,124 @@
+import Foundation
+
+/// The frame-level network's inputs, built causally from each fully analysed frame as it arrives: what
+/// `training/frame_model.py` builds from the exported frames (`build_features`), so the network sees live
+/// exactly the numbers it was trained on.
+///
+/// Level-free: energy only relative to a decaying peak (and its delta); pitch in semitones, also relative
+/// to a running mean over voiced frames; channel-like features minus a running mean over speech frames
+/// (a cumulative mean with a warm start from the training set, then an exponential one); raw level-free
+/// descriptors. Then standardised with the training set's mean and scale.
+public struct FrameNetInputs: Sendable {
+    public static let channelColumns: [(String, Int)] =
+        (1..<FeatureConfig.mfccCount).map { ("mfcc\($0)", FrameLayout.mfcc.lowerBound + $0) }
+        + [
+            ("zcr", FrameLayout.zcr), ("centroid", FrameLayout.centroid), ("rolloff", FrameLayout.rolloff),
+            ("flatness", FrameLayout.flatness), ("slope", FrameLayout.slope),
+            ("low_high_db", FrameLayout.lowHighRatio),
+        ]
+    public static let rawColumns: [(String, Int)] =
+        [
+            ("zcr", FrameLayout.zcr), ("centroid", FrameLayout.centroid), ("rolloff", FrameLayout.rolloff),
+            ("flatness", FrameLayout.flatness), ("slope", FrameLayout.slope), ("flux", FrameLayout.flux),
+            ("low_high_db", FrameLayout.lowHighRatio), ("voicing", FrameLayout.voicing),
+        ] + (0..<FeatureConfig.chromaCount).map { ("chroma\($0)", FrameLayout.chroma.lowerBound + $0) }
+
+    /// Input names in order, as the network file lists them.
+    public static let names: [String] =
+        ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"]
+        + channelColumns.map { $0.0 + "_cn" } + rawColumns.map(\.0)
+    public static var count: Int { names.count }
+    /// The pitch inputs, 0 (the mean) on unvoiced frames.
+    static let pitchInputs = 2...4
+
+    // Constants of training/frame_model.py.
+    static let peakDecayDB = 0.1
+    static let priorFrames = 25.0
+    static let timeConstantFrames = 125.0
+
+    private let mean: [Float]
+    private let scale: [Float]
+    private let pitchPrior: Double
+    private let channelPrior: [Double]
+
+    private var peakDB = -Double.infinity
+    private var previousEnergyDB: Double?
+    private var previousSemitones: Float?
+    private var pitchMean: Double
+    private var pitchCount: Double
+    private var channelMean: [Double]
+    private var channelCount: Double
+
+    public init(mean: [Float], scale: [Float], pitchPrior: Double, channelPrior: [Double]) {
+        precondition(mean.count == Self.count && scale.count == Self.count)
+        precondition(channelPrior.count == Self.channelColumns.count)
+        self.mean = mean
+        self.scale = scale
+        self.pitchPrior = pitchPrior
+        self.channelPrior = channelPrior
+        pitchMean = pitchPrior
+        pitchCount = Self.priorFrames
+        channelMean = channelPrior
+        channelCount = Self.priorFrames
+    }
+
+    /// Back to the warm start: a new leg.
+    public mutating func reset() {
+        peakDB = -.infinity
+        previousEnergyDB = nil
+        previousSemitones = nil
+        pitchMean = pitchPrior
+        pitchCount = Self.priorFrames
+        for i in channelMean.indices { channelMean[i] = channelPrior[i] }
+        channelCount = Self.priorFrames
+    }
+
+    @inline(__always)
+    private static func step(count: Double) -> Double { max(1 / timeConstantFrames, 1 / count) }
+
+    /// Writes `count` standardised inputs for the next frame (`FrameLayout` values) into `out`.
+    public mutating func build(
+        frame: UnsafeBufferPointer<Float>, speech: Bool, into out: UnsafeMutablePointer<Float>
+    ) {
+        let energy = Double(frame[FrameLayout.energyDB])
+        peakDB = max(energy, peakDB - Self.peakDecayDB)
+        out[0] = Float(min(0, max(-60, energy - peakDB)))
+        out[1] = previousEnergyDB.map { Float(min(20, max(-20, energy - $0))) } ?? 0
+        previousEnergyDB = energy
+
+        let f0 = frame[FrameLayout.pitchHz]
+        let voiced = f0 > 0
+        var semitones: Float = 0
+        if voiced {
+            semitones = 12 * log2(max(f0, 1) / 55)
+            pitchCount += 1
+            pitchMean += Self.step(count: pitchCount) * (Double(semitones) - pitchMean)
+        }
+        out[2] = semitones
+        out[3] = voiced ? semitones - Float(pitchMean) : 0
+        if voiced, let previous = previousSemitones {
+            out[4] = min(6, max(-6, semitones - previous))
+        } else {
+            out[4] = 0
+        }
+        previousSemitones = voiced ? semitones : nil
+        out[5] = voiced ? 1 : 0
+
+        if speech { channelCount += 1 }
+        let a = speech ? Self.step(count: channelCount) : 0
+        var k = 6
+        for (i, column) in Self.channelColumns.enumerated() {
+            let x = Double(frame[column.1])
+            channelMean[i] += a * (x - channelMean[i])
+            // The training script keeps the running mean as float32 before subtracting.
+            out[k] = Float(x - Double(Float(channelMean[i])))
+            k += 1
+        }
+        for column in Self.rawColumns {
+            out[k] = frame[column.1]
+            k += 1
+        }
+        for i in 0..<Self.count { out[i] = (out[i] - mean[i]) / scale[i] }
+        if !voiced { for i in Self.pitchInputs { out[i] = 0 } }
+    }
+}

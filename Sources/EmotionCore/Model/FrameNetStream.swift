@@ -1,0 +1,263 @@
+import COpenBLAS
+import Foundation
+
+/// One leg's run of a `FrameNet`: frames go in one at a time, the convolutions run on the new frames only
+/// (im2col and one OpenBLAS GEMM per block, at most `chunk` outputs at a time), and a window's verdict is
+/// attentive pooling over outputs already computed. All buffers are allocated once, at creation.
+///
+/// Exactly what training computes: the history starts as `context` zero frames, each block's output `j`
+/// reads its inputs up to `stride * j + stride - 1`, and a window pools the outputs whose frames both lie
+/// in it (the golden vectors from `frame_model.py golden` check this).
+public final class FrameNetStream {
+    public let net: FrameNet
+    private var inputs: FrameNetInputs
+
+    /// Most outputs per block per GEMM; bounds the rings below.
+    static let chunk = 32
+
+    private struct Ring {
+        var data: UnsafeMutablePointer<Float>
+        let capacity: Int
+        let width: Int
+        /// Rows written so far (row `i` lives at `i % capacity`).
+        var count = 0
+        @inline(__always) func row(_ i: Int) -> UnsafeMutablePointer<Float> { data + (i % capacity) * width }
+    }
+
+    /// Ring 0 holds the standardised input frames; ring `b + 1` the outputs of block `b`.
+    private var rings: [Ring]
+    private var speech: UnsafeMutablePointer<Bool>
+    private let speechCapacity: Int
+    /// Attention logit of each top-level output, and whether either of its frames was speech.
+    private var logits: UnsafeMutablePointer<Float>
+    private var pairSpeech: UnsafeMutablePointer<Bool>
+    private let topCapacity: Int
+
+    // GEMM scratch.
+    private let columns: UnsafeMutablePointer<Float>
+    private let product: UnsafeMutablePointer<Float>
+    private let pooled: UnsafeMutablePointer<Float>
+    private let hiddenOut: UnsafeMutablePointer<Float>
+    private let weights: UnsafeMutablePointer<Float>
+    /// Frames pushed since the leg began, counting the zero frames of the primed history.
+    private var framesIn = 0
+
+    public init(net: FrameNet) {
+        _ = blasSingleThreaded
+        self.net = net
+        inputs = FrameNetInputs(
+            mean: net.inputMean.values, scale: net.inputScale.values, pitchPrior: net.pitchPrior,
+            channelPrior: net.channelPrior)
+        let chunk = Self.chunk
+        let stride0 = net.blocks[0].stride
+        var rings: [Ring] = []
+        // Input ring: one chunk of new frames, the first block's look-back, and a frame waiting for its pair.
+        let inputCapacity = chunk * stride0 + net.blocks[0].receptiveSpan + stride0
+        rings.append(
+            Ring(
+                data: .allocate(capacity: inputCapacity * net.inputs.count), capacity: inputCapacity,
+                width: net.inputs.count))
+        let windowOutputs = net.windowFrames / net.totalStride
+        for (b, block) in net.blocks.enumerated() {
+            let isTop = b == net.blocks.count - 1
+            let lookBack = b + 1 < net.blocks.count ? net.blocks[b + 1].receptiveSpan : 0
+            let capacity = isTop ? windowOutputs + chunk + 1 : chunk + lookBack + 1
+            rings.append(
+                Ring(data: .allocate(capacity: capacity * block.outputs), capacity: capacity, width: block.outputs))
+        }
+        self.rings = rings
+        speechCapacity = inputCapacity
+        speech = .allocate(capacity: speechCapacity)
+        topCapacity = rings.last!.capacity
+        logits = .allocate(capacity: topCapacity)
+        pairSpeech = .allocate(capacity: topCapacity)
+        let widestK = net.blocks.map { $0.kernel * $0.inputs }.max()!
+        let widestOut = max(net.blocks.map(\.outputs).max()!, net.attention.outputs)
+        columns = .allocate(capacity: chunk * max(widestK, net.channels))
+        product = .allocate(capacity: chunk * widestOut)
+        pooled = .allocate(capacity: 2 * net.channels)
+        hiddenOut = .allocate(capacity: max(net.hidden.outputs, Emotion.allCases.count + 1))
+        weights = .allocate(capacity: windowOutputs + 1)
+        reset()
+    }
+
+    deinit {
+        for r in rings { r.data.deallocate() }
+        speech.deallocate()
+        logits.deallocate()
+        pairSpeech.deallocate()
+        columns.deallocate()
+        product.deallocate()
+        pooled.deallocate()
+        hiddenOut.deallocate()
+        weights.deallocate()
+    }
+
+    /// A new leg: warm-start inputs and a history of `context` zero frames.
+    public func reset() {
+        inputs.reset()
+        framesIn = 0
+        scoredTop = 0
+        for i in rings.indices { rings[i].count = 0 }
+        for _ in 0..<net.context { append(nil, speech: false) }
+    }
+
+    /// The leg's next frame (`FrameLayout` values, fully analysed) and the speech gate's verdict on it.
+    public func push(frame: UnsafeBufferPointer<Float>, speech isSpeech: Bool) {
+        append(frame, speech: isSpeech)
+    }
+
+    private func append(_ frame: UnsafeBufferPointer<Float>?, speech isSpeech: Bool) {
+        let row = rings[0].row(framesIn)
+        if let frame {
+            inputs.build(frame: frame, speech: isSpeech, into: row)
+        } else {
+            row.update(repeating: 0, count: rings[0].width)
+        }
+        speech[framesIn % speechCapacity] = isSpeech
+        framesIn += 1
+        rings[0].count = framesIn
+        if framesIn - rings[1].count * net.blocks[0].stride >= Self.chunk * net.blocks[0].stride { advance() }
+    }
+
+    /// Runs every block over the outputs its inputs now allow, a chunk at a time.
+    private func advance() {
+        for (b, block) in net.blocks.enumerated() {
+            let source = rings[b]
+            let available = b == 0 ? source.count / block.stride : source.count
+            while rings[b + 1].count < available {
+                let first = rings[b + 1].count
+                let n = min(Self.chunk, available - first)
+                run(block, from: source, first: first, count: n, into: b + 1)
+            }
+        }
+        // Attention logits and speech pairs of the new top-level outputs.
+        let top = rings.count - 1
+        let stride = net.totalStride
+        while scoredTop < rings[top].count {
+            let first = scoredTop
+            let n = min(Self.chunk, rings[top].count - first)
+            let c = net.channels
+            for i in 0..<n { (columns + i * c).update(from: rings[top].row(first + i), count: c) }
+            dense(net.attention, rows: n, input: columns, output: product)
+            let a = net.attention.outputs
+            net.attentionScore.weights.values.withUnsafeBufferPointer { w in
+                for i in 0..<n {
+                    var s = net.attentionScore.bias.values[0]
+                    for k in 0..<a { s += w[k] * tanh(product[i * a + k]) }
+                    logits[(first + i) % topCapacity] = s
+                    var anySpeech = false
+                    for f in 0..<stride { anySpeech = anySpeech || speech[((first + i) * stride + f) % speechCapacity] }
+                    pairSpeech[(first + i) % topCapacity] = anySpeech
+                }
+            }
+            scoredTop += n
+        }
+    }
+    private var scoredTop = 0
+
+    /// Block `block` for outputs `first ..< first + count`: im2col from `source`, GEMM, bias, LayerNorm,
+    /// ReLU, residual, into ring `target`.
+    private func run(_ block: FrameNet.Block, from source: Ring, first: Int, count n: Int, into target: Int) {
+        let cin = block.inputs, cout = block.outputs, k = block.kernel * cin
+        for i in 0..<n {
+            let j = first + i
+            let column = columns + i * k
+            for tap in 0..<block.kernel {
+                let index = block.stride * j + tap * block.dilation - block.leftPad
+                if index < 0 {
+                    (column + tap * cin).update(repeating: 0, count: cin)
+                } else {
+                    (column + tap * cin).update(from: source.row(index), count: cin)
+                }
+            }
+        }
+        block.weights.values.withUnsafeBufferPointer { w in
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(cout), Int32(k), 1, columns, Int32(k),
+                w.baseAddress, Int32(k), 0, product, Int32(cout))
+        }
+        let bias = block.bias.values, scale = block.normScale.values, shift = block.normShift.values
+        for i in 0..<n {
+            let y = product + i * cout
+            var mean: Float = 0
+            for o in 0..<cout {
+                y[o] += bias[o]
+                mean += y[o]
+            }
+            mean /= Float(cout)
+            var variance: Float = 0
+            for o in 0..<cout { variance += (y[o] - mean) * (y[o] - mean) }
+            let inverse = 1 / (variance / Float(cout) + block.normEpsilon).squareRoot()
+            let out = rings[target].row(first + i)
+            let residual: UnsafeMutablePointer<Float>? = block.residual ? source.row(first + i) : nil
+            for o in 0..<cout {
+                let v = max(0, (y[o] - mean) * inverse * scale[o] + shift[o])
+                out[o] = residual.map { $0[o] + v } ?? v
+            }
+        }
+        rings[target].count = first + n
+    }
+
+    /// `rows` inputs of `layer.inputs` floats (row-major) through a dense layer, without activation.
+    private func dense(_ layer: DenseLayer, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>)
+    {
+        layer.weights.values.withUnsafeBufferPointer { w in
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(layer.outputs), Int32(layer.inputs), 1,
+                input, Int32(layer.inputs), w.baseAddress, Int32(layer.inputs), 0, output, Int32(layer.outputs))
+        }
+        let bias = layer.bias.values
+        for r in 0..<rows { for o in 0..<layer.outputs { output[r * layer.outputs + o] += bias[o] } }
+    }
+
+    /// The verdict on the window of the leg's frames `startFrame ..< endFrame` (frames counted from the leg's
+    /// start; every frame before `endFrame` pushed): 7 emotion probabilities into `probabilities`, and the
+    /// upset head's probability. Nil when the window is no longer held (it must end at the newest frame).
+    public func score(startFrame: Int, endFrame: Int, probabilities: UnsafeMutablePointer<Float>) -> Float? {
+        advance()
+        let stride = net.totalStride
+        let top = rings.count - 1
+        let first = (net.context + startFrame) / stride
+        let n = (endFrame - startFrame) / stride
+        guard n > 0, (startFrame + net.context) % stride == 0, first + n <= rings[top].count,
+            first >= rings[top].count - topCapacity
+        else { return nil }
+        var speechCount = 0
+        for i in 0..<n where pairSpeech[(first + i) % topCapacity] { speechCount += 1 }
+        // Training's rule: a window with under 5 speech outputs pools over all of them.
+        let all = speechCount < 5
+        var peak = -Float.infinity
+        for i in 0..<n {
+            let a = all || pairSpeech[(first + i) % topCapacity] ? logits[(first + i) % topCapacity] : -1e4
+            weights[i] = a
+            peak = max(peak, a)
+        }
+        var total: Float = 0
+        for i in 0..<n {
+            weights[i] = exp(weights[i] - peak)
+            total += weights[i]
+        }
+        let c = net.channels
+        pooled.update(repeating: 0, count: 2 * c)
+        for i in 0..<n {
+            let w = weights[i] / total
+            let h = rings[top].row(first + i)
+            for o in 0..<c {
+                pooled[o] += w * h[o]
+                pooled[c + o] += w * h[o] * h[o]
+            }
+        }
+        for o in 0..<c { pooled[c + o] = max(pooled[c + o] - pooled[o] * pooled[o], 1e-5).squareRoot() }
+        net.hidden.apply(pooled, hiddenOut)
+        for o in 0..<net.hidden.outputs { hiddenOut[o] = max(0, hiddenOut[o]) }
+        net.emotionHead.apply(hiddenOut, probabilities)
+        Softmax.inPlace(UnsafeMutableBufferPointer(start: probabilities, count: Emotion.allCases.count))
+        var logit: Float = 0
+        net.upsetHead.apply(hiddenOut, &logit)
+        return sigmoid(logit)
+    }
+}
+
+/// OpenBLAS runs single-threaded: legs run in parallel on the worker threads already.
+private let blasSingleThreaded: Void = openblas_set_num_threads(1)

@@ -1,0 +1,134 @@
+import EmotionCore
+import EmotionTestSupport
+import Foundation
+import Testing
+
+/// The frame network against the golden vectors `training/frame_model.py golden` wrote with PyTorch: the
+/// same frames in, the same inputs built, the same verdict on every window of the stream.
+@Suite("Frame network")
+struct FrameNetTests {
+    struct Golden: Decodable {
+        struct Window: Decodable {
+            var start: Int
+            var end: Int
+            var probabilities: [Float]
+            var upsetHead: Float
+        }
+        var clips: [String]
+        var clipFrames: [Int]
+        var frameColumns: [String]
+        var frames: PackedFloats
+        var inputs: PackedFloats
+        var windows: [Window]
+        var net: FrameNet
+    }
+
+    static func golden() throws -> Golden {
+        let data = try Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-net.json"))
+        return try JSONDecoder().decode(Golden.self, from: data)
+    }
+
+    @Test("inputs built causally match the training script's, frame by frame")
+    func inputs() throws {
+        let g = try Self.golden()
+        #expect(g.frameColumns == FrameLayout.names + ["speech"])
+        let width = g.frameColumns.count, n = FrameNetInputs.count
+        let frames = g.frames.values, expected = g.inputs.values
+        let count = frames.count / width
+        #expect(expected.count == count * n)
+        var builder = FrameNetInputs(
+            mean: g.net.inputMean.values, scale: g.net.inputScale.values, pitchPrior: g.net.pitchPrior,
+            channelPrior: g.net.channelPrior)
+        var out = [Float](repeating: 0, count: n)
+        var worst: Float = 0
+        for t in 0..<count {
+            frames.withUnsafeBufferPointer { f in
+                let row = UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)])
+                builder.build(frame: row, speech: f[t * width + width - 1] > 0.5, into: &out)
+            }
+            for i in 0..<n { worst = max(worst, abs(out[i] - expected[t * n + i])) }
+        }
+        #expect(worst < 2e-4, "largest input difference \(worst)")
+    }
+
+    @Test("every window's verdict streams out as PyTorch computed it, and again after a reset")
+    func windows() throws {
+        let g = try Self.golden()
+        #expect(g.net.problem(windowFrames: 150) == nil)
+        #expect(g.windows.count >= 4, "the golden stream should hold several overlapping windows")
+        let stream = FrameNetStream(net: g.net)
+        let width = g.frameColumns.count
+        let frames = g.frames.values
+        var probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
+        for pass in 0..<2 {
+            stream.reset()
+            var next = 0, worst: Float = 0
+            for t in 0..<(frames.count / width) {
+                frames.withUnsafeBufferPointer { f in
+                    let row = UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)])
+                    stream.push(frame: row, speech: f[t * width + width - 1] > 0.5)
+                }
+                while next < g.windows.count, g.windows[next].end == t + 1 {
+                    let w = g.windows[next]
+                    let head = try #require(
+                        stream.score(startFrame: w.start, endFrame: w.end, probabilities: &probabilities))
+                    worst = max(worst, abs(head - w.upsetHead))
+                    for i in probabilities.indices { worst = max(worst, abs(probabilities[i] - w.probabilities[i])) }
+                    next += 1
+                }
+            }
+            #expect(next == g.windows.count, "pass \(pass): scored \(next) of \(g.windows.count) windows")
+            #expect(worst < 1e-4, "pass \(pass): largest output difference \(worst)")
+        }
+    }
+
+    @Test("a window that is no longer held gets no verdict, not a wrong one")
+    func staleWindow() throws {
+        let g = try Self.golden()
+        let stream = FrameNetStream(net: g.net)
+        let width = g.frameColumns.count
+        let frames = g.frames.values
+        for t in 0..<(frames.count / width) {
+            frames.withUnsafeBufferPointer { f in
+                stream.push(
+                    frame: UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)]),
+                    speech: f[t * width + width - 1] > 0.5)
+            }
+        }
+        var p = [Float](repeating: 0, count: Emotion.allCases.count)
+        #expect(stream.score(startFrame: 0, endFrame: 150, probabilities: &p) == nil)
+        #expect(stream.score(startFrame: 1, endFrame: 151, probabilities: &p) == nil)
+    }
+
+    @Test("the analyser that feeds a frame network hands it the frames the exporter wrote")
+    func analyserFrames() throws {
+        let g = try Self.golden()
+        let width = g.frameColumns.count
+        let name = "crema-" + g.clips[0] + ".wav"
+        let audio = try Fixtures.audio(name)
+        let analyzer = try StreamingAnalyzer(analyseEveryFrame: true)
+        var seen: [Float] = []
+        analyzer.onFrame = { frame, speech in
+            seen.append(contentsOf: frame.values)
+            seen.append(speech ? 1 : 0)
+        }
+        analyzer.push(audio.samples) { _ in }
+        analyzer.finish { _ in }
+        #expect(seen.count == g.clipFrames[0] * width)
+        let expected = Array(g.frames.values[0..<(g.clipFrames[0] * width)])
+        var worst: Float = 0
+        for i in 0..<min(seen.count, expected.count) { worst = max(worst, abs(seen[i] - expected[i])) }
+        #expect(worst < 1e-3, "largest frame difference \(worst)")
+    }
+
+    @Test("a model with a bad frame network is refused at load with the reason")
+    func badNetworkRefused() throws {
+        var net = try Self.golden().net
+        #expect(net.problem(windowFrames: 100) != nil)
+        net.blocks[1].kernel = 5
+        #expect(net.problem(windowFrames: 150)?.contains("block 2") == true)
+        net = try Self.golden().net
+        net.inputs.removeLast()
+        #expect(net.problem(windowFrames: 150)?.contains("other inputs") == true)
+    }
+}
