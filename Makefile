@@ -63,16 +63,15 @@ soak: build
 	BIN=$(BIN) tools/soak.sh
 
 model: build
+	tools/frame_nets.sh "$(BIN)" "$(CORPORA)"
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
 
-# The learned frame-level candidate (training/, PyTorch CPU: pip install -r training/requirements.txt):
-# frames exported by the Swift core, 5 speaker folds x 40 epochs (about an hour on one core), then
-# its CV table and the fusion with the hand-feature candidate's out-of-fold scores (run make model first).
+# Only the frame networks (training/, PyTorch CPU: pip install -r training/requirements.txt): the Swift
+# core's frames exported, one network per speaker fold and one on all clips (40 epochs each, two at a
+# time), their CV table in docs/model-cnn-cv.txt and the golden vectors for the Swift tests.
 model-cnn: build
-	$(BIN) export --corpora $(CORPORA) --out .build/model/export --augment 2
-	for f in 0 1 2 3 4; do python3 training/frame_model.py train --fold $$f --seed 1 --epochs 40 || exit 1; done
-	python3 training/frame_model.py evaluate --seeds 1 --write-oof --report docs/model-cnn-cv.txt
+	tools/frame_nets.sh "$(BIN)" "$(CORPORA)"
 
 eval: build
 	$(BIN) eval --corpora $(CORPORA)

@@ -13,7 +13,9 @@ for c in $candidates; do
     case $c in
     features) extra="" ;;
     features-leg) extra="--leg-normalization" ;;
-    *) echo "make model: unknown candidate '$c' (features, features-leg)" >&2; exit 2 ;;
+    fusion) extra="--frame-nets $out/cnn" ;;
+    fusion-leg) extra="--leg-normalization --frame-nets $out/cnn" ;;
+    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg)" >&2; exit 2 ;;
     esac
     embed=()
     [ "$c" = "$shipped" ] && embed=(--embed-swift Sources/EmotionCore/Model/BuiltInModel.swift)

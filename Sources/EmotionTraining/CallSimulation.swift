@@ -308,7 +308,9 @@ public enum PolicySearch {
         return out
     }
 
-    /// The best candidate by the figures given (one entry per candidate, same order as `candidates`).
+    /// The best candidate by the figures given (one entry per candidate, same order as `candidates`): within
+    /// the budget and without a false escalation, the most stretches caught, then the fewest state changes,
+    /// then the shortest median latency.
     public static func choose(_ figures: [CallFigures], candidates: [DecisionTuning], budget: Double) -> Int {
         func better(_ a: Int, than b: Int) -> Bool {
             let fa = figures[a], fb = figures[b]
@@ -317,6 +319,8 @@ public enum PolicySearch {
             if okA != okB { return okA }
             if !okA { return fa.calmShownUpsetShare < fb.calmShownUpsetShare }
             if fa.stretchesCaught != fb.stretchesCaught { return fa.stretchesCaught > fb.stretchesCaught }
+            // Between policies that catch as much, the steadier one: a state that flickers is not read.
+            if fa.stateChanges != fb.stateChanges { return fa.stateChanges < fb.stateChanges }
             return (fa.medianLatency ?? .infinity) < (fb.medianLatency ?? .infinity)
         }
         var best = 0

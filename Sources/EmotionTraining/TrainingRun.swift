@@ -287,7 +287,7 @@ public enum TrainingRun {
         var chosen = candidates[c]
         chosen.chosenFor = String(
             format: "calm speech shown upset <= %.0f %% on held-out speakers' simulated calls, no false escalation, "
-                + "then the most upset stretches caught", budget * 100)
+                + "then the most upset stretches caught, then the fewest state changes", budget * 100)
         let everything = folds.flatMap { $0 }
         let untuned = CallReplay.figures(everything, policy: base.tuned(by: .untuned), calibration: .identity)
         log("policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset)")

@@ -82,6 +82,42 @@ struct FrameNetTests {
         }
     }
 
+    @Test("legs batched into one GEMM per block get each the verdicts they get alone")
+    func batched() throws {
+        let g = try Self.golden()
+        let width = g.frameColumns.count, frames = g.frames.values, count = frames.count / width
+        // Three legs at different points of the same stream, brought up to date together every 5 frames.
+        let offsets = [0, 17, 60]
+        let streams = offsets.map { _ in FrameNetStream(net: g.net) }
+        let batch = FrameNetBatch(net: g.net, rows: 40)
+        var probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
+        var scored = 0, worst: Float = 0
+        for step in 0..<(count + offsets.max()!) {
+            for (leg, stream) in streams.enumerated() {
+                let t = step - offsets[leg]
+                guard t >= 0, t < count else { continue }
+                frames.withUnsafeBufferPointer { f in
+                    stream.push(
+                        frame: UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)]),
+                        speech: f[t * width + width - 1] > 0.5)
+                }
+            }
+            if step % 5 == 4 { batch.advance(streams) }
+            for (leg, stream) in streams.enumerated() {
+                let t = step - offsets[leg]
+                for w in g.windows where w.end == t + 1 {
+                    let head = try #require(
+                        stream.score(startFrame: w.start, endFrame: w.end, probabilities: &probabilities))
+                    worst = max(worst, abs(head - w.upsetHead))
+                    for i in probabilities.indices { worst = max(worst, abs(probabilities[i] - w.probabilities[i])) }
+                    scored += 1
+                }
+            }
+        }
+        #expect(scored == 3 * g.windows.count)
+        #expect(worst < 1e-4, "largest output difference \(worst)")
+    }
+
     @Test("a window that is no longer held gets no verdict, not a wrong one")
     func staleWindow() throws {
         let g = try Self.golden()

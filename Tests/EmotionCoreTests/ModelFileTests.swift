@@ -55,6 +55,37 @@ struct ModelFileTests {
         #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
     }
 
+    @Test("a model whose frame network does not fit, or has no fusion weight, is refused with its reason")
+    func frameNetworkRefusals() throws {
+        let golden = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-net.json")))
+        let net = try #require((golden as? [String: Any])?["net"] as? [String: Any])
+        var json = try Self.builtInJSON()
+        json["frameNet"] = net
+        json["frameNetWeight"] = 0.5
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json)) == nil)
+        let fused = try EmotionModel(data: try JSONSerialization.data(withJSONObject: json), source: "m.json")
+        #expect(ModelRunner(model: fused).readsFrames)
+
+        json.removeValue(forKey: "frameNetWeight")
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("frameNetWeight") == true)
+
+        var shorter = net
+        shorter["windowFrames"] = 100
+        json["frameNet"] = shorter
+        json["frameNetWeight"] = 0.5
+        let windows = try #require(Self.refusal(try JSONSerialization.data(withJSONObject: json)))
+        #expect(windows.contains("100-frame windows"), "\(windows)")
+
+        var cut = net
+        var blocks = try #require(net["blocks"] as? [[String: Any]])
+        blocks[0]["outputs"] = 47
+        cut["blocks"] = blocks
+        json["frameNet"] = cut
+        let shapes = try #require(Self.refusal(try JSONSerialization.data(withJSONObject: json)))
+        #expect(shapes.contains("block 1 has inconsistent shapes"), "\(shapes)")
+    }
+
     @Test("calibration is monotonic, identity leaves a probability as it is, and it reaches the scores")
     func calibration() throws {
         let c = UpsetCalibration(slope: 1.7, intercept: -0.8)

@@ -43,6 +43,74 @@ struct LegPipelineTests {
         }
     }
 
+    @Test("with a frame network, windows held for the worker's batch come out as they do scored at once")
+    func heldForBatch() throws {
+        let model = try Fixtures.modelWithFrameNet()
+        func pipeline(holding: Bool) throws -> (LegPipeline, Outputs) {
+            let outputs = Outputs()
+            let p = try LegPipeline(
+                identity: LegIdentity(callID: "c", legID: "l", role: "customer"), model: model, policy: LegPolicy()
+            ) { outputs.items.append($0) }
+            p.holdsWindowsForBatch = holding
+            return (p, outputs)
+        }
+        let (alone, aloneOut) = try pipeline(holding: false)
+        let (held, heldOut) = try pipeline(holding: true)
+        let streams = [try #require(held.frameNetStream)]
+        let batch = FrameNetBatch(net: try #require(model.frameNet))
+        // The four fixtures one after another: about 10 s, several overlapping windows.
+        var packets: [[UInt8]] = []
+        for name in Fixtures.clips + ["crema-1022_IWW_NEU_XX.wav"] {
+            let file = try WAVFile(contentsOf: Fixtures.url(name))
+            packets += stride(from: 0, to: file.data.count - 160, by: 160).map { Array(file.data[$0..<$0 + 160]) }
+        }
+        for (i, payload) in packets.enumerated() {
+            let seq = UInt16(i), ts = UInt32(i * 160), t = Double(i) * 0.02
+            feed(alone, pt: 0, seq: seq, ts: ts, payload, at: t)
+            feed(held, pt: 0, seq: seq, ts: ts, payload, at: t)
+            if i % 5 == 4 {  // every 100 ms, as RTPWorker does
+                batch.advance(streams)
+                held.completeHeldWindow()
+            }
+        }
+        alone.finish()
+        held.finish()
+        func scores(_ o: Outputs) -> [EmotionScores?] {
+            o.items.compactMap {
+                if case .window(_, let s, _) = $0 { return .some(s) }
+                return nil
+            }
+        }
+        #expect(scores(aloneOut).count >= 6)
+        // The same numbers up to float rounding (OpenBLAS blocks a longer GEMM differently).
+        let a = scores(aloneOut), h = scores(heldOut)
+        #expect(a.count == h.count)
+        var worst: Float = 0
+        for (x, y) in zip(a, h) {
+            guard let x, let y else {
+                #expect(x == nil && y == nil)
+                continue
+            }
+            worst = max(worst, abs(x.upset - y.upset))
+            for i in x.probabilities.indices { worst = max(worst, abs(x.probabilities[i] - y.probabilities[i])) }
+        }
+        #expect(worst < 1e-5, "largest difference \(worst)")
+        // The network speaks: the same packets without it score differently.
+        var plain = model
+        plain.frameNet = nil
+        plain.frameNetWeight = nil
+        let plainOut = Outputs()
+        let withoutNet = try LegPipeline(
+            identity: LegIdentity(callID: "c", legID: "l", role: "customer"), model: plain, policy: LegPolicy()
+        ) { plainOut.items.append($0) }
+        for (i, payload) in packets.enumerated() {
+            feed(withoutNet, pt: 0, seq: UInt16(i), ts: UInt32(i * 160), payload, at: Double(i) * 0.02)
+        }
+        withoutNet.finish()
+        #expect(scores(plainOut).count == scores(aloneOut).count)
+        #expect(scores(plainOut) != scores(aloneOut))
+    }
+
     @Test("comfort noise, telephone events, unknown payload types and garbage are counted and ignored; audio goes on")
     func ignoredPackets() throws {
         let (p, out) = try makePipeline()

@@ -30,6 +30,17 @@ public enum Fixtures {
 
     public static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
+    /// The built-in model with the golden vectors' frame network fused in (the built-in one, if it has one).
+    public static func modelWithFrameNet() throws -> EmotionModel {
+        var model = try EmotionModel.builtIn()
+        guard model.frameNet == nil else { return model }
+        struct Golden: Decodable { var net: FrameNet }
+        let data = try Data(contentsOf: goldens.appendingPathComponent("frame-net.json"))
+        model.frameNet = try JSONDecoder().decode(Golden.self, from: data).net
+        model.frameNetWeight = 0.5
+        return model
+    }
+
     public static func audio(_ name: String) throws -> MonoAudio { try AudioInput.load(url(name)) }
 
     /// `../shared/corpora` beside the repository (or EMOTIONTAP_CORPORA), when present.

@@ -61,7 +61,7 @@ struct CallLevelTests {
         #expect(both.calls == 2 && both.upsetStretches == 1 && both.calmCalls == 1)
     }
 
-    @Test("the policy search keeps to the false-alarm budget, then catches the most")
+    @Test("the policy search keeps to the false-alarm budget, then catches the most, then flickers least")
     func search() {
         var within = CallFigures()
         within.calmSpeechSeconds = 100
@@ -82,6 +82,14 @@ struct CallLevelTests {
         #expect(PolicySearch.choose([within, greedy, better, escalating], candidates: candidates, budget: 0.1) == 2)
         // Nothing within the budget: the fewest false alarms.
         #expect(PolicySearch.choose([greedy, greedy, within], candidates: candidates, budget: 0.01) == 2)
+        // As many caught: the steadier state wins over the quicker one.
+        var flickering = better
+        flickering.stateChanges = 40
+        flickering.latencies = [2]
+        var steady = better
+        steady.stateChanges = 12
+        steady.latencies = [6]
+        #expect(PolicySearch.choose([flickering, steady], candidates: candidates, budget: 0.1) == 1)
     }
 
     @Test("Platt scaling recovers a known calibration; ROC AUC on small cases")

@@ -258,5 +258,45 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(stream.score(startFrame: start, endFrame: next, probabilities: &probabilities))
             }
         }
+
+        // 200 legs, one second of each per iteration (divide the time by 200 for one leg-second): each leg's
+        // convolutions run on its own, or all legs' together every 50 ms as an RTP worker does (FrameNetBatch).
+        let legs = 200
+        let streams = (0..<legs).map { _ in FrameNetStream(net: net) }
+        let batch = FrameNetBatch(net: net)
+        // Batches every 5, 10 (what RTPWorker does) or 100 ticks of 10 ms; 0 = each leg alone.
+        for ticks in [0, 5, 10, 100] {
+            var second = 0
+            let name =
+                "Frame network, 200 legs x 1 s, " + (ticks == 0 ? "each leg alone" : "batched every \(ticks * 10) ms")
+            Benchmark(name, configuration: .init(timeUnits: .microseconds)) { benchmark in
+                for _ in benchmark.scaledIterations {
+                    if (second + 1) * 50 > frames.count {
+                        second = 0
+                        for s in streams { s.reset() }
+                    }
+                    let base = second * 50
+                    for step in 0..<100 {
+                        // A frame per leg every other 10 ms tick, legs out of phase by a frame.
+                        let from = base + step / 2, to = base + (step + 1) / 2
+                        for (leg, s) in streams.enumerated() {
+                            for t in from..<to {
+                                let f = (t + leg) % frames.count
+                                frames[f].withUnsafeBufferPointer { s.push(frame: $0, speech: speech[f]) }
+                            }
+                        }
+                        if ticks > 0, step % ticks == ticks - 1 { batch.advance(streams) }
+                    }
+                    second += 1
+                    let end = second * 50
+                    for s in streams {
+                        blackHole(
+                            s.score(
+                                startFrame: max(0, end - net.windowFrames), endFrame: end, probabilities: &probabilities
+                            ))
+                    }
+                }
+            }
+        }
     }
 }

@@ -120,46 +120,90 @@ public final class FrameNetStream {
         if framesIn - rings[1].count * net.blocks[0].stride >= Self.chunk * net.blocks[0].stride { advance() }
     }
 
-    /// Runs every block over the outputs its inputs now allow, a chunk at a time.
+    /// Runs every block over the outputs its inputs now allow, a chunk at a time, with this leg's own scratch.
     private func advance() {
-        for (b, block) in net.blocks.enumerated() {
-            let source = rings[b]
-            let available = b == 0 ? source.count / block.stride : source.count
-            while rings[b + 1].count < available {
-                let first = rings[b + 1].count
-                let n = min(Self.chunk, available - first)
-                run(block, from: source, first: first, count: n, into: b + 1)
-            }
-        }
-        // Attention logits and speech pairs of the new top-level outputs.
-        let top = rings.count - 1
-        let stride = net.totalStride
-        while scoredTop < rings[top].count {
-            let first = scoredTop
-            let n = min(Self.chunk, rings[top].count - first)
-            let c = net.channels
-            for i in 0..<n { (columns + i * c).update(from: rings[top].row(first + i), count: c) }
-            dense(net.attention, rows: n, input: columns, output: product)
-            let a = net.attention.outputs
-            net.attentionScore.weights.values.withUnsafeBufferPointer { w in
-                for i in 0..<n {
-                    var s = net.attentionScore.bias.values[0]
-                    for k in 0..<a { s += w[k] * tanh(product[i * a + k]) }
-                    logits[(first + i) % topCapacity] = s
-                    var anySpeech = false
-                    for f in 0..<stride { anySpeech = anySpeech || speech[((first + i) * stride + f) % speechCapacity] }
-                    pairSpeech[(first + i) % topCapacity] = anySpeech
-                }
-            }
-            scoredTop += n
+        var me = self
+        withUnsafeMutablePointer(to: &me) {
+            Self.advance(UnsafeBufferPointer(start: $0, count: 1), columns: columns, product: product, rows: Self.chunk)
         }
     }
-    private var scoredTop = 0
 
-    /// Block `block` for outputs `first ..< first + count`: im2col from `source`, GEMM, bias, LayerNorm,
-    /// ReLU, residual, into ring `target`.
-    private func run(_ block: FrameNet.Block, from source: Ring, first: Int, count n: Int, into target: Int) {
-        let cin = block.inputs, cout = block.outputs, k = block.kernel * cin
+    /// New outputs block `b` can compute now (at most a chunk).
+    @inline(__always)
+    private func due(_ b: Int) -> Int {
+        let source = rings[b].count
+        let available = b == 0 ? source / net.blocks[0].stride : source
+        return min(Self.chunk, available - rings[b + 1].count)
+    }
+
+    /// Brings every stream's blocks up to date, several legs' new outputs in one GEMM per block: `columns`
+    /// and `product` hold `rows` rows (at least a chunk) of the widest block.
+    static func advance(
+        _ streams: UnsafeBufferPointer<FrameNetStream>, columns: UnsafeMutablePointer<Float>,
+        product: UnsafeMutablePointer<Float>, rows: Int
+    ) {
+        guard let net = streams.first?.net else { return }
+        for b in net.blocks.indices {
+            let block = net.blocks[b]
+            let k = block.kernel * block.inputs
+            var more = true
+            while more {
+                more = false
+                var used = 0
+                var segment = 0
+                for i in 0..<streams.count {
+                    let stream = streams[i]
+                    let n = stream.due(b)
+                    if n > 0 {
+                        if used + n > rows {
+                            multiply(block, streams, segment..<i, columns: columns, product: product, rows: used)
+                            used = 0
+                            segment = i
+                        }
+                        stream.gather(block, b, count: n, into: columns + used * k)
+                        stream.batchRows = n
+                        used += n
+                    } else {
+                        stream.batchRows = 0
+                    }
+                }
+                multiply(block, streams, segment..<streams.count, columns: columns, product: product, rows: used)
+                // A stream more than a chunk behind goes round again.
+                for stream in streams where stream.due(b) > 0 { more = true }
+            }
+        }
+        attend(streams, columns: columns, product: product, rows: rows)
+    }
+
+    /// One GEMM over the rows the streams gathered, then each stream's rows finished into its ring.
+    private static func multiply(
+        _ block: FrameNet.Block, _ streams: UnsafeBufferPointer<FrameNetStream>, _ range: Range<Int>,
+        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, rows: Int
+    ) {
+        guard rows > 0 else { return }
+        let k = block.kernel * block.inputs
+        block.weights.values.withUnsafeBufferPointer { w in
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(block.outputs), Int32(k), 1, columns,
+                Int32(k), w.baseAddress, Int32(k), 0, product, Int32(block.outputs))
+        }
+        var row = 0
+        for i in range where streams[i].batchRows > 0 {
+            let stream = streams[i]
+            stream.finish(block, rows: product + row * block.outputs)
+            row += stream.batchRows
+        }
+    }
+    /// Rows this stream put in the batch being multiplied.
+    private var batchRows = 0
+    /// The block being batched (its target ring is `batchBlock + 1`).
+    private var batchBlock = 0
+
+    /// im2col of block `b`'s next `n` outputs from its source ring.
+    private func gather(_ block: FrameNet.Block, _ b: Int, count n: Int, into columns: UnsafeMutablePointer<Float>) {
+        let cin = block.inputs, k = block.kernel * cin
+        let source = rings[b], first = rings[b + 1].count
+        batchBlock = b
         for i in 0..<n {
             let j = first + i
             let column = columns + i * k
@@ -172,36 +216,109 @@ public final class FrameNetStream {
                 }
             }
         }
-        block.weights.values.withUnsafeBufferPointer { w in
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(cout), Int32(k), 1, columns, Int32(k),
-                w.baseAddress, Int32(k), 0, product, Int32(cout))
-        }
-        let bias = block.bias.values, scale = block.normScale.values, shift = block.normShift.values
-        for i in 0..<n {
-            let y = product + i * cout
-            var mean: Float = 0
-            for o in 0..<cout {
-                y[o] += bias[o]
-                mean += y[o]
-            }
-            mean /= Float(cout)
-            var variance: Float = 0
-            for o in 0..<cout { variance += (y[o] - mean) * (y[o] - mean) }
-            let inverse = 1 / (variance / Float(cout) + block.normEpsilon).squareRoot()
-            let out = rings[target].row(first + i)
-            let residual: UnsafeMutablePointer<Float>? = block.residual ? source.row(first + i) : nil
-            for o in 0..<cout {
-                let v = max(0, (y[o] - mean) * inverse * scale[o] + shift[o])
-                out[o] = residual.map { $0[o] + v } ?? v
-            }
-        }
-        rings[target].count = first + n
     }
 
+    /// Bias, LayerNorm, ReLU and residual on this stream's `batchRows` GEMM rows, into its target ring.
+    private func finish(_ block: FrameNet.Block, rows product: UnsafeMutablePointer<Float>) {
+        let cout = block.outputs
+        let source = rings[batchBlock], target = batchBlock + 1, first = rings[target].count
+        block.bias.values.withUnsafeBufferPointer { bias in
+            block.normScale.values.withUnsafeBufferPointer { scale in
+                block.normShift.values.withUnsafeBufferPointer { shift in
+                    for i in 0..<batchRows {
+                        let y = product + i * cout
+                        var mean: Float = 0
+                        for o in 0..<cout {
+                            y[o] += bias[o]
+                            mean += y[o]
+                        }
+                        mean /= Float(cout)
+                        var variance: Float = 0
+                        for o in 0..<cout {
+                            y[o] -= mean
+                            variance += y[o] * y[o]
+                        }
+                        let inverse = 1 / (variance / Float(cout) + block.normEpsilon).squareRoot()
+                        let out = rings[target].row(first + i)
+                        for o in 0..<cout { out[o] = max(0, y[o] * inverse * scale[o] + shift[o]) }
+                        if block.residual {
+                            let x = source.row(first + i)
+                            for o in 0..<cout { out[o] += x[o] }
+                        }
+                    }
+                }
+            }
+        }
+        rings[target].count = first + batchRows
+    }
+
+    /// Attention logits and speech pairs of every stream's new top-level outputs, the attention layer as
+    /// one GEMM over all of them.
+    private static func attend(
+        _ streams: UnsafeBufferPointer<FrameNetStream>, columns: UnsafeMutablePointer<Float>,
+        product: UnsafeMutablePointer<Float>, rows: Int
+    ) {
+        guard let net = streams.first?.net else { return }
+        let c = net.channels
+        var more = true
+        while more {
+            more = false
+            var used = 0
+            var segment = 0
+            for i in 0..<streams.count {
+                let stream = streams[i]
+                let top = stream.rings[stream.rings.count - 1]
+                let n = min(chunk, top.count - stream.scoredTop)
+                stream.batchRows = max(0, n)
+                guard n > 0 else { continue }
+                if used + n > rows {
+                    attention(net, streams, segment..<i, columns: columns, product: product, rows: used)
+                    used = 0
+                    segment = i
+                }
+                for r in 0..<n { (columns + (used + r) * c).update(from: top.row(stream.scoredTop + r), count: c) }
+                used += n
+            }
+            attention(net, streams, segment..<streams.count, columns: columns, product: product, rows: used)
+            for stream in streams where stream.scoredTop < stream.rings[stream.rings.count - 1].count { more = true }
+        }
+    }
+
+    private static func attention(
+        _ net: FrameNet, _ streams: UnsafeBufferPointer<FrameNetStream>, _ range: Range<Int>,
+        columns: UnsafeMutablePointer<Float>, product: UnsafeMutablePointer<Float>, rows: Int
+    ) {
+        guard rows > 0 else { return }
+        dense(net.attention, rows: rows, input: columns, output: product)
+        var row = 0
+        for i in range where streams[i].batchRows > 0 {
+            streams[i].finishAttention(product + row * net.attention.outputs)
+            row += streams[i].batchRows
+        }
+    }
+
+    private func finishAttention(_ product: UnsafeMutablePointer<Float>) {
+        let a = net.attention.outputs, stride = net.totalStride
+        let bias = net.attentionScore.bias.values[0]
+        net.attentionScore.weights.values.withUnsafeBufferPointer { w in
+            for i in 0..<batchRows {
+                let j = scoredTop + i
+                var s = bias
+                for k in 0..<a { s += w[k] * tanh(product[i * a + k]) }
+                logits[j % topCapacity] = s
+                var anySpeech = false
+                for f in 0..<stride { anySpeech = anySpeech || speech[(j * stride + f) % speechCapacity] }
+                pairSpeech[j % topCapacity] = anySpeech
+            }
+        }
+        scoredTop += batchRows
+    }
+    private var scoredTop = 0
+
     /// `rows` inputs of `layer.inputs` floats (row-major) through a dense layer, without activation.
-    private func dense(_ layer: DenseLayer, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>)
-    {
+    private static func dense(
+        _ layer: DenseLayer, rows: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
         layer.weights.values.withUnsafeBufferPointer { w in
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(layer.outputs), Int32(layer.inputs), 1,
@@ -261,3 +378,32 @@ public final class FrameNetStream {
 
 /// OpenBLAS runs single-threaded: legs run in parallel on the worker threads already.
 private let blasSingleThreaded: Void = openblas_set_num_threads(1)
+
+/// Scratch for running many legs' frame networks together (one per worker thread): `FrameNetStream`s of one
+/// network, brought up to date with one GEMM per block for all of them.
+public final class FrameNetBatch {
+    public let rows: Int
+    private let columns: UnsafeMutablePointer<Float>
+    private let product: UnsafeMutablePointer<Float>
+
+    /// Room for `rows` GEMM rows of `net`'s widest block.
+    public init(net: FrameNet, rows: Int = 1024) {
+        self.rows = max(rows, FrameNetStream.chunk)
+        let widestK = net.blocks.map { $0.kernel * $0.inputs }.max() ?? 1
+        let widestOut = max(net.blocks.map(\.outputs).max() ?? 1, net.attention.outputs)
+        columns = .allocate(capacity: self.rows * max(widestK, net.channels))
+        product = .allocate(capacity: self.rows * widestOut)
+    }
+
+    deinit {
+        columns.deallocate()
+        product.deallocate()
+    }
+
+    /// Every stream's new frames through the convolutions (distinct streams of one network).
+    public func advance(_ streams: [FrameNetStream]) {
+        streams.withUnsafeBufferPointer {
+            FrameNetStream.advance($0, columns: columns, product: product, rows: rows)
+        }
+    }
+}
