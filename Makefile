@@ -6,11 +6,13 @@ CORPORA ?= ../shared/corpora
 
 .PHONY: all deps build debug test demo bench bench-live soak goldens model model-cnn eval fuzz format format-check clean
 
-# The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift
-# (about 40 minutes on 2 cores for both candidates) and prints each candidate's clip and call tables.
+# The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift and
+# prints each candidate's clip and call tables: first the frame networks the fusion candidates need
+# (tools/frame_nets.sh, PyTorch CPU, about an hour on 2 cores), then each candidate's cross-validation
+# and final fit (10-20 minutes each): about 2 hours in all.
 MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2
 # Candidates `make model` trains and compares (docs/MODEL.md), and the one built into the binary.
-MODEL_CANDIDATES ?= features features-leg
+MODEL_CANDIDATES ?= features features-leg fusion-leg
 SHIPPED_CANDIDATE ?= features-leg
 
 all: build
@@ -63,7 +65,7 @@ soak: build
 	BIN=$(BIN) tools/soak.sh
 
 model: build
-	tools/frame_nets.sh "$(BIN)" "$(CORPORA)"
+	case "$(MODEL_CANDIDATES)" in *fusion*) tools/frame_nets.sh "$(BIN)" "$(CORPORA)" ;; esac
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
 

@@ -31,4 +31,4 @@ fi
 python3 training/frame_model.py evaluate --seeds 1 --export "$out/export" --out "$out/cnn" --write-oof \
     --fusion "$out/oof-features.csv" --report docs/model-cnn-cv.txt | tail -3
 python3 training/frame_model.py golden --export "$out/export" --net "$out/cnn/frame_net_all_s1.json" \
-    --golden Tests/EmotionTestSupport/Goldens/frame-net.json
+    --golden Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json

@@ -637,7 +637,7 @@ def main():
     ap.add_argument("--write-oof", action="store_true")
     ap.add_argument("--report", default="")
     ap.add_argument("--net", default=".build/model/cnn/frame_net_all_s1.json")
-    ap.add_argument("--golden", default="Tests/EmotionTestSupport/Goldens/frame-net.json")
+    ap.add_argument("--golden", default="Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json")
     ap.add_argument("--clips", default="1009_DFA_ANG_XX,1011_IEO_NEU_XX,1015_ITH_SAD_XX,1022_IWW_NEU_XX")
     args = ap.parse_args()
     {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "golden": cmd_golden}[args.cmd](args)

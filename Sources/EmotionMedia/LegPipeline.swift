@@ -63,8 +63,6 @@ public final class LegPipeline {
     /// Media seconds analysed so far.
     public var mediaSeconds: Double { analyzer.elapsed }
     public var mood: LegMood { decisions.mood }
-    /// The model's frame network run on this leg, if it has one (its worker batches them).
-    public var frameNetStream: FrameNetStream? { runner.frameStream }
 
     // MARK: Packets
 
@@ -220,28 +218,6 @@ public final class LegPipeline {
     }
 
     private func decide(_ window: WindowFeatures) {
-        if holdsWindowsForBatch, runner.readsFrames {
-            // One window at most waits: its outputs stay in the frame network's history for over a second.
-            completeHeldWindow()
-            heldWindow = window
-            return
-        }
-        score(window)
-    }
-
-    /// With a frame network, a window can wait for the worker's batch (`FrameNetBatch`) to run the
-    /// convolutions of all its legs together; the worker then calls `completeHeldWindow()`.
-    public var holdsWindowsForBatch = false
-    private var heldWindow: WindowFeatures?
-
-    /// Scores the window that waited for the batch, if any, and emits what it decides.
-    public func completeHeldWindow() {
-        guard let window = heldWindow else { return }
-        heldWindow = nil
-        score(window)
-    }
-
-    private func score(_ window: WindowFeatures) {
         let scores = runner.predict(window: window)
         if let scores { lastScores = scores }
         let outputs = decisions.add(window: window, scores: scores)
@@ -257,6 +233,5 @@ public final class LegPipeline {
     /// Flushes the last window (if one is due) at leg end.
     public func finish() {
         analyzer.finish { window in self.decide(window) }
-        completeHeldWindow()
     }
 }

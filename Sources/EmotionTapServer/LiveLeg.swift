@@ -52,8 +52,6 @@ final class LiveLeg: @unchecked Sendable {
             identity: identity, payloadTypes: payloadTypes, sourcePolicy: sourcePolicy, model: model,
             policy: policy
         ) { [unowned self] output in self.publish(output) }
-        // The worker runs the legs' frame networks together every few ticks, then scores their windows.
-        pipeline.holdsWindowsForBatch = true
     }
 
     var snapshot: LegSnapshot { lock.withLock { snapshotStorage } }

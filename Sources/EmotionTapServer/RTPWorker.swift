@@ -1,4 +1,3 @@
-import EmotionCore
 import EmotionORTP
 import Foundation
 import CLinux
@@ -23,12 +22,6 @@ final class RTPWorker: @unchecked Sendable {
     private let logger: Logger
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
-    /// The legs' frame networks, brought up to date together every 100 ms: one GEMM per block for all of
-    /// this worker's legs instead of small ones per leg; the windows that waited for it are scored after.
-    private var frameNetBatch: FrameNetBatch?
-    private var frameNetStreams: [FrameNetStream] = []
-    private var lastBatchAt = 0.0
-    static let batchInterval = 0.1
 
     init(index: Int, legTimeoutSeconds: Double, logger: Logger, onEnded: @escaping @Sendable (LiveLeg) -> Void) {
         epoll = et_epoll_create()
@@ -93,10 +86,6 @@ final class RTPWorker: @unchecked Sendable {
                     if let leg = legs[ready[i]] { leg.drain(now: readAt) }
                 }
             }
-            if wokeAt - lastBatchAt >= Self.batchInterval {
-                lastBatchAt = wokeAt
-                advanceFrameNetworks()
-            }
             if readAt - lastHousekeeping >= 1 {
                 lastHousekeeping = readAt
                 for (fd, leg) in legs {
@@ -105,17 +94,6 @@ final class RTPWorker: @unchecked Sendable {
                 }
             }
         }
-    }
-
-    private func advanceFrameNetworks() {
-        frameNetStreams.removeAll(keepingCapacity: true)
-        for leg in legs.values {
-            if let stream = leg.pipeline.frameNetStream { frameNetStreams.append(stream) }
-        }
-        guard let net = frameNetStreams.first?.net else { return }
-        if frameNetBatch == nil { frameNetBatch = FrameNetBatch(net: net) }
-        frameNetBatch?.advance(frameNetStreams)
-        for leg in legs.values { leg.pipeline.completeHeldWindow() }
     }
 
     /// How often the worker wakes when packets keep coming; adds at most this much to event latency.

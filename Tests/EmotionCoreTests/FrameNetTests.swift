@@ -24,7 +24,7 @@ struct FrameNetTests {
     }
 
     static func golden() throws -> Golden {
-        let data = try Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-net.json"))
+        let data = try Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-network/frame-net.json"))
         return try JSONDecoder().decode(Golden.self, from: data)
     }
 
@@ -155,6 +155,32 @@ struct FrameNetTests {
         var worst: Float = 0
         for i in 0..<min(seen.count, expected.count) { worst = max(worst, abs(seen[i] - expected[i])) }
         #expect(worst < 1e-3, "largest frame difference \(worst)")
+    }
+
+    @Test("offline as live: a clip predictor scores every window of a long stream with the frame network")
+    func offlineAsLive() throws {
+        let model = try Fixtures.modelWithFrameNet()
+        var samples: [Float] = []
+        for name in Fixtures.clips + ["crema-1022_IWW_NEU_XX.wav"] { samples += try Fixtures.audio(name).samples }
+        let predictor = try ClipPredictor(model: model)
+        let offline = predictor.windows(of: samples).map(\.1)
+        #expect(predictor.runner.frameNetMisses == 0)
+        // A live leg: a fresh runner, audio in packets of 20 ms, each window scored as it completes.
+        let runner = ModelRunner(model: model)
+        let analyzer = try StreamingAnalyzer(for: model, feeding: runner)
+        var live: [EmotionScores?] = []
+        for start in stride(from: 0, to: samples.count, by: 160) {
+            analyzer.push(Array(samples[start..<min(samples.count, start + 160)])) {
+                live.append(runner.predict(window: $0))
+            }
+        }
+        analyzer.finish { live.append(runner.predict(window: $0)) }
+        #expect(offline.count >= 6 && offline == live)
+        // The network is in the verdicts: without it they differ.
+        var plain = model
+        plain.frameNet = nil
+        plain.frameNetWeight = nil
+        #expect(try ClipPredictor(model: plain).windows(of: samples).map(\.1) != offline)
     }
 
     @Test("a model with a bad frame network is refused at load with the reason")

@@ -58,7 +58,7 @@ struct ModelFileTests {
     @Test("a model whose frame network does not fit, or has no fusion weight, is refused with its reason")
     func frameNetworkRefusals() throws {
         let golden = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-net.json")))
+            with: Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-network/frame-net.json")))
         let net = try #require((golden as? [String: Any])?["net"] as? [String: Any])
         var json = try Self.builtInJSON()
         json["frameNet"] = net

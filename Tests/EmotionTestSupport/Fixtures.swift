@@ -35,7 +35,7 @@ public enum Fixtures {
         var model = try EmotionModel.builtIn()
         guard model.frameNet == nil else { return model }
         struct Golden: Decodable { var net: FrameNet }
-        let data = try Data(contentsOf: goldens.appendingPathComponent("frame-net.json"))
+        let data = try Data(contentsOf: goldens.appendingPathComponent("frame-network/frame-net.json"))
         model.frameNet = try JSONDecoder().decode(Golden.self, from: data).net
         model.frameNetWeight = 0.5
         return model

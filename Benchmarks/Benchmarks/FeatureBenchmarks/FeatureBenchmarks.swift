@@ -228,7 +228,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Frame network, one leg-second (the shipped architecture; weights from the golden vectors' network)
     do {
         let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "../../../Tests/EmotionTestSupport/Goldens/frame-net.json")
+            "../../../Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json")
         struct Golden: Decodable { var net: FrameNet }
         let net = try! JSONDecoder().decode(Golden.self, from: try! Data(contentsOf: golden)).net
         // 10 s of fully analysed frames with the speech gate's verdicts, as a live leg feeds them.

@@ -9,10 +9,15 @@ public final class ClipPredictor {
         analyzer = try StreamingAnalyzer(for: model, feeding: runner)
     }
 
-    /// Window-by-window scores (nil for windows without enough speech).
+    /// Window-by-window scores (nil for windows without enough speech), each scored as it completes, as a
+    /// live leg does (a frame network keeps only the recent history a window needs).
     public func windows(of samples: [Float]) -> [(WindowFeatures, EmotionScores?)] {
         runner.resetLeg()
-        return analyzer.windows(of: samples).map { w in (w, runner.predict(window: w)) }
+        analyzer.reset()
+        var out: [(WindowFeatures, EmotionScores?)] = []
+        analyzer.push(samples) { w in out.append((w, runner.predict(window: w))) }
+        analyzer.finish { w in out.append((w, runner.predict(window: w))) }
+        return out
     }
 
     /// The clip's verdict, or nil when it holds no speech.
