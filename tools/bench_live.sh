@@ -6,6 +6,7 @@
 #   BENCH_LEGS="100 500 1000" BENCH_SECONDS=30 BENCH_CODEC=pcmu tools/bench_live.sh
 # LOADGEN_BIN runs the generator from another build (default: BIN), so two service builds can be
 # compared with the same generator: BIN=old/emotiontap LOADGEN_BIN=.build/release/emotiontap ...
+# BENCH_MODEL=FILE serves another model file (e.g. .build/model/fusion-leg.json from make model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
@@ -23,7 +24,7 @@ printf 'rtp:\n  max_legs: 20000\n' > "$config"
 printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s %15s\n' legs codec cores socket_drops events/s p50_ms p99_ms rss_mb rss/leg_kB generator_cores
 for n in $LEGS; do
   "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
-    --config "$config" &
+    --config "$config" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
