@@ -115,7 +115,9 @@ struct TrainCommand: ParsableCommand {
             func load(_ name: String) throws -> FrameNet {
                 let path = URL(fileURLWithPath: frameNets).appendingPathComponent(name).path
                 return try orExit {
-                    try FrameNetFile.load(path: path, windowFrames: windowFrames)
+                    try FrameNetFile.load(
+                        path: path, windowFrames: windowFrames,
+                        hopFrames: Int((options.windows.hop / options.features.frameStep).rounded()))
                 }
             }
             options.frameNet = try load("frame_net_all_s\(frameNetSeed).json")

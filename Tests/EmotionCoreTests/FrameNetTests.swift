@@ -134,6 +134,10 @@ struct FrameNetTests {
         var p = [Float](repeating: 0, count: Emotion.allCases.count)
         #expect(stream.score(startFrame: 0, endFrame: 150, probabilities: &p) == nil)
         #expect(stream.score(startFrame: 1, endFrame: 151, probabilities: &p) == nil)
+        // Longer than the network's window (200 frames, all still held): refused, not pooled past its buffers.
+        #expect(frames.count / width == 435)
+        #expect(stream.score(startFrame: 284, endFrame: 434, probabilities: &p) != nil)
+        #expect(stream.score(startFrame: 234, endFrame: 434, probabilities: &p) == nil)
     }
 
     @Test("the analyser that feeds a frame network hands it the frames the exporter wrote")
@@ -192,5 +196,23 @@ struct FrameNetTests {
         net = try Self.golden().net
         net.inputs.removeLast()
         #expect(net.problem(windowFrames: 150)?.contains("other inputs") == true)
+        // Hostile sizes get a reason, not an overflow trap.
+        net = try Self.golden().net
+        net.blocks[0].outputs = Int.max / 2
+        #expect(net.problem(windowFrames: 150)?.contains("block 1") == true)
+        net = try Self.golden().net
+        net.hidden.outputs = Int.max / 2
+        #expect(net.problem(windowFrames: 150)?.contains("inconsistent") == true)
+        // A residual block must keep the frame rate; every value must be finite; the hop must fall on the stride.
+        net = try Self.golden().net
+        net.blocks[0].residual = true
+        net.blocks[0].outputs = net.blocks[0].inputs
+        #expect(net.problem(windowFrames: 150)?.contains("block 1") == true)
+        net = try Self.golden().net
+        net.attentionScore.bias = PackedFloats([.nan])
+        #expect(net.problem(windowFrames: 150)?.contains("not finite") == true)
+        net = try Self.golden().net
+        #expect(net.problem(windowFrames: 150, hopFrames: 50) == nil)
+        #expect(net.problem(windowFrames: 150, hopFrames: 25)?.contains("window hop") == true)
     }
 }

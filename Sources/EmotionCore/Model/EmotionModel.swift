@@ -210,7 +210,8 @@ public struct EmotionModel: Codable, Sendable {
             (1...30).contains(d.enterWindows)
         else { throw LoadError(description: "\(source): calibration or decision values out of range") }
         if let net = decoded.frameNet {
-            if let problem = net.problem(windowFrames: decoded.framesPerWindow) {
+            let hopFrames = Int((decoded.windows.hop / decoded.features.frameStep).rounded())
+            if let problem = net.problem(windowFrames: decoded.framesPerWindow, hopFrames: hopFrames) {
                 throw LoadError(description: "\(source): \(problem)")
             }
             guard let w = decoded.frameNetWeight, w > 0, w <= 1 else {

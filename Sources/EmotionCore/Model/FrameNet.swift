@@ -56,7 +56,8 @@ public struct FrameNet: Codable, Sendable, Equatable {
     public var channels: Int { blocks.last?.outputs ?? 0 }
 
     /// Shapes and values checked once, at load; nil when the network is usable, else what is wrong.
-    public func problem(windowFrames expected: Int) -> String? {
+    /// `hopFrames` (the model's window hop) must fall on the network's stride so every window is scored.
+    public func problem(windowFrames expected: Int, hopFrames: Int? = nil) -> String? {
         guard inputs == FrameNetInputs.names else {
             return "frame network reads other inputs (\(inputs.count)) than this build computes"
         }
@@ -67,19 +68,23 @@ public struct FrameNet: Codable, Sendable, Equatable {
         guard !blocks.isEmpty, blocks.first?.inputs == inputs.count else {
             return "frame network has no convolution for its inputs"
         }
+        // Sizes bounded before any product of them, so that a hostile file cannot overflow the checks.
+        let sizes = 1...4096
+        guard blocks.count <= 32 else { return "frame network has \(blocks.count) blocks (at most 32)" }
         var width = inputs.count
         for (i, b) in blocks.enumerated() {
-            guard b.inputs == width, b.outputs > 0, (1...16).contains(b.kernel), (1...64).contains(b.dilation),
-                i == 0 ? (1...2).contains(b.stride) : b.stride == 1, b.leftPad >= 0,
+            guard b.inputs == width, sizes.contains(b.outputs), (1...16).contains(b.kernel),
+                (1...64).contains(b.dilation), i == 0 ? (1...2).contains(b.stride) : b.stride == 1, b.leftPad >= 0,
                 b.weights.values.count == b.outputs * b.kernel * b.inputs, b.bias.values.count == b.outputs,
                 b.normScale.values.count == b.outputs, b.normShift.values.count == b.outputs,
-                b.normEpsilon > 0, !b.residual || b.inputs == b.outputs
+                b.normEpsilon > 0, b.normEpsilon.isFinite, !b.residual || (b.inputs == b.outputs && b.stride == 1)
             else { return "frame network block \(i + 1) has inconsistent shapes" }
             width = b.outputs
         }
         let c = width
         func fits(_ d: DenseLayer, _ i: Int, _ o: Int) -> Bool {
-            d.inputs == i && d.outputs == o && d.weights.values.count == i * o && d.bias.values.count == o
+            sizes.contains(d.inputs) && sizes.contains(d.outputs) && d.inputs == i && d.outputs == o
+                && d.weights.values.count == i * o && d.bias.values.count == o
         }
         guard fits(attention, c, attention.outputs), fits(attentionScore, attention.outputs, 1),
             fits(hidden, 2 * c, hidden.outputs), fits(emotionHead, hidden.outputs, Emotion.allCases.count),
@@ -88,19 +93,31 @@ public struct FrameNet: Codable, Sendable, Equatable {
         guard windowFrames == expected, windowFrames % totalStride == 0 else {
             return "frame network was trained on \(windowFrames)-frame windows; the model's windows have \(expected)"
         }
+        if let hopFrames, hopFrames % totalStride != 0 {
+            return "frame network's stride (\(totalStride) frames) does not divide the window hop (\(hopFrames) frames)"
+        }
         guard context >= receptiveField - totalStride, context % totalStride == 0 else {
             return "frame network context (\(context) frames) is shorter than its receptive field (\(receptiveField))"
         }
-        let all = blocks.flatMap { $0.weights.values + $0.bias.values + $0.normScale.values + $0.normShift.values }
-        guard (all + inputMean.values + attention.weights.values + hidden.weights.values).allSatisfy(\.isFinite)
-        else { return "frame network holds values that are not finite" }
+        let dense = [attention, attentionScore, hidden, emotionHead, upsetHead]
+        let finite =
+            blocks.allSatisfy {
+                ($0.weights.values + $0.bias.values + $0.normScale.values + $0.normShift.values).allSatisfy(\.isFinite)
+            }
+            && dense.allSatisfy { ($0.weights.values + $0.bias.values).allSatisfy(\.isFinite) }
+            && (inputMean.values + inputScale.values).allSatisfy(\.isFinite) && channelPrior.allSatisfy(\.isFinite)
+        guard finite else { return "frame network holds values that are not finite" }
         return nil
     }
 }
 
 /// A frame network as `training/frame_model.py` writes it, checked like a model file.
 public enum FrameNetFile {
-    public static func load(path: String, windowFrames: Int) throws(EmotionModel.LoadError) -> FrameNet {
+    public static func load(
+        path: String, windowFrames: Int, hopFrames: Int? = nil
+    ) throws(EmotionModel.LoadError)
+        -> FrameNet
+    {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw .init(description: "\(path): cannot read: \(error.localizedDescription)")
@@ -109,7 +126,9 @@ public enum FrameNetFile {
         do { net = try JSONDecoder().decode(FrameNet.self, from: data) } catch {
             throw .init(description: "\(path): not a frame network file: \(error)")
         }
-        if let problem = net.problem(windowFrames: windowFrames) { throw .init(description: "\(path): \(problem)") }
+        if let problem = net.problem(windowFrames: windowFrames, hopFrames: hopFrames) {
+            throw .init(description: "\(path): \(problem)")
+        }
         return net
     }
 }

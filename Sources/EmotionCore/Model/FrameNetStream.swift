@@ -337,7 +337,8 @@ public final class FrameNetStream {
         let top = rings.count - 1
         let first = (net.context + startFrame) / stride
         let n = (endFrame - startFrame) / stride
-        guard n > 0, (startFrame + net.context) % stride == 0, first + n <= rings[top].count,
+        guard n > 0, n <= net.windowFrames / stride, (startFrame + net.context) % stride == 0,
+            first + n <= rings[top].count,
             first >= rings[top].count - topCapacity
         else { return nil }
         var speechCount = 0
