@@ -297,9 +297,6 @@ public final class ModelRunner {
     /// Whether the model reads every frame (`observe`), which then must be fully analysed.
     public var readsFrames: Bool { frames != nil }
 
-    /// The leg's frame network run, for a worker that brings many legs' up to date together (`FrameNetBatch`).
-    public var frameStream: FrameNetStream? { frames }
-
     /// Starts a new leg: the per-leg baseline goes back to its warm start, the frame network's history to zeros.
     public func resetLeg() {
         baseline?.reset()

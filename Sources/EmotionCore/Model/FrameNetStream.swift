@@ -146,33 +146,52 @@ public final class FrameNetStream {
         for b in net.blocks.indices {
             let block = net.blocks[b]
             let k = block.kernel * block.inputs
-            var more = true
-            while more {
-                more = false
-                var used = 0
-                var segment = 0
-                for i in 0..<streams.count {
-                    let stream = streams[i]
-                    let n = stream.due(b)
-                    if n > 0 {
-                        if used + n > rows {
-                            multiply(block, streams, segment..<i, columns: columns, product: product, rows: used)
-                            used = 0
-                            segment = i
-                        }
-                        stream.gather(block, b, count: n, into: columns + used * k)
-                        stream.batchRows = n
-                        used += n
-                    } else {
-                        stream.batchRows = 0
-                    }
-                }
-                multiply(block, streams, segment..<streams.count, columns: columns, product: product, rows: used)
-                // A stream more than a chunk behind goes round again.
-                for stream in streams where stream.due(b) > 0 { more = true }
-            }
+            inBatches(
+                streams, rows: rows, due: { $0.due(b) },
+                gather: { stream, n, row in stream.gather(block, b, count: n, into: columns + row * k) },
+                flush: { range, used in
+                    multiply(block, streams, range, columns: columns, product: product, rows: used)
+                })
         }
-        attend(streams, columns: columns, product: product, rows: rows)
+        // Attention logits and speech pairs of the new top-level outputs, the attention layer batched too.
+        let c = net.channels
+        inBatches(
+            streams, rows: rows, due: { min(chunk, $0.rings[$0.rings.count - 1].count - $0.scoredTop) },
+            gather: { stream, n, row in
+                let top = stream.rings[stream.rings.count - 1]
+                for r in 0..<n { (columns + (row + r) * c).update(from: top.row(stream.scoredTop + r), count: c) }
+            },
+            flush: { range, used in attention(net, streams, range, columns: columns, product: product, rows: used) })
+    }
+
+    /// The one batching loop: each stream's due rows go into the scratch one stream after another, with a
+    /// flush (one GEMM, then each stream finishing its `batchRows`) whenever the next would not fit and at
+    /// the end; rounds repeat while a stream is still more than a chunk behind.
+    private static func inBatches(
+        _ streams: UnsafeBufferPointer<FrameNetStream>, rows: Int, due: (FrameNetStream) -> Int,
+        gather: (FrameNetStream, _ count: Int, _ row: Int) -> Void, flush: (Range<Int>, _ rows: Int) -> Void
+    ) {
+        var more = true
+        while more {
+            more = false
+            var used = 0
+            var segment = 0
+            for i in 0..<streams.count {
+                let stream = streams[i]
+                let n = due(stream)
+                stream.batchRows = n
+                guard n > 0 else { continue }
+                if used + n > rows {
+                    flush(segment..<i, used)
+                    used = 0
+                    segment = i
+                }
+                gather(stream, n, used)
+                used += n
+            }
+            flush(segment..<streams.count, used)
+            for stream in streams where due(stream) > 0 { more = true }
+        }
     }
 
     /// One GEMM over the rows the streams gathered, then each stream's rows finished into its ring.
@@ -250,38 +269,6 @@ public final class FrameNetStream {
             }
         }
         rings[target].count = first + batchRows
-    }
-
-    /// Attention logits and speech pairs of every stream's new top-level outputs, the attention layer as
-    /// one GEMM over all of them.
-    private static func attend(
-        _ streams: UnsafeBufferPointer<FrameNetStream>, columns: UnsafeMutablePointer<Float>,
-        product: UnsafeMutablePointer<Float>, rows: Int
-    ) {
-        guard let net = streams.first?.net else { return }
-        let c = net.channels
-        var more = true
-        while more {
-            more = false
-            var used = 0
-            var segment = 0
-            for i in 0..<streams.count {
-                let stream = streams[i]
-                let top = stream.rings[stream.rings.count - 1]
-                let n = min(chunk, top.count - stream.scoredTop)
-                stream.batchRows = max(0, n)
-                guard n > 0 else { continue }
-                if used + n > rows {
-                    attention(net, streams, segment..<i, columns: columns, product: product, rows: used)
-                    used = 0
-                    segment = i
-                }
-                for r in 0..<n { (columns + (used + r) * c).update(from: top.row(stream.scoredTop + r), count: c) }
-                used += n
-            }
-            attention(net, streams, segment..<streams.count, columns: columns, product: product, rows: used)
-            for stream in streams where stream.scoredTop < stream.rings[stream.rings.count - 1].count { more = true }
-        }
     }
 
     private static func attention(
