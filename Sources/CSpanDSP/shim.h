@@ -1,12 +1,13 @@
 #ifndef EMOTIONTAP_CSPANDSP_SHIM_H
 #define EMOTIONTAP_CSPANDSP_SHIM_H
-// Only the G.711 codec and packet loss concealment: the umbrella header drags in libtiff.
+// Only G.711, G.722 and packet loss concealment: the umbrella header drags in libtiff.
 #include <stdint.h>
 #include <stdbool.h>
 #include <spandsp/telephony.h>
 #include <spandsp/bit_operations.h>
 #include <spandsp/g711.h>
 #include <spandsp/plc.h>
+#include <spandsp/g722.h>
 
 static inline int16_t et_ulaw_to_linear(uint8_t v) { return ulaw_to_linear(v); }
 static inline int16_t et_alaw_to_linear(uint8_t v) { return alaw_to_linear(v); }

@@ -1,28 +1,35 @@
 import EmotionCore
 
 extension VoiceCodec {
-    /// The RTP clock: 8 kHz for G.711 (RFC 3551), 48 kHz for Opus whatever it carries (RFC 7587).
+    /// The RTP clock: 8 kHz for G.711 and, by RFC 3551's rule, G.722; the sampling rate for L16; 48 kHz
+    /// for Opus whatever it carries (RFC 7587).
     public var rtpClockRate: Int {
         switch self {
-        case .pcmu, .pcma: 8000
+        case .pcmu, .pcma, .g722, .l16: 8000
+        case .l16Wide: 16_000
         case .opus: 48000
         }
     }
+
+    var isG711: Bool { self == .pcmu || self == .pcma }
 }
 
 /// What each RTP payload type on a leg means: the one place that decides a packet's codec and clock.
 public struct PayloadTypes: Sendable, Equatable {
-    /// The codec the leg was declared with, if any: other audio codecs are then refused.
+    /// The codec the leg was declared with, if any: other audio codecs are then refused (G.711's two
+    /// laws count as one).
     public var requestedCodec: VoiceCodec?
-    /// The dynamic payload type that carries Opus, when the offer said which (else any dynamic one).
-    public var opusPayloadType: UInt8?
+    /// Dynamic payload types (96-127) an SDP offer or the API bound to a codec. Without any, a dynamic
+    /// type means the declared codec if it has no static type, else Opus.
+    public var dynamicCodecs: [UInt8: VoiceCodec]
     public var telephoneEventPayloadType: UInt8
 
     public init(
-        requestedCodec: VoiceCodec? = nil, opusPayloadType: UInt8? = nil, telephoneEventPayloadType: UInt8 = 101
+        requestedCodec: VoiceCodec? = nil, dynamicCodecs: [UInt8: VoiceCodec] = [:],
+        telephoneEventPayloadType: UInt8 = 101
     ) {
         self.requestedCodec = requestedCodec
-        self.opusPayloadType = opusPayloadType
+        self.dynamicCodecs = dynamicCodecs.filter { (96...127).contains($0.key) }
         self.telephoneEventPayloadType = telephoneEventPayloadType
     }
 
@@ -40,12 +47,16 @@ public struct PayloadTypes: Sendable, Equatable {
         switch payloadType {
         case 13, 19: return .comfortNoise
         case telephoneEventPayloadType: return .telephoneEvent
-        case 0: return acceptsG711 ? .audio(.pcmu) : .unknown
-        case 8: return acceptsG711 ? .audio(.pcma) : .unknown
+        case 0: return accepts(.pcmu) ? .audio(.pcmu) : .unknown
+        case 8: return accepts(.pcma) ? .audio(.pcma) : .unknown
+        case 9: return accepts(.g722) ? .audio(.g722) : .unknown
         case 96...127:
-            if let opusPayloadType { return payloadType == opusPayloadType ? .audio(.opus) : .unknown }
-            // A dynamic payload type means Opus unless the leg was declared G.711.
-            return requestedCodec == nil || requestedCodec == .opus ? .audio(.opus) : .unknown
+            if !dynamicCodecs.isEmpty {
+                guard let codec = dynamicCodecs[payloadType], accepts(codec) else { return .unknown }
+                return .audio(codec)
+            }
+            guard let requestedCodec else { return .audio(.opus) }
+            return requestedCodec.staticPayloadType == nil ? .audio(requestedCodec) : .unknown
         default: return .unknown
         }
     }
@@ -57,7 +68,13 @@ public struct PayloadTypes: Sendable, Equatable {
     }
 
     /// The clock a leg starts with, before its first packet says otherwise.
-    public var initialClockRate: Int { (requestedCodec ?? .pcmu).rtpClockRate }
+    public var initialClockRate: Int {
+        (requestedCodec ?? dynamicCodecs.sorted { $0.key < $1.key }.first?.value ?? .pcmu).rtpClockRate
+    }
 
-    private var acceptsG711: Bool { requestedCodec == nil || requestedCodec == .pcmu || requestedCodec == .pcma }
+    @inline(__always)
+    private func accepts(_ codec: VoiceCodec) -> Bool {
+        guard let requestedCodec else { return true }
+        return requestedCodec == codec || (requestedCodec.isG711 && codec.isG711)
+    }
 }

@@ -7,12 +7,14 @@ public struct LegRequest: Sendable, Equatable {
     public var role: String
     public var codec: VoiceCodec?
     public var port: Int?
+    /// The dynamic RTP payload type the codec arrives on (96-127), when the switch knows it.
+    public var payloadType: UInt8?
 
     public struct Problem: Error, CustomStringConvertible, Equatable {
         public let description: String
     }
 
-    public static let knownFields = ["call_id", "role", "codec", "port"]
+    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type"]
 
     /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
     public static func validIdentifier(_ s: String) -> Bool {
@@ -48,7 +50,8 @@ public struct LegRequest: Sendable, Equatable {
         var request = LegRequest(callID: callID, role: role)
         if let c = object["codec"], !(c is NSNull) {
             guard let text = c as? String, let parsed = VoiceCodec(rawValue: text.lowercased()) else {
-                return .failure(Problem(description: "codec must be \"pcmu\", \"pcma\" or \"opus\""))
+                let names = VoiceCodec.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                return .failure(Problem(description: "codec must be one of \(names)"))
             }
             request.codec = parsed
         }
@@ -60,13 +63,26 @@ public struct LegRequest: Sendable, Equatable {
             }
             request.port = n.intValue
         }
+        if let p = object["payload_type"], !(p is NSNull) {
+            guard let n = p as? NSNumber, !(p is Bool), n.doubleValue.isFinite, Double(n.intValue) == n.doubleValue,
+                (96...127).contains(n.intValue)
+            else {
+                return .failure(Problem(description: "payload_type must be a dynamic RTP payload type, 96-127"))
+            }
+            guard let codec = request.codec, codec.staticPayloadType == nil else {
+                return .failure(
+                    Problem(description: "payload_type needs a codec without a static type (opus, l16, l16-16000)"))
+            }
+            request.payloadType = UInt8(n.intValue)
+        }
         return .success(request)
     }
 
-    public init(callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil) {
+    public init(callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil, payloadType: UInt8? = nil) {
         self.callID = callID
         self.role = role
         self.codec = codec
         self.port = port
+        self.payloadType = payloadType
     }
 }

@@ -87,7 +87,7 @@ public final class LegManager: @unchecked Sendable {
     }
 
     public func create(
-        callID: String, role: String, codec: VoiceCodec?, port: Int?
+        callID: String, role: String, codec: VoiceCodec?, port: Int?, payloadType: UInt8? = nil
     ) throws(LegRequestError) -> LegSnapshot {
         guard LegRequest.validIdentifier(callID) else {
             throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
@@ -103,8 +103,10 @@ public final class LegManager: @unchecked Sendable {
         let identity = LegIdentity(callID: callID, legID: String(legID), role: role)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
+        var dynamic: [UInt8: VoiceCodec] = [:]
+        if let payloadType, let codec { dynamic[payloadType] = codec }
         let payloadTypes = PayloadTypes(
-            requestedCodec: codec, telephoneEventPayloadType: config.telephoneEventPayloadType)
+            requestedCodec: codec, dynamicCodecs: dynamic, telephoneEventPayloadType: config.telephoneEventPayloadType)
         var session: RTPReceiveSession?
         var bindFailure: RTPSessionError?
         for p in candidates where session == nil {

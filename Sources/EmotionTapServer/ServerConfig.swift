@@ -137,7 +137,7 @@ public struct ServerConfig: Sendable, Equatable {
                 try r.object(
                     value, path: "policy",
                     keys: [
-                        "smoothing", "enter_upset", "exit_upset", "enter_windows", "escalate_upset_s",
+                        "smoothing", "enter_upset", "exit_upset", "enter_windows", "escalate_upset", "escalate_upset_s",
                         "escalate_within_s",
                         "escalate_roles",
                     ]
@@ -152,6 +152,8 @@ public struct ServerConfig: Sendable, Equatable {
                     case "enter_windows":
                         config.decisionOverride.enterWindows = try r.optionalDouble(v, "policy.enter_windows", 1...30)
                             .map { Int($0) }
+                    case "escalate_upset":
+                        config.decisionOverride.escalateUpset = try r.optionalDouble(v, "policy.escalate_upset", 0...1)
                     case "escalate_upset_s":
                         config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s":
@@ -313,6 +315,7 @@ public struct DecisionOverride: Sendable, Equatable {
     public var enterUpset: Double?
     public var exitUpset: Double?
     public var enterWindows: Int?
+    public var escalateUpset: Double?
     public init() {}
 }
 
@@ -324,6 +327,7 @@ extension ServerConfig {
         if let v = decisionOverride.enterUpset { p.enterUpset = v }
         if let v = decisionOverride.exitUpset { p.exitUpset = v }
         if let v = decisionOverride.enterWindows { p.enterWindows = v }
+        if let v = decisionOverride.escalateUpset { p.escalateUpset = v }
         guard p.exitUpset <= p.enterUpset else {
             throw ConfigError(
                 "policy.exit_upset (\(p.exitUpset)) must not exceed enter_upset (\(p.enterUpset), "

@@ -281,9 +281,9 @@ public enum CallReplay {
     }
 }
 
-/// Chooses the state thresholds and smoothing for a false-alarm budget: among the candidates that show
-/// calm speech upset at most `budget` of the time and raise no false escalation, the one that catches the
-/// most upset stretches (then the quickest).
+/// Chooses the state thresholds, smoothing and escalation level for a false-alarm budget: among the
+/// candidates that show calm speech upset at most `budget` of the time and raise no false escalation, the
+/// one that catches the most upset stretches (then escalates the most of them, then the steadiest).
 public enum PolicySearch {
     public static let smoothings: [Double] = [0.25, 0.4, 0.6, 1.0]
     public static let enters: [Double] =
@@ -291,6 +291,9 @@ public enum PolicySearch {
         + stride(from: 0.91, through: 0.9901, by: 0.01).map { $0 }
     public static let gaps: [Double] = [0.05, 0.1, 0.2]
     public static let enterWindows = [1, 2, 3]
+    /// Levels for the escalation's own threshold (nil: all upset speech counts); a level at or below the
+    /// entry threshold changes nothing and is skipped.
+    public static let escalateLevels: [Double?] = [nil, 0.9, 0.925, 0.95, 0.975]
 
     public static var candidates: [DecisionTuning] {
         var out: [DecisionTuning] = []
@@ -298,9 +301,12 @@ public enum PolicySearch {
             for e in enters {
                 for g in gaps {
                     for k in enterWindows {
-                        out.append(
-                            DecisionTuning(
-                                smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k, chosenFor: ""))
+                        for level in escalateLevels where level.map({ $0 > e }) ?? true {
+                            out.append(
+                                DecisionTuning(
+                                    smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k,
+                                    escalateUpset: level, chosenFor: ""))
+                        }
                     }
                 }
             }
@@ -309,8 +315,8 @@ public enum PolicySearch {
     }
 
     /// The best candidate by the figures given (one entry per candidate, same order as `candidates`): within
-    /// the budget and without a false escalation, the most stretches caught, then the fewest state changes,
-    /// then the shortest median latency.
+    /// the budget and without a false escalation, the most stretches caught, then the most of them
+    /// escalated, then the fewest state changes, then the shortest median latency.
     public static func choose(_ figures: [CallFigures], candidates: [DecisionTuning], budget: Double) -> Int {
         func better(_ a: Int, than b: Int) -> Bool {
             let fa = figures[a], fb = figures[b]
@@ -319,6 +325,8 @@ public enum PolicySearch {
             if okA != okB { return okA }
             if !okA { return fa.calmShownUpsetShare < fb.calmShownUpsetShare }
             if fa.stretchesCaught != fb.stretchesCaught { return fa.stretchesCaught > fb.stretchesCaught }
+            // An escalation level that never fires would pass the "no false escalation" test for nothing.
+            if fa.stretchEscalations != fb.stretchEscalations { return fa.stretchEscalations > fb.stretchEscalations }
             // Between policies that catch as much, the steadier one: a state that flickers is not read.
             if fa.stateChanges != fb.stateChanges { return fa.stateChanges < fb.stateChanges }
             return (fa.medianLatency ?? .infinity) < (fb.medianLatency ?? .infinity)

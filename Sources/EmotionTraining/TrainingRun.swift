@@ -287,10 +287,13 @@ public enum TrainingRun {
         var chosen = candidates[c]
         chosen.chosenFor = String(
             format: "calm speech shown upset <= %.0f %% on held-out speakers' simulated calls, no false escalation, "
-                + "then the most upset stretches caught, then the fewest state changes", budget * 100)
+                + "then the most upset stretches caught, then the most escalated, then the fewest state changes",
+            budget * 100)
         let everything = folds.flatMap { $0 }
         let untuned = CallReplay.figures(everything, policy: base.tuned(by: .untuned), calibration: .identity)
-        log("policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset)")
+        log(
+            "policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset), "
+                + "escalate at \(chosen.escalateUpset.map { "\($0)" } ?? "any upset")")
         return CallResults(
             calls: everything.count, untuned: untuned, heldOut: heldOut, heldOutChoices: choices, chosen: chosen,
             chosenFigures: all[c])

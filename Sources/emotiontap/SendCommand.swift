@@ -14,12 +14,12 @@ struct SendCommand: ParsableCommand {
     var file: String
     @Option(help: "Destination HOST:PORT.")
     var to: String
-    @Option(help: "Codec: pcmu, pcma or opus.")
+    @Option(help: "Codec: pcmu, pcma, g722, l16 (8 kHz), l16-16000 or opus.")
     var codec: VoiceCodec = .pcmu
     @Option(help: "Milliseconds of audio per packet (10-60; Opus: 10, 20, 40 or 60).")
     var ptime: Int = 20
-    @Option(help: "RTP payload type for Opus.")
-    var opusPayloadType: Int = 111
+    @Option(help: "RTP payload type for a codec without a static one (Opus, L16).")
+    var payloadType: Int = 111
     @Flag(help: "Send as fast as possible instead of at real-time pace.")
     var fast = false
     @Option(help: "Drop this fraction of packets (testing concealment).")
@@ -49,8 +49,8 @@ struct SendCommand: ParsableCommand {
         guard jitter == 0 || (reorder == 0 && !fast) else {
             throw ValidationError("--jitter works at real-time pace, without --reorder or --fast")
         }
-        guard (96...127).contains(opusPayloadType) else {
-            throw ValidationError("--opus-payload-type must be dynamic (96-127)")
+        guard (96...127).contains(payloadType) else {
+            throw ValidationError("--payload-type must be dynamic (96-127)")
         }
         do { _ = try UDPEndpoint(to) } catch { throw ValidationError("--to: \(error)") }
         _ = try channel.selection()
@@ -62,7 +62,7 @@ struct SendCommand: ParsableCommand {
         let sender = try orExit {
             RTPFileSender(
                 frames: try PayloadFrames(
-                    audio, codec: codec, frameMilliseconds: ptime, opusPayloadType: UInt8(opusPayloadType)),
+                    audio, codec: codec, frameMilliseconds: ptime, dynamicPayloadType: UInt8(payloadType)),
                 destination: try UDPEndpoint(to),
                 impairments: Impairments(loss: loss, burst: burst, reorder: reorder, jitterMilliseconds: jitter),
                 fast: fast, seed: seed)

@@ -56,6 +56,39 @@ struct LegDecisionTests {
         #expect(customer.summary.upsetFraction > 0.9)
     }
 
+    @Test("escalation level: upset speech below escalate_upset shows the state but does not escalate")
+    func escalationLevel() {
+        var policy = LegPolicy()
+        policy.smoothing = 1
+        policy.enterUpset = 0.8
+        policy.exitUpset = 0.7
+        policy.escalateUpset = 0.95
+        var d = LegDecisions(policy: policy, role: "customer")
+        var t = 3.0
+        func escalates(_ u: Float) -> Bool {
+            defer { t += 1 }
+            return d.add(window: window(t, speech: 3), scores: scores(upset: u)).contains {
+                if case .escalate = $0 { return true }; return false
+            }
+        }
+        for _ in 0..<40 { #expect(!escalates(0.9)) }
+        #expect(d.mood == .upset, "0.9 is over enter_upset: shown upset all along")
+        #expect(d.upsetSecondsInSpan == 0, "none of it at the escalation level")
+        var raised = 0
+        for _ in 0..<40 where escalates(0.97) { raised += 1 }
+        #expect(raised == 1, "20 s at 0.97 escalates, once")
+        // The same 40 windows at 0.9 with no escalation level do escalate.
+        policy.escalateUpset = nil
+        var plain = LegDecisions(policy: policy, role: "customer")
+        var plainRaised = 0
+        for i in 0..<40 {
+            for case .escalate in plain.add(window: window(Double(3 + i), speech: 3), scores: scores(upset: 0.9)) {
+                plainRaised += 1
+            }
+        }
+        #expect(plainRaised == 1)
+    }
+
     @Test("summary: speech time, peak, emotion mix and whether the caller ended calmer")
     func summary() {
         var d = LegDecisions(policy: LegPolicy(), role: "customer")

@@ -142,10 +142,16 @@ struct LegRequestTests {
         #expect(
             parsed
                 == LegRequest(callID: "c1", role: "agent", codec: .opus, port: 40002))
+        let wide = try LegRequest.parse(Data(#"{"call_id":"c","role":"a","codec":"l16-16000","payload_type":98}"#.utf8))
+            .get()
+        #expect(wide == LegRequest(callID: "c", role: "a", codec: .l16Wide, payloadType: 98))
+        #expect(try LegRequest.parse(Data(#"{"call_id":"c","role":"a","codec":"g722"}"#.utf8)).get().codec == .g722)
         let bad: [(String, String)] = [
             ("{", "not valid JSON"), ("[]", "JSON object"), (#"{"role":"a"}"#, "call_id"),
             (#"{"call_id":"c","role":"a","port":true}"#, "port"), (#"{"call_id":"c","role":"a","port":1.5}"#, "port"),
-            (#"{"call_id":"c","role":"a","codec":"g729"}"#, "codec"),
+            (#"{"call_id":"c","role":"a","codec":"g729"}"#, "codec must be one of \"pcmu\", \"pcma\", \"g722\""),
+            (#"{"call_id":"c","role":"a","codec":"opus","payload_type":8}"#, "96-127"),
+            (#"{"call_id":"c","role":"a","codec":"pcmu","payload_type":98}"#, "without a static type"),
             (#"{"call_id":"c","role":"a","x":1}"#, "unknown field 'x'"),
         ]
         for (body, words) in bad {

@@ -52,7 +52,58 @@ struct TrafficTests {
         #expect(g711.payloadType == 0 && g711.timestampStep == 160)
         #expect(g711.payloads.allSatisfy { $0.count == 160 })
         #expect(g711.payloads.count == (audio.samples.count + 159) / 160)
-        let opus = try PayloadFrames(audio, codec: .opus, frameMilliseconds: 40, opusPayloadType: 100)
+        let opus = try PayloadFrames(audio, codec: .opus, frameMilliseconds: 40, dynamicPayloadType: 100)
         #expect(opus.payloadType == 100 && opus.timestampStep == 1920)
     }
+
+    /// Streams `frames` through a fresh leg pipeline; returns the windows' upset levels and the codec seen.
+    func analysed(_ frames: PayloadFrames) throws -> (upset: [Float], codec: VoiceCodec?, seconds: Double) {
+        final class Seen: @unchecked Sendable {
+            // Touched from the test's thread only.
+            var upset: [Float] = []
+            var codec: VoiceCodec?
+        }
+        let seen = Seen()
+        var dynamic: [UInt8: VoiceCodec] = [:]
+        if frames.codec.staticPayloadType == nil { dynamic[frames.payloadType] = frames.codec }
+        let pipeline = try LegPipeline(
+            identity: LegIdentity(callID: "c", legID: "l", role: "customer"),
+            payloadTypes: PayloadTypes(dynamicCodecs: dynamic), model: try EmotionModel.builtIn(), policy: LegPolicy()
+        ) { output in
+            switch output {
+            case .started(let codec, _, _, _): seen.codec = codec
+            case .window(_, let scores, _): if let scores { seen.upset.append(scores.upset) }
+            default: break
+            }
+        }
+        for (i, payload) in frames.payloads.enumerated() {
+            payload.withUnsafeBytes { bytes in
+                pipeline.handle(
+                    RTPPacket(
+                        sequenceNumber: UInt16(i), timestamp: UInt32(i) &* frames.timestampStep, ssrc: 9,
+                        payloadType: frames.payloadType, marker: false, payload: bytes, arrival: Double(i) * 0.02))
+            }
+        }
+        pipeline.finish()
+        #expect(pipeline.counters.undecodable == 0 && pipeline.counters.unknownPayloadType == 0)
+        return (seen.upset, seen.codec, pipeline.mediaSeconds)
+    }
+
+    @Test(
+        "G.722 and L16 (8 and 16 kHz) reach the 8 kHz core on time and are heard as G.711 is",
+        arguments: [VoiceCodec.g722, .l16, .l16Wide])
+    func widebandCodecs(codec: VoiceCodec) throws {
+        let audio = try Fixtures.audio("crema-1009_DFA_ANG_XX.wav")
+        let reference = try analysed(try PayloadFrames(audio, codec: .pcmu))
+        let frames = try PayloadFrames(audio, codec: codec, dynamicPayloadType: 98)
+        #expect(frames.payloadType == (codec == .g722 ? 9 : 98))
+        #expect(frames.timestampStep == (codec == .l16Wide ? 320 : 160))
+        #expect(frames.payloads.first?.count == (codec == .g722 ? 160 : codec == .l16 ? 320 : 640))
+        let heard = try analysed(frames)
+        #expect(heard.codec == codec)
+        #expect(abs(heard.seconds - reference.seconds) < 1e-9, "every packet yields its 20 ms at 8 kHz")
+        #expect(heard.upset.count == reference.upset.count && !heard.upset.isEmpty)
+        for (a, b) in zip(heard.upset, reference.upset) { #expect(abs(a - b) < 0.1, "\(codec): \(a) against \(b)") }
+    }
 }
+

@@ -90,6 +90,19 @@ struct CallLevelTests {
         steady.stateChanges = 12
         steady.latencies = [6]
         #expect(PolicySearch.choose([flickering, steady], candidates: candidates, budget: 0.1) == 1)
+        // As many caught: the policy that escalates more of them wins over the steadier one.
+        var escalatesStretches = flickering
+        escalatesStretches.stretchEscalations = 3
+        #expect(PolicySearch.choose([steady, escalatesStretches], candidates: candidates, budget: 0.1) == 1)
+    }
+
+    @Test("the search's escalation levels: only above the entry threshold, and the plain rule for every entry")
+    func escalationLevels() {
+        let all = PolicySearch.candidates
+        #expect(all.allSatisfy { c in c.escalateUpset.map { $0 > c.enterUpset } ?? true })
+        #expect(all.filter { $0.escalateUpset == nil }.count == PolicySearch.smoothings.count
+            * PolicySearch.enters.count * PolicySearch.gaps.count * PolicySearch.enterWindows.count)
+        #expect(all.contains { $0.enterUpset == 0.5 && $0.escalateUpset == 0.975 })
     }
 
     @Test("Platt scaling recovers a known calibration; ROC AUC on small cases")

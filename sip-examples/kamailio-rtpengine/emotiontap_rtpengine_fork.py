@@ -154,9 +154,9 @@ class NgClient:
 # ---- SDP: read the subscription's offer, write our answer -----------------------------------------
 
 # Payload formats EmotionTap decodes (by rtpmap encoding name), plus what it ignores without harm.
-DECODABLE = {"PCMU": "pcmu", "PCMA": "pcma", "OPUS": "opus"}
+DECODABLE = {"PCMU": "pcmu", "PCMA": "pcma", "G722": "g722", "OPUS": "opus"}
 HARMLESS = {"TELEPHONE-EVENT", "CN"}
-STATIC_NAMES = {"0": "PCMU", "8": "PCMA", "13": "CN"}
+STATIC_NAMES = {"0": "PCMU", "8": "PCMA", "9": "G722", "13": "CN"}
 
 
 def parse_offer(sdp):

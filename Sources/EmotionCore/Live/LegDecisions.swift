@@ -61,7 +61,8 @@ public struct LegDecisions: Sendable {
         if mood != previous { outputs.append(.stateChanged(from: previous, to: mood)) }
 
         if mood == .upset { upsetSpeechSeconds += newSpeech }
-        upsetSpans.append((window.end, mood == .upset ? newSpeech : 0))
+        let countsForEscalation = mood == .upset && smoothed >= (policy.escalateUpset ?? 0)
+        upsetSpans.append((window.end, countsForEscalation ? newSpeech : 0))
         upsetSpans.removeAll { $0.end <= window.end - policy.escalateWithinSeconds }
         let inSpan = upsetSpans.reduce(0) { $0 + $1.seconds }
         if watchedForEscalation {

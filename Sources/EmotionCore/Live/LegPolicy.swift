@@ -9,6 +9,10 @@ public struct LegPolicy: Sendable, Codable, Equatable {
     /// Windows with speech in a row that must reach `enterUpset` before the state turns `upset` (1: the
     /// first one does): one loud remark is not an upset caller.
     public var enterWindows: Int = 1
+    /// Upset speech counts toward escalation only while the smoothed level is at least this (nil: all of
+    /// the leg's upset speech counts). Lets the shown state be quick while the escalation, an action
+    /// the switch takes, waits for a surer level.
+    public var escalateUpset: Double?
     /// Escalate when the customer has been upset for this much speech...
     public var escalateUpsetSeconds: Double = 20
     /// ...within this many seconds of media time.

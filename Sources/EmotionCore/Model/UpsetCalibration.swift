@@ -32,14 +32,20 @@ public struct DecisionTuning: Codable, Sendable, Equatable {
     public var exitUpset: Double
     /// Windows in a row at or above `enterUpset` before the state turns upset.
     public var enterWindows: Int
+    /// The smoothed level at which upset speech counts toward escalation (nil: all upset speech does).
+    public var escalateUpset: Double?
     /// What it was chosen for, in words (e.g. "calm speech shown upset <= 8 % on held-out calls").
     public var chosenFor: String
 
-    public init(smoothing: Double, enterUpset: Double, exitUpset: Double, enterWindows: Int = 1, chosenFor: String) {
+    public init(
+        smoothing: Double, enterUpset: Double, exitUpset: Double, enterWindows: Int = 1, escalateUpset: Double? = nil,
+        chosenFor: String
+    ) {
         self.smoothing = smoothing
         self.enterUpset = enterUpset
         self.exitUpset = exitUpset
         self.enterWindows = enterWindows
+        self.escalateUpset = escalateUpset
         self.chosenFor = chosenFor
     }
 
@@ -56,6 +62,7 @@ extension LegPolicy {
         p.enterUpset = decision.enterUpset
         p.exitUpset = decision.exitUpset
         p.enterWindows = decision.enterWindows
+        p.escalateUpset = decision.escalateUpset
         return p
     }
 }
