@@ -34,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CSofiaSIP", pkgConfig: "sofia-sip-ua", providers: [.apt(["libsofia-sip-ua-dev"])]),
         .systemLibrary(name: "CLinux"),
 
         // MARK: The shared core: audio in, codecs, streaming features, model, decisions
@@ -65,6 +67,12 @@ let package = Package(
             dependencies: ["COrtp", "EmotionMedia", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // MARK: The SIP stack (Sofia-SIP) and SIPREC offers: no legs, no sockets of its own for media
+        .target(
+            name: "EmotionSIP",
+            dependencies: ["CSofiaSIP", "EmotionCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // MARK: Training and evaluation (offline only)
         .target(
             name: "EmotionTraining",
@@ -79,6 +87,7 @@ let package = Package(
                 "EmotionMedia",
                 "EmotionProtocol",
                 "EmotionORTP",
+                "EmotionSIP",
                 "EmotionUDP",
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
@@ -167,6 +176,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionSIPTests",
+            dependencies: ["EmotionCore", "EmotionSIP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

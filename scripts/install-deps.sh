@@ -11,6 +11,8 @@ packages=(
   libspandsp-dev   # G.711 and packet loss concealment
   libsoxr-dev      # resampling of WAV input at other rates
   libopenblas-dev  # GEMM for the frame-level network
+  libsofia-sip-ua-dev  # SIP stack, SDP and MIME parsers for the SIPREC recording server
+  libxml2          # FoundationXML (SIPREC recording metadata)
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
   curl             # the demo and the examples call the control API with it
   "$@"

@@ -5,11 +5,30 @@ public struct LegIdentity: Sendable, Equatable {
     public var callID: String
     public var legID: String
     public var role: String
+    /// For a stream of a SIPREC recording session: which session, stream and participant.
+    public var recording: RecordedStream?
 
-    public init(callID: String, legID: String, role: String) {
+    public init(callID: String, legID: String, role: String, recording: RecordedStream? = nil) {
         self.callID = callID
         self.legID = legID
         self.role = role
+        self.recording = recording
+    }
+}
+
+/// A leg that is one stream of a SIPREC recording session, as the recording metadata describes it.
+public struct RecordedStream: Sendable, Equatable {
+    /// The recording session, as `GET /v1/sessions` names it.
+    public var session: String
+    /// The stream's SDP `a=label`.
+    public var label: String?
+    /// The AOR of the participant who sends it, by the metadata's `participantstreamassoc`.
+    public var participant: String?
+
+    public init(session: String, label: String?, participant: String?) {
+        self.session = session
+        self.label = label
+        self.participant = participant
     }
 }
 

@@ -85,20 +85,34 @@ public struct LegStart: Sendable, Equatable {
     public var source: String?
     /// The local port the leg listens on.
     public var port: Int
+    /// SIPREC legs: the recording session, the stream's label and its participant (written so a wrong
+    /// label-to-participant mapping can be seen).
+    public var recording: RecordedStream?
 
-    public init(codec: VoiceCodec, payloadType: Int, ssrc: UInt32, source: String?, port: Int) {
+    public init(
+        codec: VoiceCodec, payloadType: Int, ssrc: UInt32, source: String?, port: Int,
+        recording: RecordedStream? = nil
+    ) {
         self.codec = codec
         self.payloadType = payloadType
         self.ssrc = ssrc
         self.source = source
         self.port = port
+        self.recording = recording
     }
 
     var fields: [(String, JSON)] {
-        [
+        var f: [(String, JSON)] = [
             ("codec", .string(codec.rawValue)), ("payload_type", .count(payloadType)), ("ssrc", .count(ssrc)),
             ("source", .optional(source)), ("port", .count(port)),
         ]
+        if let recording {
+            f += [
+                ("recording_session", .string(recording.session)), ("label", .optional(recording.label)),
+                ("participant", .optional(recording.participant)),
+            ]
+        }
+        return f
     }
 }
 

@@ -38,7 +38,12 @@ extension Event {
             body = .legStart(
                 LegStart(
                     codec: codec, payloadType: try r.int("payload_type"), ssrc: UInt32(clamping: try r.int("ssrc")),
-                    source: try r.optionalString("source"), port: try r.int("port")))
+                    source: try r.optionalString("source"), port: try r.int("port"),
+                    recording: try r.optionalString("recording_session").map { session throws(EventDecodingError) in
+                        RecordedStream(
+                            session: session, label: try r.optionalString("label"),
+                            participant: try r.optionalString("participant"))
+                    }))
         case "emotion":
             let stateName = try r.string("state")
             guard let state = LegMood(rawValue: stateName) else {

@@ -43,8 +43,14 @@ public struct ControlAPI: Sendable {
     /// Control bodies are small; anything larger is refused before parsing.
     public static let maxBody = 16 * 1024
 
-    public init(manager: LegManager, registry: PrometheusCollectorRegistry, authToken: String?) {
+    public let recordings: RecordingSessions?
+
+    public init(
+        manager: LegManager, recordings: RecordingSessions? = nil, registry: PrometheusCollectorRegistry,
+        authToken: String?
+    ) {
         self.manager = manager
+        self.recordings = recordings
         self.registry = registry
         self.authToken = authToken
     }
@@ -63,6 +69,10 @@ public struct ControlAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         router.post("/v1/legs") { request, _ in try await createLeg(request) }
+        // SIPREC recording sessions with their streams' legs (an empty list when SIP is off).
+        router.get("/v1/sessions") { _, _ in
+            Self.json(.ok, .object([("sessions", .array((recordings?.snapshots() ?? []).map(Self.describe)))]))
+        }
         router.get("/v1/legs") { _, _ in
             Self.json(.ok, .object([("legs", .array(manager.snapshots().map(Self.describe)))]))
         }
@@ -157,6 +167,24 @@ public struct ControlAPI: Sendable {
             ("payload_type", s.payloadType.map { .count($0) } ?? .null), ("port", .count(s.port)),
             ("media_s", .number(s.mediaSeconds, places: 2)),
             ("rtp", .object(RTPTotalsCoding.fields(s.rtp))),
+        ])
+    }
+
+    static func describe(_ s: RecordingSessions.Session) -> JSON {
+        .object([
+            ("session_id", .string(s.id)), ("call_id", .string(s.callID)), ("sip_call_id", .string(s.sipCallID)),
+            ("created", .string(ISO8601DateFormatter().string(from: s.created))),
+            (
+                "streams",
+                .array(
+                    s.streams.map { st in
+                        .object([
+                            ("label", .optional(st.label)), ("participant", .optional(st.participant)),
+                            ("role", .string(st.role)), ("leg_id", .optional(st.legID)),
+                            ("port", st.port.map { .count($0) } ?? .null),
+                        ])
+                    })
+            ),
         ])
     }
 

@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionSIP
 import Foundation
 import Hummingbird
 import Logging
@@ -22,6 +23,9 @@ public struct EmotionTapService: Sendable {
     public let publisher: EventPublisher
     public let registry: PrometheusCollectorRegistry
     public let logger: Logger
+    /// The SIPREC recording server, when `sip.listen` is set.
+    public let recordings: RecordingSessions?
+    let sipAgent: SIPUserAgent?
 
     /// `registry` receives this service's metrics (a registry per service, so several can live in
     /// one process, as in tests).
@@ -44,6 +48,24 @@ public struct EmotionTapService: Sendable {
             throw ServiceError("\(error)")
         }
         manager = LegManager(config: config, model: model, publisher: publisher, logger: logger, metrics: metrics)
+        if let listen = config.sip.listen {
+            let sessions = RecordingSessions(manager: manager, config: config.sip, logger: logger, metrics: metrics)
+            do {
+                let url = try SIPConfig.url(listen, scheme: "sip")
+                let tls = try config.sip.tlsListen.map { l throws(ConfigError) in try SIPConfig.url(l, scheme: "sips") }
+                let agent = SIPUserAgent(
+                    options: .init(url: url, tlsURL: tls, certificateDirectory: config.sip.tlsCertificateDirectory),
+                    delegate: sessions, logger: logger)
+                sessions.agent = agent
+                recordings = sessions
+                sipAgent = agent
+            } catch {
+                throw ServiceError("sip.listen: \(error)")
+            }
+        } else {
+            recordings = nil
+            sipAgent = nil
+        }
     }
 
     /// The HTTP application with the leg service attached; `runService()` runs both until SIGTERM or
@@ -52,7 +74,7 @@ public struct EmotionTapService: Sendable {
     public func buildApplication(
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let api = ControlAPI(manager: manager, registry: registry, authToken: config.authToken)
+        let api = ControlAPI(manager: manager, recordings: recordings, registry: registry, authToken: config.authToken)
         logger.info(
             "emotiontap serving",
             metadata: [
@@ -63,7 +85,8 @@ public struct EmotionTapService: Sendable {
         return Application(
             router: api.router(),
             configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
-            services: [LegService(manager: manager, logger: logger)],
+            services: [LegService(manager: manager, logger: logger)]
+                + (sipAgent.map { [SIPService(agent: $0, logger: logger)] } ?? []),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -89,6 +89,17 @@ public final class LegManager: @unchecked Sendable {
     public func create(
         callID: String, role: String, codec: VoiceCodec?, port: Int?, payloadType: UInt8? = nil
     ) throws(LegRequestError) -> LegSnapshot {
+        var dynamic: [UInt8: VoiceCodec] = [:]
+        if let payloadType, let codec { dynamic[payloadType] = codec }
+        let payloadTypes = PayloadTypes(
+            requestedCodec: codec, dynamicCodecs: dynamic, telephoneEventPayloadType: config.telephoneEventPayloadType)
+        return try create(callID: callID, role: role, payloadTypes: payloadTypes, port: port, recording: nil)
+    }
+
+    /// A leg whose payload types an SDP offer set (SIPREC), or the API's, optionally a recorded stream.
+    public func create(
+        callID: String, role: String, payloadTypes: PayloadTypes, port: Int?, recording: RecordedStream?
+    ) throws(LegRequestError) -> LegSnapshot {
         guard LegRequest.validIdentifier(callID) else {
             throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
         }
@@ -100,13 +111,9 @@ public final class LegManager: @unchecked Sendable {
                 "port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
         }
         let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        let identity = LegIdentity(callID: callID, legID: String(legID), role: role)
+        let identity = LegIdentity(callID: callID, legID: String(legID), role: role, recording: recording)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
-        var dynamic: [UInt8: VoiceCodec] = [:]
-        if let payloadType, let codec { dynamic[payloadType] = codec }
-        let payloadTypes = PayloadTypes(
-            requestedCodec: codec, dynamicCodecs: dynamic, telephoneEventPayloadType: config.telephoneEventPayloadType)
         var session: RTPReceiveSession?
         var bindFailure: RTPSessionError?
         for p in candidates where session == nil {
@@ -197,12 +204,22 @@ public final class LegManager: @unchecked Sendable {
         publisher.flush()
     }
 
+    /// Called (on a worker thread) with every leg that has ended, for whatever reason: how the SIPREC
+    /// sessions learn that a stream's RTP stopped. Register before legs are created.
+    public func onLegEnded(_ observer: @escaping @Sendable (LegIdentity) -> Void) {
+        lock.withLock { endObservers.append(observer) }
+    }
+
+    private var endObservers: [@Sendable (LegIdentity) -> Void] = []
+
     private func ended(_ leg: LiveLeg) {
-        lock.withLock {
+        let observers = lock.withLock {
             legs[leg.identity.legID] = nil
             portsInUse.remove(leg.session.port)
             activeGauge.record(legs.count)
+            return endObservers
         }
+        for observe in observers { observe(leg.identity) }
         endedCounter.increment()
         let rtp = leg.snapshot.rtp
         packetsReceived.increment(by: Int64(rtp.packets))

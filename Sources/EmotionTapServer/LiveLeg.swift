@@ -118,7 +118,10 @@ final class LiveLeg: @unchecked Sendable {
         switch output {
         case .started(let codec, let pt, let ssrc, let source):
             publisher.publish(
-                .legStart(LegStart(codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: session.port)),
+                .legStart(
+                    LegStart(
+                        codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: session.port,
+                        recording: identity.recording)),
                 leg: identity)
             refreshSnapshot()
         case .window(let window, let scores, let mood):

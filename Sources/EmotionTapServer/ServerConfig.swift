@@ -47,6 +47,7 @@ public struct ServerConfig: Sendable, Equatable {
     /// State thresholds and smoothing set in the config; nil keeps the model's tuned value.
     public var decisionOverride = DecisionOverride()
     public var staticLegs: [StaticLeg] = []
+    public var sip = SIPConfig()
 
     public init() {}
 
@@ -69,7 +70,9 @@ public struct ServerConfig: Sendable, Equatable {
         var config = ServerConfig()
         guard let root = node else { return config }
         let r = Reader(source: source)
-        try r.object(root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs"]) {
+        try r.object(
+            root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip"]
+        ) {
             key, value in
             switch key {
             case "http":
@@ -161,6 +164,42 @@ public struct ServerConfig: Sendable, Equatable {
                     case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
                     default: throw r.unhandled(k, "policy")
                     }
+                }
+            case "sip":
+                try r.object(
+                    value, path: "sip",
+                    keys: ["listen", "tls_listen", "tls_cert_dir", "call_id", "agent_aors", "max_streams"]
+                ) { k, v in
+                    switch k {
+                    case "listen":
+                        config.sip.listen = try r.optionalString(v, "sip.listen")
+                        if let l = config.sip.listen {
+                            _ = try r.wrap(v, "sip.listen") { () throws(ConfigError) in
+                                try SIPConfig.url(l, scheme: "sip")
+                            }
+                        }
+                    case "tls_listen":
+                        config.sip.tlsListen = try r.optionalString(v, "sip.tls_listen")
+                        if let l = config.sip.tlsListen {
+                            _ = try r.wrap(v, "sip.tls_listen") { () throws(ConfigError) in
+                                try SIPConfig.url(l, scheme: "sips")
+                            }
+                        }
+                    case "tls_cert_dir":
+                        config.sip.tlsCertificateDirectory = try r.optionalString(v, "sip.tls_cert_dir")
+                    case "call_id":
+                        let text = try r.string(v, "sip.call_id")
+                        guard let source = SIPConfig.CallIDSource(rawValue: text) else {
+                            throw r.fail(v, "sip.call_id", "must be call_id or session_id")
+                        }
+                        config.sip.callIDSource = source
+                    case "agent_aors": config.sip.agentAORs = try r.stringList(v, "sip.agent_aors")
+                    case "max_streams": config.sip.maxStreams = try r.int(v, "sip.max_streams", 1...64)
+                    default: throw r.unhandled(k, "sip")
+                    }
+                }
+                if config.sip.tlsListen != nil, config.sip.tlsCertificateDirectory == nil {
+                    throw r.fail(value, "sip.tls_listen", "needs sip.tls_cert_dir (agent.pem and cafile.pem)")
                 }
             case "static_legs":
                 guard case .sequence(let seq) = value else { throw r.fail(value, "static_legs", "must be a list") }
@@ -334,5 +373,32 @@ extension ServerConfig {
                     + (decisionOverride.enterUpset == nil ? "the model's" : "the config's") + ")")
         }
         return p
+    }
+}
+
+/// The SIPREC recording server (`sip:` in the config, `serve --sip`).
+public struct SIPConfig: Sendable, Equatable {
+    /// "HOST:PORT" for UDP and TCP; nil: no SIP.
+    public var listen: String?
+    /// "HOST:PORT" for TLS, with `tlsCertificateDirectory` holding agent.pem (key and certificate).
+    public var tlsListen: String?
+    public var tlsCertificateDirectory: String?
+    public enum CallIDSource: String, Sendable { case callID = "call_id", sessionID = "session_id" }
+    /// What a recorded stream's `call_id` is: the INVITE's Call-ID, or the metadata's session id.
+    public var callIDSource = CallIDSource.callID
+    /// Glob patterns over participant AORs (without "sip:"): a match is the agent, anyone else the customer.
+    public var agentAORs: [String] = []
+    /// Audio streams one session may open (more: 503).
+    public var maxStreams = 4
+
+    public init() {}
+
+    /// "HOST:PORT" as a Sofia-SIP URL ("sip:HOST:PORT"); the host must be an IPv4 address or a name.
+    public static func url(_ hostPort: String, scheme: String) throws(ConfigError) -> String {
+        let parts = hostPort.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port),
+            parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" })
+        else { throw ConfigError("must be HOST:PORT, e.g. 127.0.0.1:5070") }
+        return "\(scheme):\(parts[0]):\(port)"
     }
 }

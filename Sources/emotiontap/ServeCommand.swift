@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     var eventTargets: [String] = []
     @Option(help: "JSONL event log path ('none' to disable).")
     var eventLog: String?
+    @Option(help: "Answer SIPREC recording sessions on HOST:PORT (UDP and TCP), e.g. 127.0.0.1:5070.")
+    var sip: String?
     @OptionGroup var modelOption: ModelOption
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -70,6 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if !eventTargets.isEmpty { settings.eventTargets = eventTargets }
         if let eventLog { settings.eventLogPath = eventLog == "none" ? nil : eventLog }
+        if let sip {
+            do { _ = try SIPConfig.url(sip, scheme: "sip") } catch { throw ConfigError("--sip \(error)") }
+            settings.sip.listen = sip
+        }
         try settings.validate(source: config ?? "command line")
         return settings.withEnvironment()
     }

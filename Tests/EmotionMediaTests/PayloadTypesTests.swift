@@ -8,7 +8,8 @@ struct PayloadTypesTests {
     func undeclared() {
         let t = PayloadTypes()
         #expect(t.kind(of: 0) == .audio(.pcmu) && t.kind(of: 8) == .audio(.pcma) && t.kind(of: 9) == .audio(.g722))
-        #expect(t.kind(of: 111) == .audio(.opus) && t.kind(of: 101) == .telephoneEvent && t.kind(of: 13) == .comfortNoise)
+        #expect(
+            t.kind(of: 111) == .audio(.opus) && t.kind(of: 101) == .telephoneEvent && t.kind(of: 13) == .comfortNoise)
         #expect(t.kind(of: 18) == .unknown && t.kind(of: 11) == .unknown, "G.729 and 44.1 kHz L16 are not taken")
         #expect(t.clockRate(of: 9) == 8000, "G.722's RTP clock is 8 kHz (RFC 3551)")
     }

@@ -21,7 +21,8 @@ struct ConfigTests {
         let plain = try ServerConfig.load(yaml: "policy:\n  smoothing: null\n", source: "c.yaml")
         let p = try plain.resolvedPolicy(model: model)
         #expect(p.smoothing == 0.4 && p.enterUpset == 0.9 && p.exitUpset == 0.8 && p.escalateUpset == 0.95)
-        let set = try ServerConfig.load(yaml: "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n", source: "c.yaml")
+        let set = try ServerConfig.load(
+            yaml: "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n", source: "c.yaml")
         let q = try set.resolvedPolicy(model: model)
         #expect(q.enterUpset == 0.95 && q.exitUpset == 0.8 && q.smoothing == 0.4 && q.escalateUpset == 0.97)
         // An exit above the model's enter is refused when the service is assembled, naming both.

@@ -106,4 +106,3 @@ struct TrafficTests {
         for (a, b) in zip(heard.upset, reference.upset) { #expect(abs(a - b) < 0.1, "\(codec): \(a) against \(b)") }
     }
 }
-

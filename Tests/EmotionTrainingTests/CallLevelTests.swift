@@ -100,8 +100,9 @@ struct CallLevelTests {
     func escalationLevels() {
         let all = PolicySearch.candidates
         #expect(all.allSatisfy { c in c.escalateUpset.map { $0 > c.enterUpset } ?? true })
-        #expect(all.filter { $0.escalateUpset == nil }.count == PolicySearch.smoothings.count
-            * PolicySearch.enters.count * PolicySearch.gaps.count * PolicySearch.enterWindows.count)
+        #expect(
+            all.filter { $0.escalateUpset == nil }.count == PolicySearch.smoothings.count
+                * PolicySearch.enters.count * PolicySearch.gaps.count * PolicySearch.enterWindows.count)
         #expect(all.contains { $0.enterUpset == 0.5 && $0.escalateUpset == 0.975 })
     }
 

@@ -1,0 +1,110 @@
+import EmotionProtocol
+import EmotionTestSupport
+import Foundation
+import Testing
+
+/// sipp as a SIPREC recording client (the SBC) against `serve` with `sip.listen`: the scenarios in
+/// sip-examples/siprec, real SIP over loopback UDP to Sofia-SIP, real RTP to the answered ports.
+@Suite("SIPREC with sipp", .serialized)
+struct SIPRECTests {
+    static let sipp = SippTests.sipp
+    static let scenarios = Repo.root.appendingPathComponent("sip-examples/siprec")
+
+    func runSipp(_ scenario: String, sipPort: Int, localPort: Int, in directory: URL) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.sipp!)
+        p.arguments = [
+            "127.0.0.1:\(sipPort)", "-sf", Self.scenarios.appendingPathComponent(scenario).path, "-i", "127.0.0.1",
+            "-p", "\(localPort)", "-mi", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "40s",
+            "-trace_msg", "-message_file", directory.appendingPathComponent("\(scenario).log").path,
+        ]
+        p.currentDirectoryURL = directory
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func wait(_ p: Process, seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if p.isRunning { p.terminate(); return nil }
+        return p.terminationStatus
+    }
+
+    @Test(
+        "a recording session: two streams as two legs with roles from the metadata, a re-INVITE adds a third and keeps the others, BYE ends all",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    func session() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let sipPort = 17000 + Int.random(in: 0..<1000) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port,
+            extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\", agent_aors: [\"*@agents.example.com\"]}")
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        try FileManager.default.copyItem(at: clip, to: service.directory.appendingPathComponent("call.wav"))
+        let sipp = try runSipp("siprec-src.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        defer { if sipp.isRunning { sipp.terminate() } }
+
+        // The session as the API lists it, once the INVITE is answered.
+        var streams: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, streams.isEmpty {
+            let sessions = try service.json("GET", "/v1/sessions").1["sessions"] as? [[String: Any]] ?? []
+            streams = sessions.first?["streams"] as? [[String: Any]] ?? []
+            if streams.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(streams.count == 2)
+        let byLabel = Dictionary(streams.map { ($0["label"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byLabel["1"]?["role"] as? String == "agent")
+        #expect(byLabel["2"]?["role"] as? String == "customer")
+        #expect(byLabel["2"]?["participant"] as? String == "sip:+15551234567@carrier.example.net")
+        // sipp streams call.wav on the first m-line (the agent's); the caller's stream comes from our sender.
+        let customerPort = try #require(byLabel["2"]?["port"] as? Int)
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(customerPort)", "--fast"]).0 == 0)
+
+        #expect(wait(sipp, seconds: 40) == 0, "the sipp SRC completed INVITE, re-INVITE and BYE")
+        let ended = receiver.wait(seconds: 10) { events in events.filter(\.isLegEnd).count >= 3 }
+        #expect(ended)
+        let events = receiver.events
+        let starts = events.compactMap { e in e.legStart.map { (e.legID ?? "", e.leg?.role ?? "", $0) } }
+        let agent = try #require(starts.first { $0.2.recording?.label == "1" })
+        let customer = try #require(starts.first { $0.2.recording?.label == "2" })
+        #expect(agent.1 == "agent" && agent.2.recording?.participant == "sip:2001@agents.example.com")
+        #expect(customer.1 == "customer" && customer.2.recording?.participant?.hasPrefix("sip:+1555") == true)
+        #expect(agent.2.recording?.session == customer.2.recording?.session)
+        let ends = events.filter(\.isLegEnd)
+        #expect(Set(ends.compactMap(\.legID)).count == 3, "two legs kept through the re-INVITE, one added")
+        #expect(ends.allSatisfy { $0.legEnd?.reason == "bye" }, "\(ends.map { $0.legEnd?.reason ?? "-" })")
+        for leg in [agent.0, customer.0] {
+            #expect(ends.contains { $0.legID == leg }, "leg \(leg) lived until the BYE")
+            #expect(events.contains { $0.isEmotion && $0.legID == leg }, "leg \(leg) was analysed")
+        }
+        #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
+        _ = service.terminate()
+    }
+
+    @Test(
+        "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    func badInvites() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let sipPort = 19000 + Int.random(in: 0..<500) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
+        let sipp = try runSipp("siprec-bad.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        defer { if sipp.isRunning { sipp.terminate() } }
+        #expect(wait(sipp, seconds: 40) == 0, "every bad INVITE got its expected status, and OPTIONS a 200")
+        #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.isEmpty == true)
+        #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
+        let metrics = try service.request("GET", "/metrics").1
+        #expect(metrics.contains(#"emotiontap_sip_errors_total{status="400"} 2"#))
+        #expect(metrics.contains(#"emotiontap_sip_errors_total{status="488"} 2"#))
+        #expect(service.process.isRunning)
+        _ = service.terminate()
+    }
+}
