@@ -84,6 +84,8 @@ struct SIPRECTests {
         }
         #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
         _ = service.terminate()
+        let (valid, report) = try validateAgainstSchema(service.logPath)
+        #expect(valid, "the SIPREC legs' events follow the schema: \(report)")
     }
 
     @Test(
