@@ -34,6 +34,7 @@ let package = Package(
         .systemLibrary(name: "CSpanDSP", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
         .systemLibrary(
             name: "CSofiaSIP", pkgConfig: "sofia-sip-ua", providers: [.apt(["libsofia-sip-ua-dev"])]),
         .systemLibrary(name: "CLinux"),
@@ -61,16 +62,24 @@ let package = Package(
             name: "EmotionUDP",
             swiftSettings: swiftSettings
         ),
+        // MARK: SRTP (libsrtp2) for legs and the test sender
+        .target(
+            name: "EmotionSRTP",
+            dependencies: ["CSRTP", "EmotionMedia"],
+            swiftSettings: swiftSettings
+        ),
         // MARK: The oRTP binding: sockets in, packet values out
         .target(
             name: "EmotionORTP",
-            dependencies: ["COrtp", "EmotionMedia", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["COrtp", "EmotionMedia", "EmotionSRTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // MARK: The SIP stack (Sofia-SIP) and SIPREC offers: no legs, no sockets of its own for media
         .target(
             name: "EmotionSIP",
-            dependencies: ["CSofiaSIP", "EmotionCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CSofiaSIP", "EmotionCore", "EmotionMedia", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // MARK: Training and evaluation (offline only)
@@ -104,6 +113,7 @@ let package = Package(
         .target(
             name: "EmotionTraffic",
             dependencies: [
+                "EmotionSRTP",
                 "EmotionCore",
                 "EmotionMedia",
                 "EmotionProtocol",
@@ -180,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionSIPTests",
-            dependencies: ["EmotionCore", "EmotionSIP"],
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionSIP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -190,7 +200,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionTapEndToEndTests",
-            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionTestSupport"],
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -13,6 +13,7 @@ packages=(
   libopenblas-dev  # GEMM for the frame-level network
   libsofia-sip-ua-dev  # SIP stack, SDP and MIME parsers for the SIPREC recording server
   libxml2          # FoundationXML (SIPREC recording metadata)
+  libsrtp2-dev     # SRTP (SDES keys) on legs
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
   curl             # the demo and the examples call the control API with it
   "$@"

@@ -20,6 +20,9 @@ public struct LegCounters: Sendable, Equatable {
     /// Packets dropped because the receive queue was full (the leg fell seconds behind) or carried no
     /// payload at all. Filled in by the packet source.
     public var queueOverflow: UInt64 = 0
+    /// SRTP packets that failed authentication or the replay check (a wrong key, a forged or replayed
+    /// packet). Filled in by the packet source.
+    public var srtpAuthFailed: UInt64 = 0
     public init() {}
 }
 
@@ -44,6 +47,7 @@ public struct RTPTotals: Sendable, Equatable {
     public var wrongSource: UInt64 = 0
     public var malformed: UInt64 = 0
     public var queueOverflow: UInt64 = 0
+    public var srtpAuthFailed: UInt64 = 0
 
     public init() {}
 
@@ -66,6 +70,7 @@ public struct RTPTotals: Sendable, Equatable {
         wrongSource = c.wrongSource
         malformed = c.malformed
         queueOverflow = c.queueOverflow
+        srtpAuthFailed = c.srtpAuthFailed
     }
 }
 
@@ -118,5 +123,6 @@ extension RTPTotals {
         RTPCounterField("wrong_source", \.wrongSource, dropReason: "wrong_source"),
         RTPCounterField("malformed", \.malformed, dropReason: "malformed"),
         RTPCounterField("queue_overflow", \.queueOverflow, dropReason: "queue_overflow"),
+        RTPCounterField("srtp_auth_failed", \.srtpAuthFailed, dropReason: "srtp_auth_failed"),
     ]
 }

@@ -1,5 +1,6 @@
 import COrtp
 import EmotionMedia
+import EmotionSRTP
 import Foundation
 
 public struct RTPSessionError: Error, CustomStringConvertible {
@@ -33,9 +34,14 @@ public final class RTPReceiveSession {
     /// from the first packets.
     public init(
         host: String, port: Int, jitterBufferMilliseconds: Int = 0,
-        payloadTypes: PayloadTypes = PayloadTypes()
+        payloadTypes: PayloadTypes = PayloadTypes(), srtp: SDESCrypto? = nil
     ) throws(RTPSessionError) {
         ORTPLibrary.initialize()
+        do {
+            self.srtp = try srtp.map { c throws(SRTPSession.SetupError) in try SRTPSession(c, direction: .inbound) }
+        } catch {
+            throw RTPSessionError(description: "SRTP: \(error)")
+        }
         guard let s = rtp_session_new(Int32(RTP_SESSION_RECVONLY.rawValue)) else {
             throw RTPSessionError(description: "oRTP could not create a session")
         }
@@ -96,6 +102,11 @@ public final class RTPReceiveSession {
     /// Datagrams oRTP passed on but `payload(of:)` rejected (extension or padding overrun, cut short).
     public private(set) var malformed: UInt64 = 0
 
+    /// The leg's SRTP (SDES key), when its media is encrypted: each packet is authenticated and
+    /// decrypted in oRTP's buffer before it is parsed; one that fails is counted and dropped.
+    private let srtp: SRTPSession?
+    public private(set) var srtpAuthFailed: UInt64 = 0
+
     /// oRTP's own counters.
     public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
 
@@ -114,6 +125,11 @@ public final class RTPReceiveSession {
             if jitterBufferMilliseconds == 0 { userTimestamp &+= 160 }
             guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else { break }
             defer { freemsg(message) }
+            if let srtp, !Self.unprotect(message, with: srtp) {
+                srtpAuthFailed &+= 1
+                if et_rtp_session_queued(session) == 0 { break }
+                continue
+            }
             guard let payload = Self.payload(of: message, receiveBufferSize: Self.receiveBufferSize) else {
                 malformed &+= 1
                 if et_rtp_session_queued(session) == 0 { break }
@@ -145,6 +161,24 @@ public final class RTPReceiveSession {
             if et_rtp_session_queued(session) == 0 { break }
         }
         return count
+    }
+
+    /// SRTP in place: oRTP read the header (it is in clear; its fields are swapped back to the order
+    /// they were sent in for the check), libsrtp2 checks the tag and decrypts the payload; the message
+    /// then ends where the plain packet does.
+    private static func unprotect(_ message: UnsafeMutablePointer<mblk_t>, with srtp: SRTPSession) -> Bool {
+        guard message.pointee.b_cont == nil, let base = message.pointee.b_rptr, let end = message.pointee.b_wptr,
+            end > base
+        else { return false }
+        et_rtp_header_swap_order(message)
+        defer { et_rtp_header_swap_order(message) }
+        switch srtp.unprotect(base, length: end - base) {
+        case .success(let length):
+            message.pointee.b_wptr = base + length
+            return true
+        case .failure:
+            return false
+        }
     }
 
     /// Hands every packet still held to `handler` whatever its time (a leg's last drain).

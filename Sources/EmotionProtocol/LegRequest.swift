@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionMedia
 import Foundation
 
 /// The body of POST /v1/legs, checked field by field. Pure, so the fuzzer drives it directly.
@@ -9,12 +10,14 @@ public struct LegRequest: Sendable, Equatable {
     public var port: Int?
     /// The dynamic RTP payload type the codec arrives on (96-127), when the switch knows it.
     public var payloadType: UInt8?
+    /// The SRTP key (SDES), when the media is encrypted.
+    public var srtp: SDESCrypto?
 
     public struct Problem: Error, CustomStringConvertible, Equatable {
         public let description: String
     }
 
-    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type"]
+    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type", "srtp"]
 
     /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
     public static func validIdentifier(_ s: String) -> Bool {
@@ -75,10 +78,22 @@ public struct LegRequest: Sendable, Equatable {
             }
             request.payloadType = UInt8(n.intValue)
         }
+        if let k = object["srtp"], !(k is NSNull) {
+            guard let text = k as? String else {
+                return .failure(Problem(description: "srtp must be a string: \"AES_CM_128_HMAC_SHA1_80 inline:KEY\""))
+            }
+            do { request.srtp = try SDESCrypto(attribute: text) } catch {
+                return .failure(Problem(description: "srtp: \(error.description)"))
+            }
+        }
         return .success(request)
     }
 
-    public init(callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil, payloadType: UInt8? = nil) {
+    public init(
+        callID: String, role: String, codec: VoiceCodec? = nil, port: Int? = nil, payloadType: UInt8? = nil,
+        srtp: SDESCrypto? = nil
+    ) {
+        self.srtp = srtp
         self.callID = callID
         self.role = role
         self.codec = codec

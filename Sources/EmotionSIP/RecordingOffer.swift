@@ -1,5 +1,6 @@
 internal import CSofiaSIP
 import EmotionCore
+import EmotionMedia
 import Foundation
 
 /// Why an INVITE's body cannot be answered: the SIP status to send and a reason phrase for it.
@@ -26,8 +27,10 @@ public struct OfferedStream: Sendable, Equatable {
     public var codecs: [Codec]
     /// The RFC 4733 payload type, if offered.
     public var telephoneEvent: UInt8?
-    /// `a=crypto` lines (SDES), kept for SRTP.
+    /// `a=crypto` lines (SDES) as offered.
     public var crypto: [String]
+    /// For `RTP/SAVP`: the first offered key of a suite this service decrypts.
+    public var srtp: SDESCrypto?
     /// Why the stream is not taken (answered with port 0); nil when it is.
     public var rejection: String?
     /// The offer sends on it (sendonly or sendrecv); false on hold (inactive).
@@ -143,7 +146,7 @@ public struct RecordingOffer: Sendable, Equatable {
         var s = OfferedStream(
             index: index, media: text(mt.m_type_name) ?? "?", port: Int(mt.m_port),
             proto: text(mt.m_proto_name) ?? "?", formats: formats, label: nil, codecs: [], telephoneEvent: nil,
-            crypto: [], rejection: nil)
+            crypto: [], srtp: nil, rejection: nil)
         var a = mt.m_attributes
         while let attr = a {
             let name = text(attr.pointee.a_name)?.lowercased()
@@ -165,14 +168,20 @@ public struct RecordingOffer: Sendable, Equatable {
             }
             rm = r.pointee.rm_next
         }
-        if mt.m_type != sdp_media_audio {
+        if s.codecs.isEmpty, mt.m_type == sdp_media_audio, s.port != 0 {
+            s.rejection = "no codec this service decodes"
+        } else if mt.m_type != sdp_media_audio {
             s.rejection = "not audio"
         } else if s.port == 0 || et_media_rejected(m) != 0 {
             s.rejection = "disabled in the offer"
+        } else if mt.m_proto == sdp_proto_srtp {
+            // The first key we can use, in the offer's order of preference (RFC 4568 6.1).
+            s.srtp = s.crypto.lazy.compactMap { try? SDESCrypto(attribute: $0) }.first
+            if s.srtp == nil {
+                s.rejection = "RTP/SAVP without an a=crypto of AES_CM_128_HMAC_SHA1_80 or _32 with an inline key"
+            }
         } else if mt.m_proto != sdp_proto_rtp {
             s.rejection = "transport \(s.proto) not taken"
-        } else if s.codecs.isEmpty {
-            s.rejection = "no codec this service decodes"
         }
         // A stream on hold (inactive) stays a leg: it keeps its state until media resumes.
         s.sending = et_media_mode(m) & UInt32(sdp_sendonly.rawValue) != 0

@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionMedia
 
 /// The recording server's SDP answer (RFC 3264): every offered m-line answered in order, a taken stream
 /// `recvonly` on its leg's port with the offer's own payload types, a refused one with port 0.
@@ -18,7 +19,11 @@ public enum SDPAnswer {
             }
             var types = s.codecs.map { String($0.payloadType) }
             if let te = s.telephoneEvent { types.append(String(te)) }
-            lines.append("m=audio \(port) RTP/AVP \(types.joined(separator: " "))")
+            lines.append("m=audio \(port) \(s.srtp == nil ? "RTP/AVP" : "RTP/SAVP") \(types.joined(separator: " "))")
+            if let key = s.srtp {
+                // SDES wants the answerer's own key, though a recorder never sends with it.
+                lines.append("a=crypto:" + SDESCrypto.random(key.suite, tag: key.tag ?? 1).attribute)
+            }
             for c in s.codecs {
                 lines.append("a=rtpmap:\(c.payloadType) \(c.codec.rtpmapEncoding)")
                 if let fmtp = c.fmtp { lines.append("a=fmtp:\(c.payloadType) \(fmtp)") }

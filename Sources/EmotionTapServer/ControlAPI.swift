@@ -111,7 +111,8 @@ public struct ControlAPI: Sendable {
         let (callID, role, codec, port) = (parsed.callID, parsed.role, parsed.codec, parsed.port)
         do throws(LegRequestError) {
             let s = try manager.create(
-                callID: callID, role: role, codec: codec, port: port, payloadType: parsed.payloadType)
+                callID: callID, role: role, codec: codec, port: port, payloadType: parsed.payloadType,
+                srtp: parsed.srtp)
             return Self.json(
                 .created,
                 .object([

@@ -87,18 +87,21 @@ public final class LegManager: @unchecked Sendable {
     }
 
     public func create(
-        callID: String, role: String, codec: VoiceCodec?, port: Int?, payloadType: UInt8? = nil
+        callID: String, role: String, codec: VoiceCodec?, port: Int?, payloadType: UInt8? = nil,
+        srtp: SDESCrypto? = nil
     ) throws(LegRequestError) -> LegSnapshot {
         var dynamic: [UInt8: VoiceCodec] = [:]
         if let payloadType, let codec { dynamic[payloadType] = codec }
         let payloadTypes = PayloadTypes(
             requestedCodec: codec, dynamicCodecs: dynamic, telephoneEventPayloadType: config.telephoneEventPayloadType)
-        return try create(callID: callID, role: role, payloadTypes: payloadTypes, port: port, recording: nil)
+        return try create(
+            callID: callID, role: role, payloadTypes: payloadTypes, port: port, recording: nil, srtp: srtp)
     }
 
     /// A leg whose payload types an SDP offer set (SIPREC), or the API's, optionally a recorded stream.
     public func create(
-        callID: String, role: String, payloadTypes: PayloadTypes, port: Int?, recording: RecordedStream?
+        callID: String, role: String, payloadTypes: PayloadTypes, port: Int?, recording: RecordedStream?,
+        srtp: SDESCrypto? = nil
     ) throws(LegRequestError) -> LegSnapshot {
         guard LegRequest.validIdentifier(callID) else {
             throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
@@ -121,7 +124,7 @@ public final class LegManager: @unchecked Sendable {
             do {
                 session = try RTPReceiveSession(
                     host: config.rtpHost, port: p, jitterBufferMilliseconds: config.jitterBufferMilliseconds,
-                    payloadTypes: payloadTypes)
+                    payloadTypes: payloadTypes, srtp: srtp)
             } catch {
                 bindFailure = error
                 logger.debug("RTP port not usable", metadata: ["rtp.port": "\(p)", "error": "\(error)"])

@@ -75,6 +75,7 @@ final class LiveLeg: @unchecked Sendable {
         let library = session.libraryStatistics
         c.malformed = library.bad &+ session.malformed
         c.queueOverflow = library.discarded
+        c.srtpAuthFailed = session.srtpAuthFailed
         // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
         c.late &+= library.outoftime
         s.lateBeforeDelivery = library.outoftime

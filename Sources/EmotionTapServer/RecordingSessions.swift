@@ -200,7 +200,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
             telephoneEventPayloadType: s.telephoneEvent ?? manager.config.telephoneEventPayloadType)
         let leg = try manager.create(
             callID: callID, role: role, payloadTypes: payloadTypes, port: nil,
-            recording: RecordedStream(session: session, label: s.label, participant: participant?.aor))
+            recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp)
         return Stream(
             index: s.index, label: s.label, participant: participant?.aor, role: role, legID: leg.identity.legID,
             port: leg.port)

@@ -1,5 +1,6 @@
 import EmotionCore
 import EmotionMedia
+import EmotionSRTP
 import EmotionUDP
 import Foundation
 import Glibc
@@ -12,11 +13,14 @@ public struct RTPFileSender {
     public var impairments: Impairments
     public var fast: Bool
     public var seed: UInt64
+    /// Encrypts every packet with this SDES key (AES-CM, HMAC-SHA1), as an SRTP sender would.
+    public var srtp: SDESCrypto?
 
     public init(
         frames: PayloadFrames, destination: UDPEndpoint, impairments: Impairments = Impairments(), fast: Bool = false,
-        seed: UInt64 = 1
+        seed: UInt64 = 1, srtp: SDESCrypto? = nil
     ) {
+        self.srtp = srtp
         self.frames = frames
         self.destination = destination
         self.impairments = impairments
@@ -69,11 +73,21 @@ public struct RTPFileSender {
             }
         }
 
+        let protector: SRTPSession?
+        do {
+            protector = try srtp.map { k throws(SRTPSession.SetupError) in try SRTPSession(k, direction: .outbound) }
+        } catch {
+            throw TrafficError("SRTP: \(error)")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         for (index, payload) in frames.payloads.enumerated() {
-            let packet = RTPHeader.packet(
+            var packet = RTPHeader.packet(
                 payloadType: frames.payloadType, marker: index == 0, sequence: sequence, timestamp: timestamp,
                 ssrc: ssrc, payload: payload)
+            if let protector {
+                guard let protected = protector.protect(packet) else { throw TrafficError("SRTP protect failed") }
+                packet = protected
+            }
             sequence &+= 1
             timestamp &+= frames.timestampStep
             let due = start + UInt64(index) * ptime * 1_000_000

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EmotionCore
+import EmotionMedia
 import EmotionTraffic
 import EmotionUDP
 import Foundation
@@ -20,6 +21,8 @@ struct SendCommand: ParsableCommand {
     var ptime: Int = 20
     @Option(help: "RTP payload type for a codec without a static one (Opus, L16).")
     var payloadType: Int = 111
+    @Option(help: "Send SRTP with this SDES key, e.g. \"AES_CM_128_HMAC_SHA1_80 inline:BASE64\".")
+    var srtp: String?
     @Flag(help: "Send as fast as possible instead of at real-time pace.")
     var fast = false
     @Option(help: "Drop this fraction of packets (testing concealment).")
@@ -54,6 +57,7 @@ struct SendCommand: ParsableCommand {
         }
         do { _ = try UDPEndpoint(to) } catch { throw ValidationError("--to: \(error)") }
         _ = try channel.selection()
+        if let srtp { do { _ = try SDESCrypto(attribute: srtp) } catch { throw ValidationError("--srtp: \(error)") } }
     }
 
     func run() throws {
@@ -65,7 +69,8 @@ struct SendCommand: ParsableCommand {
                     audio, codec: codec, frameMilliseconds: ptime, dynamicPayloadType: UInt8(payloadType)),
                 destination: try UDPEndpoint(to),
                 impairments: Impairments(loss: loss, burst: burst, reorder: reorder, jitterMilliseconds: jitter),
-                fast: fast, seed: seed)
+                fast: fast, seed: seed,
+                srtp: try srtp.map { k throws(SDESCrypto.Problem) in try SDESCrypto(attribute: k) })
         }
         let report = try orExit { try sender.run() }
         StandardError.line(

@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionMedia
 import EmotionSIP
 import Foundation
 import Testing
@@ -71,7 +72,8 @@ struct RecordingOfferTests {
         #expect(s[1].codecs.map(\.codec) == [.opus, .l16Wide, .g722])
         #expect(s[1].dynamicCodecs == [111: .opus, 98: .l16Wide])
         #expect(s[1].codecs.first?.fmtp == "useinbandfec=1")
-        #expect(s[2].rejection?.contains("RTP/SAVP") == true && s[2].crypto.count == 1)
+        #expect(s[2].rejection == nil && s[2].crypto.count == 1, "SRTP with an SDES key is taken")
+        #expect(s[2].srtp?.suite == .aesCM128HMACSHA1_80 && s[2].srtp?.keySalt.count == 30 && s[2].srtp?.tag == 1)
         #expect(s[3].rejection == "not audio")
         #expect(s[4].rejection == "no codec this service decodes")
         let m = try #require(offer.metadata)
@@ -98,6 +100,14 @@ struct RecordingOfferTests {
         #expect(lines.filter { $0 == "a=recvonly" }.count == 2)
         #expect(lines.contains("a=rtpmap:98 L16/16000") && lines.contains("a=fmtp:111 useinbandfec=1"))
         #expect(lines.contains("a=label:2") && lines.contains("c=IN IP4 127.0.0.1"))
+        let srtp = SDPAnswer.make(
+            offer: offer, ports: [nil, nil, 40004, nil, nil], host: "127.0.0.1", sessionID: 7, version: 2)
+        let srtpLines = srtp.components(separatedBy: "\r\n")
+        #expect(srtpLines.contains("m=audio 40004 RTP/SAVP 0"))
+        let answerKey = try #require(srtpLines.first { $0.hasPrefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") })
+        #expect(
+            try SDESCrypto(attribute: String(answerKey.dropFirst("a=crypto:".count))).keySalt
+                != offer.streams[2].srtp?.keySalt)
         // Sofia's own parser reads the answer back.
         let back = try RecordingOffer.parse(contentType: "application/sdp", body: Array(text.utf8))
         #expect(back.streams.map(\.port) == [40000, 40002, 0, 0, 0])

@@ -1,3 +1,4 @@
+import EmotionMedia
 import EmotionProtocol
 import EmotionTestSupport
 import Foundation
@@ -194,6 +195,48 @@ struct MoreLiveTests {
         #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 3)
         let rtp = try #require(events.first { $0["type"] as? String == "leg.end" }?["rtp"] as? [String: Any])
         #expect((rtp["lost"] as? Int ?? 0) > 0 && (rtp["undecodable"] as? Int ?? 1) == 0)
+        _ = service.terminate()
+    }
+
+    @Test(
+        "an SRTP leg (SDES key in the POST body) decrypts with libsrtp2; a sender with the wrong key is counted, not heard"
+    )
+    func srtp() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let key = SDESCrypto.random(.aesCM128HMACSHA1_80, tag: nil).attribute
+        let other = SDESCrypto.random(.aesCM128HMACSHA1_32, tag: nil).attribute
+        var legs: [(String, Int)] = []
+        for (call, suite) in [("srtp-good", key), ("srtp-bad", key.replacingOccurrences(of: "_80", with: "_32"))] {
+            let (status, object) = try service.json(
+                "POST", "/v1/legs", body: #"{"call_id":"\#(call)","role":"customer","codec":"pcmu","srtp":"\#(suite)"}"#
+            )
+            #expect(status == 201, "\(object)")
+            let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
+            legs.append((try #require(object["leg_id"] as? String), port))
+        }
+        let bad = try service.json(
+            "POST", "/v1/legs", body: #"{"call_id":"c","role":"customer","srtp":"AES_CM_128_HMAC_SHA1_80 inline:abc"}"#)
+        #expect(bad.0 == 400)
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(legs[0].1)", "--fast", "--srtp", key]).0 == 0)
+        #expect(
+            try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(legs[1].1)", "--fast", "--srtp", other]).0 == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        for (leg, _) in legs { _ = try service.json("DELETE", "/v1/legs/\(leg)") }
+        #expect(receiver.wait(seconds: 10) { events in events.filter(\.isLegEnd).count == 2 })
+        let events = receiver.parsed
+        func end(_ call: String) -> [String: Any]? {
+            (events.first { $0["type"] as? String == "leg.end" && $0["call_id"] as? String == call })?["rtp"]
+                as? [String: Any]
+        }
+        let good = try #require(end("srtp-good")), wrong = try #require(end("srtp-bad"))
+        #expect(good["srtp_auth_failed"] as? Int == 0 && (good["received"] as? Int ?? 0) >= 340)
+        #expect(events.contains { $0["type"] as? String == "emotion" && $0["call_id"] as? String == "srtp-good" })
+        #expect((wrong["srtp_auth_failed"] as? Int ?? 0) >= 340, "every packet under the wrong key failed: \(wrong)")
+        #expect(!events.contains { $0["call_id"] as? String == "srtp-bad" && $0["type"] as? String == "leg.start" })
+        #expect(service.process.isRunning)
         _ = service.terminate()
     }
 

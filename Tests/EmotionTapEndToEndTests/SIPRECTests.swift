@@ -89,6 +89,42 @@ struct SIPRECTests {
     }
 
     @Test(
+        "an SRTP stream (RTP/SAVP with SDES): answered RTP/SAVP with our own key, decrypted with the offered one",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    func srtpStream() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let sipPort = 19600 + Int.random(in: 0..<200) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let sipp = try runSipp("siprec-srtp.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        defer { if sipp.isRunning { sipp.terminate() } }
+        var port: Int?
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, port == nil {
+            let sessions = try service.json("GET", "/v1/sessions").1["sessions"] as? [[String: Any]] ?? []
+            port = (sessions.first?["streams"] as? [[String: Any]])?.first?["port"] as? Int
+            if port == nil { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        let rtpPort = try #require(port)
+        // The key the scenario offers first (RFC 4568's example).
+        let key = "AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+        #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(rtpPort)", "--fast", "--srtp", key]).0 == 0)
+        #expect(
+            wait(sipp, seconds: 30) == 0, "sipp checked the answer: RTP/SAVP with our own AES_CM_128_HMAC_SHA1_80 key")
+        #expect(receiver.wait(seconds: 10) { events in events.contains(where: \.isLegEnd) })
+        let events = receiver.parsed
+        let end = try #require(events.first { $0["type"] as? String == "leg.end" })
+        let rtp = try #require(end["rtp"] as? [String: Any])
+        #expect(end["reason"] as? String == "bye")
+        #expect(rtp["srtp_auth_failed"] as? Int == 0 && (rtp["received"] as? Int ?? 0) >= 340, "\(rtp)")
+        #expect(events.contains { $0["type"] as? String == "emotion" })
+        _ = service.terminate()
+    }
+
+    @Test(
         "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered",
         .enabled(
             if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
