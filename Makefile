@@ -4,7 +4,7 @@ CONFIG ?= release
 BIN := .build/$(CONFIG)/emotiontap
 CORPORA ?= ../shared/corpora
 
-.PHONY: all deps build debug test demo bench bench-live soak goldens model model-cnn eval fuzz format format-check clean
+.PHONY: all deps build debug test demo bench bench-live soak interop goldens model model-cnn eval fuzz format format-check clean
 
 # The default model's recipe: `make model` rebuilds Sources/EmotionCore/Model/BuiltInModel.swift and
 # prints each candidate's clip and call tables: first the frame networks the fusion candidates need
@@ -28,10 +28,12 @@ debug: deps
 
 # Unit, golden and end-to-end tests (Swift Testing), after a format check. Corpus tests skip when
 # $(CORPORA) is absent. The committed fuzz corpus is replayed through the normal test build; the
-# libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers).
+# libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers). Then one call through
+# Kamailio and userspace rtpengine (tools/interop_kamailio.sh, as `make interop`).
 test: deps format-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	tools/interop_kamailio.sh .build/debug/emotiontap
 
 # swift-format (in the toolchain) with the checked-in .swift-format: `make format` rewrites,
 # `make format-check` fails on any file that is not formatted.
@@ -57,6 +59,13 @@ bench: build
 	BIN=$(BIN) BENCH_CODEC=opus BENCH_LEGS="$(BENCH_OPUS_LEGS)" tools/bench_live.sh
 	@if python3 -c 'import librosa, soundfile' 2>/dev/null; then python3 tools/features_speed.py --bin $(BIN); \
 	 else echo "features vs librosa: skipped (pip install -r tools/requirements-goldens.txt)"; fi
+
+# One call through real peers (Debian packages kamailio, rtpengine-daemon, sip-tester), all on loopback
+# and free ports: Kamailio and userspace rtpengine with sip-examples/kamailio-rtpengine's config and
+# fork helper, a sipp caller and callee talking both ways; passes when both legs get leg.start,
+# emotion events and leg.end at BYE (about 15 s). Without building: tools/interop_kamailio.sh BINARY.
+interop: build
+	tools/interop_kamailio.sh $(BIN)
 
 # 500 legs for 10 minutes with 5 % loss and hostile packets mixed in (SOAK_LEGS, SOAK_SECONDS,
 # SOAK_LOSS, SOAK_MALFORMED): passes when the service stays up, RSS grows under 5 % after warm-up,

@@ -15,6 +15,8 @@ packages=(
   libxml2          # FoundationXML (SIPREC recording metadata)
   libsrtp2-dev     # SRTP (SDES keys) on legs
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
+  kamailio         # the interop test: a real proxy with sip-examples/kamailio-rtpengine's config
+  rtpengine-daemon # ...and a real media relay (userspace only) forking to EmotionTap
   curl             # the demo and the examples call the control API with it
   "$@"
 )
