@@ -13,7 +13,7 @@ CORPORA ?= ../shared/corpora
 MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2
 # Candidates `make model` trains and compares (docs/MODEL.md), and the one built into the binary.
 MODEL_CANDIDATES ?= features features-leg fusion-leg
-SHIPPED_CANDIDATE ?= features-leg
+SHIPPED_CANDIDATE ?= fusion-leg
 
 all: build
 
