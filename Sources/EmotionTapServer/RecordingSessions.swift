@@ -257,7 +257,9 @@ public struct SIPService: Service {
             logger.error("SIP not started", metadata: ["error": "\(error)"])
             throw ServiceError(error.description)
         }
-        logger.info("SIPREC recording server listening", metadata: ["sip": "\(agent.options.url)"])
+        logger.info(
+            "SIPREC recording server listening",
+            metadata: ["sip": "\(agent.options.url)", "sips": "\(agent.options.tlsURL ?? "off")"])
         try? await gracefulShutdown()
         agent.stop()
     }

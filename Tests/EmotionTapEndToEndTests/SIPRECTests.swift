@@ -10,13 +10,16 @@ struct SIPRECTests {
     static let sipp = SippTests.sipp
     static let scenarios = Repo.root.appendingPathComponent("sip-examples/siprec")
 
-    func runSipp(_ scenario: String, sipPort: Int, localPort: Int, in directory: URL) throws -> Process {
+    func runSipp(
+        _ scenario: String, sipPort: Int, localPort: Int, in directory: URL, transport: String = "u1"
+    ) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.sipp!)
         p.arguments = [
             "127.0.0.1:\(sipPort)", "-sf", Self.scenarios.appendingPathComponent(scenario).path, "-i", "127.0.0.1",
             "-p", "\(localPort)", "-mi", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "40s",
             "-trace_msg", "-message_file", directory.appendingPathComponent("\(scenario).log").path,
+            "-t", transport,
         ]
         p.currentDirectoryURL = directory
         p.standardOutput = FileHandle.nullDevice
@@ -125,16 +128,18 @@ struct SIPRECTests {
     }
 
     @Test(
-        "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered",
+        "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered (over UDP and TCP)",
         .enabled(
-            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
-    func badInvites() throws {
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"),
+        arguments: ["u1", "t1"])
+    func badInvites(transport: String) throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = 19000 + Int.random(in: 0..<500) * 2
+        let sipPort = (transport == "u1" ? 16000 : 16500) + Int.random(in: 0..<250) * 2
         let service = try ServiceProcess(
             eventPort: receiver.port, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
-        let sipp = try runSipp("siprec-bad.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        let sipp = try runSipp(
+            "siprec-bad.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory, transport: transport)
         defer { if sipp.isRunning { sipp.terminate() } }
         #expect(wait(sipp, seconds: 40) == 0, "every bad INVITE got its expected status, and OPTIONS a 200")
         #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.isEmpty == true)
@@ -143,6 +148,58 @@ struct SIPRECTests {
         #expect(metrics.contains(#"emotiontap_sip_errors_total{status="400"} 2"#))
         #expect(metrics.contains(#"emotiontap_sip_errors_total{status="488"} 2"#))
         #expect(service.process.isRunning)
+        _ = service.terminate()
+    }
+
+    static let openssl = ["/usr/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(
+        "SIP over TLS (sip.tls_listen with a certificate directory): OpenSSL's client gets 200 for OPTIONS",
+        .enabled(if: openssl != nil, "openssl is not installed"))
+    func tls() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
+        let certs = dir.appendingPathComponent("certs")
+        try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("key.pem"), cert = dir.appendingPathComponent("cert.pem")
+        let made = try run(
+            URL(fileURLWithPath: Self.openssl!),
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.path, "-out", cert.path, "-days", "1",
+                "-subj", "/CN=127.0.0.1",
+            ], timeout: 30)
+        #expect(made.status == 0, "\(made.stderr)")
+        // Sofia-SIP reads the key and certificate from agent.pem, the CA from cafile.pem.
+        let agent = try String(contentsOf: key, encoding: .utf8) + String(contentsOf: cert, encoding: .utf8)
+        try agent.write(to: certs.appendingPathComponent("agent.pem"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: cert, to: certs.appendingPathComponent("cafile.pem"))
+        let sipPort = 15200 + Int.random(in: 0..<300) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port,
+            extraConfig: """
+                sip: {listen: "127.0.0.1:\(sipPort)", tls_listen: "127.0.0.1:\(sipPort + 1)", tls_cert_dir: \(certs.path)}
+                """)
+        let options = [
+            "OPTIONS sip:srs@127.0.0.1:\(sipPort + 1);transport=tls SIP/2.0",
+            "Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls-\(sipPort)", "From: <sip:probe@127.0.0.1>;tag=1",
+            "To: <sip:srs@127.0.0.1>", "Call-ID: tls-\(sipPort)@127.0.0.1", "CSeq: 1 OPTIONS", "Max-Forwards: 70",
+            "Content-Length: 0", "", "",
+        ].joined(separator: "\r\n")
+        let request = dir.appendingPathComponent("options.txt")
+        try options.write(to: request, atomically: true, encoding: .utf8)
+        // s_client sends the request, then keeps the connection open long enough for the answer.
+        let probe = try run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                // -quiet implies -ign_eof: -no_ign_eof makes it leave when the input ends; timeout bounds it.
+                "(cat '\(request.path)'; sleep 2) | timeout 10 \(Self.openssl!) s_client -connect 127.0.0.1:\(sipPort + 1) "
+                    + "-quiet -no_ign_eof -CAfile '\(cert.path)' -verify_return_error",
+            ], timeout: 20)
+        #expect(probe.stdout.contains("SIP/2.0 200 OK"), "\(probe.stdout) \(probe.stderr)")
+        #expect(probe.stdout.contains("Contact: <sips:127.0.0.1:\(sipPort + 1)"))
         _ = service.terminate()
     }
 }
