@@ -28,7 +28,7 @@ debug: deps
 
 # Unit, golden and end-to-end tests (Swift Testing), after a format check. Corpus tests skip when
 # $(CORPORA) is absent. The committed fuzz corpus is replayed through the normal test build; the
-# libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers). Then one call through
+# libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers). Then two calls through
 # Kamailio and userspace rtpengine (tools/interop_kamailio.sh, as `make interop`).
 test: deps format-check
 	$(SWIFT) build --build-tests
@@ -60,10 +60,12 @@ bench: build
 	@if python3 -c 'import librosa, soundfile' 2>/dev/null; then python3 tools/features_speed.py --bin $(BIN); \
 	 else echo "features vs librosa: skipped (pip install -r tools/requirements-goldens.txt)"; fi
 
-# One call through real peers (Debian packages kamailio, rtpengine-daemon, sip-tester), all on loopback
-# and free ports: Kamailio and userspace rtpengine with sip-examples/kamailio-rtpengine's config and
-# fork helper, a sipp caller and callee talking both ways; passes when both legs get leg.start,
-# emotion events and leg.end at BYE (about 15 s). Without building: tools/interop_kamailio.sh BINARY.
+# Two calls through real peers (Debian packages kamailio, rtpengine-daemon, sip-tester, baresip-core),
+# all on loopback and free ports: Kamailio and userspace rtpengine with sip-examples/kamailio-rtpengine's
+# config and fork helper; a sipp caller and callee talking G.711 both ways, then two baresip UAs talking
+# Opus; passes when both legs of each call get leg.start with the call's codec, emotion events and
+# leg.end at BYE (about 25 s; INTEROP_CALLS=sipp or =baresip runs one). Without building:
+# tools/interop_kamailio.sh BINARY.
 interop: build
 	tools/interop_kamailio.sh $(BIN)
 

@@ -17,6 +17,8 @@ packages=(
   sip-tester       # sipp, for the RTP scenarios in sip-examples/
   kamailio         # the interop test: a real proxy with sip-examples/kamailio-rtpengine's config
   rtpengine-daemon # ...and a real media relay (userspace only) forking to EmotionTap
+  baresip-core     # ...and a real SIP UA on both ends of its Opus call (without recommends: 14
+                   # packages, ~11 MB, mostly audio libraries: jack, portaudio, sndfile, amr, directfb)
   curl             # the demo and the examples call the control API with it
   "$@"
 )

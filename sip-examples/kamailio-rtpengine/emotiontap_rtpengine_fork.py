@@ -9,7 +9,8 @@ offer/answer made with two ng commands:
     1. "subscribe request" {call-id, from-tag: <participant>, to-tag: <our subscription tag>}
          -> reply {"result": "ok", "sdp": <sendonly offer mirroring that participant's media>,
                    "to-tag": ...}
-    2. POST http://emotiontap/v1/legs {"call_id", "role", "codec"} -> {"leg_id", "rtp": {host, port}}
+    2. POST http://emotiontap/v1/legs {"call_id", "role", "codec"[, "payload_type" when dynamic, e.g.
+         Opus]} -> {"leg_id", "rtp": {host, port}}
     3. "subscribe answer" {call-id, to-tag, sdp: <recvonly answer whose c=/m= point at host:port>}
          -> rtpengine starts sending that participant's RTP to the leg
   stop:  DELETE /v1/legs/{leg_id} for each leg of the call (EmotionTap emits leg.end), then
@@ -187,12 +188,13 @@ def encoding_name(section, pt):
 def build_answer(sections, host, port):
     """A recvonly answer: the first audio section goes to host:port with the formats EmotionTap
     decodes (plus telephone-event and CN); every other section is rejected (port 0).
-    Returns (sdp, codec for the leg, whether some offered formats were left out)."""
+    Returns (sdp, codec for the leg, its payload type as offered, whether some offered formats
+    were left out)."""
     family = "IP6" if ":" in host else "IP4"
     session = str(int(time.time()))
     lines = ["v=0", f"o=emotiontap {session} {session} IN {family} {host}", "s=EmotionTap",
              f"c=IN {family} {host}", "t=0 0"]
-    codec, dropped, used_audio = None, False, False
+    codec, payload_type, dropped, used_audio = None, None, False, False
     for s in sections:
         if s["media"] != "audio" or used_audio:
             lines.append(f"m={s['media']} 0 {s['proto']} {s['fmts'][0] if s['fmts'] else '0'}")
@@ -202,11 +204,12 @@ def build_answer(sections, host, port):
             name = encoding_name(s, pt)
             if name in DECODABLE:
                 keep.append(pt)
-                codec = codec or DECODABLE[name]  # the first one offered is what will flow
+                if codec is None:  # the first one offered is what will flow
+                    codec, payload_type = DECODABLE[name], pt
             elif name in HARMLESS:
                 keep.append(pt)
         if not any(encoding_name(s, pt) in DECODABLE for pt in keep):
-            return None, None, True
+            return None, None, None, True
         dropped = dropped or len(keep) != len(s["fmts"])
         used_audio = True
         lines.append(f"m=audio {port} RTP/AVP {' '.join(keep)}")
@@ -219,8 +222,8 @@ def build_answer(sections, host, port):
             lines.append("a=rtcp-mux")  # EmotionTap ignores muxed RTCP (payload types 72-76)
         lines.append("a=recvonly")
     if not used_audio:
-        return None, None, True
-    return "\r\n".join(lines) + "\r\n", codec, dropped
+        return None, None, None, True
+    return "\r\n".join(lines) + "\r\n", codec, payload_type, dropped
 
 
 # ---- EmotionTap control API ----------------------------------------------------------------------
@@ -244,8 +247,13 @@ class EmotionTap:
         except (urllib.error.URLError, OSError) as e:
             raise RuntimeError(f"EmotionTap {method} {path}: {e}") from e
 
-    def create_leg(self, call_id, role, codec):
-        status, body = self._request("POST", "/v1/legs", {"call_id": call_id, "role": role, "codec": codec})
+    def create_leg(self, call_id, role, codec, payload_type=None):
+        body = {"call_id": call_id, "role": role, "codec": codec}
+        if payload_type is not None and 96 <= int(payload_type) <= 127:
+            # Opus (or L16) on a dynamic type: bind it, so that another dynamic type on the stream
+            # (telephone-event on other than 101, a second codec) is not decoded as this codec.
+            body["payload_type"] = int(payload_type)
+        status, body = self._request("POST", "/v1/legs", body)
         if status != 201:
             raise RuntimeError(f"EmotionTap POST /v1/legs: {status} {body}")
         return body
@@ -312,19 +320,21 @@ def subscribe_one(ng, tap, args, participant, role):
     offer = ng.command("subscribe request", **request)
     sub_tag = offer.get("to-tag", sub_tag)
     sections = parse_offer(offer.get("sdp", ""))
+    LOG.debug("call %s: %s offer: %s", args.call_id, role, "; ".join(
+        line for line in offer.get("sdp", "").splitlines() if line.startswith(("m=", "a=rtpmap:", "a=fmtp:"))))
     # Leg first, so the answer SDP can carry its port; the host is rtp.host unless overridden.
-    answer, codec, dropped = build_answer(sections, "0.0.0.0", 9)  # dry run: is any codec usable?
+    answer, codec, payload_type, dropped = build_answer(sections, "0.0.0.0", 9)  # dry run: is any codec usable?
     if answer is None:
         quiet_unsubscribe(ng, args.call_id, sub_tag)
         raise RuntimeError(f"{role}: rtpengine offered no PCMU/PCMA/Opus for tag {participant}; "
                            "retry with --transcode-pcmu (needs rtpengine transcoding)")
     try:
-        leg = tap.create_leg(args.call_id, role, codec)
+        leg = tap.create_leg(args.call_id, role, codec, payload_type)
     except Exception:
         quiet_unsubscribe(ng, args.call_id, sub_tag)
         raise
     host = args.sdp_host or leg["rtp"]["host"]
-    answer, codec, dropped = build_answer(sections, host, leg["rtp"]["port"])
+    answer, codec, payload_type, dropped = build_answer(sections, host, leg["rtp"]["port"])
     fields = {"call-id": args.call_id, "to-tag": sub_tag, "sdp": answer}
     if dropped:
         # By default rtpengine rejects an answer that does not accept every offered codec.
@@ -338,8 +348,8 @@ def subscribe_one(ng, tap, args, participant, role):
             LOG.warning("call %s: %s", args.call_id, e)
         quiet_unsubscribe(ng, args.call_id, sub_tag)
         raise
-    LOG.info("call %s: %s (tag %s, %s) -> %s:%s leg %s", args.call_id, role, participant, codec, host,
-             leg["rtp"]["port"], leg["leg_id"])
+    LOG.info("call %s: %s (tag %s, %s PT %s) -> %s:%s leg %s", args.call_id, role, participant, codec,
+             payload_type, host, leg["rtp"]["port"], leg["leg_id"])
     return {"leg_id": leg["leg_id"], "role": role, "participant": participant, "sub_tag": sub_tag}
 
 
