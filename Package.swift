@@ -181,8 +181,8 @@ let package = Package(
         .testTarget(
             name: "EmotionTapServerTests",
             dependencies: [
-                "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTapServer", "EmotionTraffic", "EmotionUDP",
-                "EmotionTestSupport",
+                "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionSIP", "EmotionTapServer", "EmotionTraffic",
+                "EmotionUDP", "EmotionTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

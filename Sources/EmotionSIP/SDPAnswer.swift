@@ -33,7 +33,8 @@ public enum SDPAnswer {
                 lines.append("a=fmtp:\(te) 0-16")
             }
             if let label = s.label { lines.append("a=label:\(label)") }
-            lines.append("a=recvonly")
+            // RFC 3264: an inactive offer (hold) is answered inactive; otherwise we only receive.
+            lines.append(s.sending ? "a=recvonly" : "a=inactive")
         }
         return lines.joined(separator: "\r\n") + "\r\n"
     }

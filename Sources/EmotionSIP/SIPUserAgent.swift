@@ -9,6 +9,8 @@ public struct SIPDialog: Hashable, Sendable, CustomStringConvertible {
     init(_ nh: OpaquePointer) { bits = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(nh))) }
     var handle: OpaquePointer { OpaquePointer(bitPattern: bits)! }
     public var description: String { "dialog-\(String(bits, radix: 16))" }
+    /// A dialog that is not the stack's, for tests that drive the sessions without SIP.
+    public init(testID: UInt) { bits = testID }
 }
 
 /// An incoming INVITE (first or re-INVITE) as the service sees it.
@@ -21,6 +23,19 @@ public struct SIPInvite: Sendable {
     public var body: [UInt8]
     /// The Require header's option tags (e.g. "siprec").
     public var require: [String]
+
+    public init(
+        dialog: SIPDialog, isReinvite: Bool, callID: String, from: String? = nil, contentType: String?,
+        body: [UInt8], require: [String] = []
+    ) {
+        self.dialog = dialog
+        self.isReinvite = isReinvite
+        self.callID = callID
+        self.from = from
+        self.contentType = contentType
+        self.body = body
+        self.require = require
+    }
 }
 
 /// What to answer an INVITE with.

@@ -21,6 +21,8 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         public var role: String
         public var legID: String?
         public var port: Int?
+        /// The SRTP key the leg decrypts with (a re-INVITE with another key needs another leg).
+        public var srtp: SDESCrypto?
     }
 
     public struct Session: Sendable {
@@ -158,14 +160,25 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         var old = Dictionary(session.streams.map { (key($0.label, $0.index), $0) }, uniquingKeysWith: { a, _ in a })
         for s in offer.streams {
             guard s.rejection == nil else { ports.append(nil); continue }
-            if var existing = old.removeValue(forKey: key(s.label, s.index)), let leg = existing.legID,
-                manager.snapshot(legID: leg) != nil
+            let sender = offer.metadata?.sender(ofLabel: s.label ?? "")?.aor
+            if var existing = old[key(s.label, s.index)], let leg = existing.legID, manager.snapshot(legID: leg) != nil,
+                sender == nil || existing.participant == nil || sender == existing.participant,
+                existing.srtp == s.srtp
             {
-                if let p = offer.metadata?.sender(ofLabel: s.label ?? "")?.aor { existing.participant = p }
+                // Hold, a new SSRC, a codec switch: the same speaker, so the leg and its state go on.
+                old[key(s.label, s.index)] = nil
+                if let sender { existing.participant = sender }
                 existing.index = s.index
                 kept.append(existing)
                 ports.append(existing.port)
                 continue
+            }
+            // A new stream, another participant on the label (a transfer: the old leg's baseline and state
+            // are someone else's) or a new SRTP key (a leg's key is fixed): a fresh leg; the old one ends.
+            if let replaced = old.removeValue(forKey: key(s.label, s.index)), let leg = replaced.legID {
+                let reason = replaced.srtp != s.srtp ? "rekeyed" : "participant_changed"
+                _ = try? manager.end(legID: leg, reason: reason)
+                lock.withLock { _ = dialogOfLeg.removeValue(forKey: leg) }
             }
             do {
                 let stream = try openStream(s, session: session.id, callID: session.callID, metadata: offer.metadata)
@@ -203,7 +216,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
             recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp)
         return Stream(
             index: s.index, label: s.label, participant: participant?.aor, role: role, legID: leg.identity.legID,
-            port: leg.port)
+            port: leg.port, srtp: s.srtp)
     }
 
     /// The agent when the AOR matches a configured pattern, else the customer.

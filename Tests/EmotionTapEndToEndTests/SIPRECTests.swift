@@ -128,6 +128,25 @@ struct SIPRECTests {
     }
 
     @Test(
+        "a session whose RTP never comes: its leg times out and the server sends BYE",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    func mediaTimeout() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let sipPort = 14000 + Int.random(in: 0..<400) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port, legTimeout: 2, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
+        let sipp = try runSipp("siprec-timeout.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        defer { if sipp.isRunning { sipp.terminate() } }
+        #expect(wait(sipp, seconds: 30) == 0, "sipp got the server's BYE and answered it")
+        #expect(receiver.wait(seconds: 5) { events in events.contains(where: \.isLegEnd) })
+        #expect(receiver.events.first(where: \.isLegEnd)?.legEnd?.reason == "timeout")
+        #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
+        _ = service.terminate()
+    }
+
+    @Test(
         "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered (over UDP and TCP)",
         .enabled(
             if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"),

@@ -1,0 +1,118 @@
+import EmotionCore
+import EmotionSIP
+import EmotionTapServer
+import EmotionTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// The SIPREC sessions driven directly (no SIP stack): what an INVITE makes of the leg manager.
+@Suite("SIPREC sessions, in-process", .serialized)
+struct RecordingSessionsTests {
+    static func offer(streams: Int, agent: String = "sip:2001@agents.example.com", hold: Int? = nil) -> [UInt8] {
+        var sdp = "v=0\no=SRC 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\n"
+        for i in 1...streams {
+            let mode = hold == i ? "inactive" : "sendonly"
+            sdp += "m=audio \(30000 + 2 * i) RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=label:\(i)\na=\(mode)\n"
+        }
+        let xml = """
+            <?xml version="1.0"?><recording xmlns="urn:ietf:params:xml:ns:recording:1">
+            <session session_id="hVpd7YQgRW2n/D22h7q60JQ=="/>
+            <participant participant_id="A"><nameID aor="\(agent)"/></participant>
+            <stream stream_id="S1"><label>1</label></stream>
+            <participantstreamassoc participant_id="A"><send>S1</send></participantstreamassoc>
+            </recording>
+            """
+        let body =
+            "--b\nContent-Type: application/sdp\n\n\(sdp)\n--b\nContent-Type: application/rs-metadata+xml\n\n\(xml)\n--b--\n"
+        return Array(body.replacingOccurrences(of: "\n", with: "\r\n").utf8)
+    }
+
+    func service(ports: Int, configure: (inout ServerConfig) -> Void = { _ in }) throws -> EmotionTapService {
+        var config = ServerConfig()
+        let base = 34000 + Int.random(in: 0..<300) * 20
+        config.rtpPorts = base...(base + ports - 1)
+        config.eventTargets = []
+        config.eventLogPath = nil
+        config.sip.listen = "127.0.0.1:\(35000 + Int.random(in: 0..<1000))"
+        configure(&config)
+        return try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
+    }
+
+    /// Legs end on their worker's next turn: wait for it (bounded).
+    func settled(_ s: EmotionTapService, legs: Int) -> Bool {
+        let deadline = Date().addingTimeInterval(5)
+        while s.manager.activeCount != legs, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return s.manager.activeCount == legs
+    }
+
+    func invite(
+        _ s: EmotionTapService, id: UInt, streams: Int, reinvite: Bool = false, body: [UInt8]? = nil
+    ) throws -> SIPAnswer {
+        try #require(s.recordings).invite(
+            SIPInvite(
+                dialog: SIPDialog(testID: id), isReinvite: reinvite, callID: "abc/def=1@src.example",
+                contentType: "multipart/mixed;boundary=b", body: body ?? Self.offer(streams: streams),
+                require: ["siprec"]))
+    }
+
+    @Test("over sip.max_streams is 503 with nothing opened; the call id comes from the Call-ID or the session id")
+    func limitsAndCallID() throws {
+        let s = try service(ports: 10) {
+            $0.sip.maxStreams = 2; $0.sip.agentAORs = ["*@agents.example.com"]
+        }
+        let refused = try invite(s, id: 1, streams: 3)
+        #expect(refused.status == 503 && refused.reason.contains("over 2 streams"))
+        #expect(s.manager.activeCount == 0)
+        let ok = try invite(s, id: 2, streams: 2)
+        #expect(ok.status == 200 && ok.sdp?.contains("a=recvonly") == true)
+        let legs = s.manager.snapshots()
+        #expect(legs.count == 2)
+        #expect(Set(legs.map(\.identity.callID)) == ["abc-def-1@src.example"], "the Call-ID, made a valid call id")
+        #expect(Set(legs.map(\.identity.role)) == ["agent", "unknown"], "stream 2 has no participant in the metadata")
+        s.recordings?.ended(SIPDialog(testID: 2), reason: "bye")
+        #expect(settled(s, legs: 0))
+        let bySession = try service(ports: 4) { $0.sip.callIDSource = .sessionID }
+        #expect(try invite(bySession, id: 3, streams: 1).status == 200)
+        #expect(bySession.manager.snapshots().first?.identity.callID == "hVpd7YQgRW2n-D22h7q60JQ--")
+        bySession.manager.shutdown()
+        s.manager.shutdown()
+    }
+
+    @Test("no free RTP port for the second stream: 503, and the first stream's leg is undone")
+    func noPort() throws {
+        // The manager reserves up to 8 candidate ports per leg; one port in the range leaves none for the second.
+        let s = try service(ports: 1)
+        let answer = try invite(s, id: 4, streams: 2)
+        #expect(answer.status == 503 && answer.reason.contains("no free RTP port"), "\(answer)")
+        #expect(settled(s, legs: 0), "never a half-made session")
+        #expect(s.recordings?.snapshots().isEmpty == true)
+        let reinviteUnknown = try invite(s, id: 99, streams: 1, reinvite: true)
+        #expect(reinviteUnknown.status == 481)
+        s.manager.shutdown()
+    }
+
+    @Test("re-INVITE: hold keeps the leg (answered inactive); a transfer gives the label's new participant a new leg")
+    func holdAndTransfer() throws {
+        let s = try service(ports: 20) { $0.sip.agentAORs = ["*@agents.example.com"] }
+        #expect(try invite(s, id: 5, streams: 2).status == 200)
+        func legOf(_ label: String) -> String? {
+            s.recordings?.snapshots().first?.streams.first { $0.label == label }?.legID
+        }
+        let (agentLeg, customerLeg) = (try #require(legOf("1")), try #require(legOf("2")))
+        let hold = try invite(s, id: 5, streams: 2, reinvite: true, body: Self.offer(streams: 2, hold: 2))
+        #expect(hold.status == 200 && hold.sdp?.contains("a=inactive") == true)
+        #expect(legOf("1") == agentLeg && legOf("2") == customerLeg, "hold keeps both legs")
+        let transfer = try invite(
+            s, id: 5, streams: 2, reinvite: true, body: Self.offer(streams: 2, agent: "sip:2002@agents.example.com"))
+        #expect(transfer.status == 200)
+        let newAgent = try #require(legOf("1"))
+        #expect(newAgent != agentLeg && legOf("2") == customerLeg)
+        #expect(
+            s.recordings?.snapshots().first?.streams.first { $0.label == "1" }?.participant
+                == "sip:2002@agents.example.com")
+        #expect(settled(s, legs: 2), "the old agent leg ended")
+        #expect(s.manager.snapshot(legID: newAgent)?.identity.recording?.participant == "sip:2002@agents.example.com")
+        s.manager.shutdown()
+    }
+}
