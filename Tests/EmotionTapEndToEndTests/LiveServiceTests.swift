@@ -199,6 +199,35 @@ struct MoreLiveTests {
     }
 
     @Test(
+        "wideband API legs: G.722 and 16 kHz L16 (on a declared dynamic payload type) decode and give events",
+        arguments: [("g722", nil), ("l16-16000", 98)] as [(String, Int?)])
+    func wideband(codec: String, payloadType: Int?) throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let service = try ServiceProcess(eventPort: receiver.port)
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
+        let pt = payloadType.map { ",\"payload_type\":\($0)" } ?? ""
+        let (status, object) = try service.json(
+            "POST", "/v1/legs", body: #"{"call_id":"wide","role":"customer","codec":"\#(codec)"\#(pt)}"#)
+        #expect(status == 201, "\(object)")
+        let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
+        let leg = try #require(object["leg_id"] as? String)
+        var send = ["send", clip.path, "--to", "127.0.0.1:\(port)", "--codec", codec, "--fast"]
+        if let payloadType { send += ["--payload-type", "\(payloadType)"] }
+        #expect(try emotiontap(send).0 == 0)
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try service.json("DELETE", "/v1/legs/\(leg)")
+        #expect(receiver.wait(seconds: 10) { events in events.contains(where: \.isLegEnd) })
+        let events = receiver.parsed
+        let start = try #require(events.first { $0["type"] as? String == "leg.start" })
+        #expect(start["codec"] as? String == codec && start["payload_type"] as? Int == (payloadType ?? 9))
+        #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 3)
+        let rtp = try #require(events.first { $0["type"] as? String == "leg.end" }?["rtp"] as? [String: Any])
+        #expect(rtp["undecodable"] as? Int == 0 && rtp["unknown_payload_type"] as? Int == 0)
+        _ = service.terminate()
+    }
+
+    @Test(
         "an SRTP leg (SDES key in the POST body) decrypts with libsrtp2; a sender with the wrong key is counted, not heard"
     )
     func srtp() throws {

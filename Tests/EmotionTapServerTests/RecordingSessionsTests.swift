@@ -36,7 +36,9 @@ struct RecordingSessionsTests {
         config.eventLogPath = nil
         config.sip.listen = "127.0.0.1:\(35000 + Int.random(in: 0..<1000))"
         configure(&config)
-        return try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: logger)
     }
 
     /// Legs end on their worker's next turn: wait for it (bounded).
