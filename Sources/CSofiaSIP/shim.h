@@ -50,7 +50,8 @@ static inline nua_t *et_nua_create(su_root_t *root, nua_callback_f callback, nua
                       NUTAG_AUTOACK(1),
                       NUTAG_SESSION_TIMER(session_expires),
                       NUTAG_MIN_SE(min_se),
-                      NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                      // NUTAG_ALLOW adds to nua's defaults; the header itself is what we serve.
+                      SIPTAG_ALLOW_STR("INVITE, ACK, BYE, CANCEL, OPTIONS"),
                       SIPTAG_SUPPORTED_STR("timer, siprec"),
                       NUTAG_M_FEATURES("+sip.srs"),
                       SIPTAG_ACCEPT_STR("application/sdp, multipart/mixed, application/rs-metadata+xml"),

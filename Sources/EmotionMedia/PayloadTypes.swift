@@ -44,6 +44,11 @@ public struct PayloadTypes: Sendable, Equatable {
 
     @inline(__always)
     public func kind(of payloadType: UInt8) -> Kind {
+        // A dynamic type the offer or the API bound to a codec is that codec, even on the number the
+        // config reserves for DTMF (an offer without telephone-event may put Opus on 101).
+        if !dynamicCodecs.isEmpty, let codec = dynamicCodecs[payloadType] {
+            return accepts(codec) ? .audio(codec) : .unknown
+        }
         switch payloadType {
         case 13, 19: return .comfortNoise
         case telephoneEventPayloadType: return .telephoneEvent

@@ -126,7 +126,9 @@ public struct RecordingOffer: Sendable, Equatable {
         var streams: [OfferedStream] = []
         var media = session.pointee.sdp_media
         while let m = media {
-            streams.append(stream(m, index: streams.count))
+            let s = stream(m, index: streams.count)
+            guard (0...65535).contains(s.port) else { throw .badRequest("bad SDP: m-line port out of range") }
+            streams.append(s)
             media = m.pointee.m_next
         }
         let version = session.pointee.sdp_origin.map { String($0.pointee.o_version) }
@@ -144,7 +146,8 @@ public struct RecordingOffer: Sendable, Equatable {
             f = l.pointee.l_next
         }
         var s = OfferedStream(
-            index: index, media: text(mt.m_type_name) ?? "?", port: Int(mt.m_port),
+            // Sofia reads numbers with strtoul, unbounded: never trust them to fit.
+            index: index, media: text(mt.m_type_name) ?? "?", port: Int(exactly: mt.m_port) ?? Int.max,
             proto: text(mt.m_proto_name) ?? "?", formats: formats, label: nil, codecs: [], telephoneEvent: nil,
             crypto: [], srtp: nil, rejection: nil)
         var a = mt.m_attributes
@@ -161,7 +164,9 @@ public struct RecordingOffer: Sendable, Equatable {
             let pt = UInt8(et_rtpmap_pt(r))
             if rtpFormats { s.formats.append(String(pt)) }
             let encoding = text(r.pointee.rm_encoding) ?? ""
-            if let codec = VoiceCodec(rtpmapEncoding: encoding, clockRate: Int(r.pointee.rm_rate)) {
+            if let rate = Int(exactly: r.pointee.rm_rate),
+                let codec = VoiceCodec(rtpmapEncoding: encoding, clockRate: rate)
+            {
                 s.codecs.append(.init(payloadType: pt, codec: codec, fmtp: text(r.pointee.rm_fmtp)))
             } else if encoding.lowercased() == "telephone-event" {
                 s.telephoneEvent = pt

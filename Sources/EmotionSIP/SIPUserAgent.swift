@@ -202,6 +202,11 @@ public final class SIPUserAgent: @unchecked Sendable {
             if let nh { end(SIPDialog(nh), reason: "cancel") }
         case nua_r_shutdown:
             if status >= 200 { shutdownComplete = true }
+        case nua_i_options, nua_i_message, nua_i_refer, nua_i_subscribe, nua_i_notify, nua_i_publish, nua_i_info,
+            nua_i_method:
+            // The stack answered; a request outside our dialogs leaves a handle that is ours to free
+            // (an SBC's OPTIONS keep-alive every few seconds would otherwise leak one each time).
+            if let nh, !dialogs.contains(SIPDialog(nh)) { nua_handle_destroy(nh) }
         default:
             break
         }
@@ -217,6 +222,7 @@ public final class SIPUserAgent: @unchecked Sendable {
         let isReinvite = dialogs.contains(dialog)
         guard let delegate, let sip else {
             et_nua_respond(nh, 500, "Server Error", nil, nil, nil)
+            if !isReinvite { nua_handle_destroy(nh) }
             return
         }
         let s = sip.pointee

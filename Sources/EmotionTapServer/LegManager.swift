@@ -191,6 +191,11 @@ public final class LegManager: @unchecked Sendable {
         return leg.snapshot
     }
 
+    /// Holds off (or restores) a leg's media timeout while its stream is on hold.
+    public func setMediaPaused(legID: String, _ paused: Bool) {
+        lock.withLock { legs[legID] }?.mediaPaused.store(paused, ordering: .relaxed)
+    }
+
     public func snapshot(legID: String) -> LegSnapshot? { lock.withLock { legs[legID] }?.snapshot }
 
     public func snapshots() -> [LegSnapshot] {

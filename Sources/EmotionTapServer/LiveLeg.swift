@@ -1,3 +1,4 @@
+import Synchronization
 import EmotionCore
 import EmotionMedia
 import EmotionORTP
@@ -32,6 +33,8 @@ final class LiveLeg: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshotStorage: LegSnapshot
     var lastPacketAt: Double
+    /// On hold or a paused recording (SIPREC `a=inactive`): no RTP is expected, so no media timeout.
+    let mediaPaused = Atomic<Bool>(false)
     let createdAt: Double
     private(set) var ended = false
 

@@ -90,7 +90,11 @@ final class RTPWorker: @unchecked Sendable {
                 lastHousekeeping = readAt
                 for (fd, leg) in legs {
                     leg.refreshSnapshot()
-                    if readAt - leg.lastPacketAt > timeout { finish(fd, leg, reason: "timeout", now: readAt) }
+                    if leg.mediaPaused.load(ordering: .relaxed) {
+                        leg.lastPacketAt = readAt  // the timeout counts from the end of the pause
+                    } else if readAt - leg.lastPacketAt > timeout {
+                        finish(fd, leg, reason: "timeout", now: readAt)
+                    }
                 }
             }
         }

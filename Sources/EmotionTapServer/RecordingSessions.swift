@@ -34,6 +34,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         fileprivate var dialog: SIPDialog
         fileprivate var sdpSessionID: UInt64
         fileprivate var sdpVersion: UInt64
+        fileprivate var metadata: RecordingMetadata?
     }
 
     let manager: LegManager
@@ -109,7 +110,8 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         let callID = Self.identifier(source)
         var session = Session(
             id: String(id), callID: callID, sipCallID: invite.callID, created: Date(), streams: [],
-            dialog: invite.dialog, sdpSessionID: UInt64.random(in: 1...UInt64(Int64.max)), sdpVersion: 1)
+            dialog: invite.dialog, sdpSessionID: UInt64.random(in: 1...UInt64(Int64.max)), sdpVersion: 1,
+            metadata: offer.metadata)
         var ports: [Int?] = []
         for s in offer.streams {
             guard s.rejection == nil else { ports.append(nil); continue }
@@ -155,47 +157,63 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
             return SIPAnswer(status: 503, reason: "Service Unavailable (over \(config.maxStreams) streams)")
         }
         func key(_ label: String?, _ index: Int) -> String { label.map { "l:\($0)" } ?? "i:\(index)" }
-        var kept: [Stream] = []
+        // SRCs often send metadata only when it changes: the session's last one stands until then.
+        let metadata = offer.metadata ?? session.metadata
+        // Phase 1: decide and open the new legs; nothing ends yet, so a failure leaves the session as it was.
+        var kept: [Stream] = [], opened: [String] = [], ending: [(leg: String, reason: String)] = []
         var ports: [Int?] = []
         var old = Dictionary(session.streams.map { (key($0.label, $0.index), $0) }, uniquingKeysWith: { a, _ in a })
         for s in offer.streams {
             guard s.rejection == nil else { ports.append(nil); continue }
-            let sender = offer.metadata?.sender(ofLabel: s.label ?? "")?.aor
-            if var existing = old[key(s.label, s.index)], let leg = existing.legID, manager.snapshot(legID: leg) != nil,
+            let k = key(s.label, s.index)
+            let sender = metadata?.sender(ofLabel: s.label ?? "")?.aor
+            if var existing = old[k], let leg = existing.legID, manager.snapshot(legID: leg) != nil,
                 sender == nil || existing.participant == nil || sender == existing.participant,
-                existing.srtp == s.srtp
+                Self.sameKey(existing.srtp, s.srtp)
             {
                 // Hold, a new SSRC, a codec switch: the same speaker, so the leg and its state go on.
-                old[key(s.label, s.index)] = nil
+                old[k] = nil
                 if let sender { existing.participant = sender }
                 existing.index = s.index
+                manager.setMediaPaused(legID: leg, !s.sending)
                 kept.append(existing)
                 ports.append(existing.port)
                 continue
             }
             // A new stream, another participant on the label (a transfer: the old leg's baseline and state
             // are someone else's) or a new SRTP key (a leg's key is fixed): a fresh leg; the old one ends.
-            if let replaced = old.removeValue(forKey: key(s.label, s.index)), let leg = replaced.legID {
-                let reason = replaced.srtp != s.srtp ? "rekeyed" : "participant_changed"
-                _ = try? manager.end(legID: leg, reason: reason)
-                lock.withLock { _ = dialogOfLeg.removeValue(forKey: leg) }
+            if let replaced = old.removeValue(forKey: k), let leg = replaced.legID {
+                ending.append((leg, Self.sameKey(replaced.srtp, s.srtp) ? "participant_changed" : "rekeyed"))
             }
             do {
-                let stream = try openStream(s, session: session.id, callID: session.callID, metadata: offer.metadata)
+                let stream = try openStream(s, session: session.id, callID: session.callID, metadata: metadata)
+                opened.append(stream.legID!)
                 kept.append(stream)
                 ports.append(stream.port)
             } catch {
+                for leg in opened { _ = try? manager.end(legID: leg, reason: "setup_failed") }
                 return SIPAnswer(status: 503, reason: "Service Unavailable (\(error))")
             }
         }
-        for gone in old.values { if let leg = gone.legID { _ = try? manager.end(legID: leg, reason: "removed") } }
+        for gone in old.values { if let leg = gone.legID { ending.append((leg, "removed")) } }
+        // Phase 2: commit under the lock (a kept leg that ended meanwhile is dropped), then end the rest:
+        // their entries are gone first, so their ends never look like the session's media stopping.
         session.streams = kept
+        session.metadata = metadata
         session.sdpVersion += 1
         lock.withLock {
-            for gone in old.values { if let leg = gone.legID { dialogOfLeg[leg] = nil } }
-            for s in kept { if let leg = s.legID { dialogOfLeg[leg] = invite.dialog } }
+            for e in ending { dialogOfLeg[e.leg] = nil }
+            for i in session.streams.indices {
+                guard let leg = session.streams[i].legID else { continue }
+                if opened.contains(leg) {
+                    dialogOfLeg[leg] = invite.dialog
+                } else if dialogOfLeg[leg] != invite.dialog {
+                    session.streams[i].legID = nil
+                }
+            }
             sessions[invite.dialog] = session
         }
+        for e in ending { _ = try? manager.end(legID: e.leg, reason: e.reason) }
         return SIPAnswer(
             status: 200, reason: "OK",
             sdp: SDPAnswer.make(
@@ -214,9 +232,16 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         let leg = try manager.create(
             callID: callID, role: role, payloadTypes: payloadTypes, port: nil,
             recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp)
+        // A stream offered inactive (a paused recording) sends nothing yet: no media timeout for it.
+        if !s.sending { manager.setMediaPaused(legID: leg.identity.legID, true) }
         return Stream(
             index: s.index, label: s.label, participant: participant?.aor, role: role, legID: leg.identity.legID,
             port: leg.port, srtp: s.srtp)
+    }
+
+    /// The same SRTP key (the SDES tag may differ between offers).
+    static func sameKey(_ a: SDESCrypto?, _ b: SDESCrypto?) -> Bool {
+        a?.suite == b?.suite && a?.keySalt == b?.keySalt
     }
 
     /// The agent when the AOR matches a configured pattern, else the customer.

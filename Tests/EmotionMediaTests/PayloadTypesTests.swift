@@ -20,6 +20,8 @@ struct PayloadTypesTests {
         #expect(offer.kind(of: 98) == .audio(.l16Wide) && offer.clockRate(of: 98) == 16_000)
         #expect(offer.kind(of: 111) == .audio(.opus) && offer.kind(of: 100) == .unknown)
         #expect(offer.dynamicCodecs[12] == nil, "a static type cannot be rebound")
+        let opusOn101 = PayloadTypes(dynamicCodecs: [101: .opus])
+        #expect(opusOn101.kind(of: 101) == .audio(.opus), "a bound dynamic type wins over the default DTMF type")
         let declared = PayloadTypes(requestedCodec: .g722)
         #expect(declared.kind(of: 9) == .audio(.g722) && declared.kind(of: 0) == .unknown)
         #expect(declared.kind(of: 111) == .unknown)

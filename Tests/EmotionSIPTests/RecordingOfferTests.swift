@@ -120,11 +120,30 @@ struct RecordingOfferTests {
             ("multipart/mixed;boundary=b-42", "", 488),
             ("application/sdp", "this is not sdp", 400),
             ("text/plain", "hello", 415),
+            // Numbers past UInt32 (Sofia reads them unbounded): a clear 400, never a trap.
+            (
+                "application/sdp",
+                "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 99999999999999999999 RTP/AVP 0\r\n",
+                400
+            ),
+            (
+                "application/sdp",
+                "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 70000 RTP/AVP 0\r\n", 400
+            ),
         ] as [(String, String, Int)])
     func errors(contentType: String, body: String, status: Int) {
         #expect {
             try RecordingOffer.parse(contentType: contentType, body: Array(body.utf8))
         } throws: { ($0 as? OfferError)?.status == status }
+    }
+
+    @Test("a clock rate past any integer makes the format unknown, not a crash")
+    func hugeRate() throws {
+        let sdp =
+            "v=0\r\no=a 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\n"
+            + "m=audio 4000 RTP/AVP 96 0\r\na=rtpmap:96 opus/99999999999999999999/2\r\na=rtpmap:0 PCMU/8000\r\n"
+        let offer = try RecordingOffer.parse(contentType: "application/sdp", body: Array(sdp.utf8))
+        #expect(offer.streams.first?.codecs.map(\.codec) == [.pcmu])
     }
 
     @Test("metadata without SDP is 488; metadata that is not XML, or truncated, is 400; a huge body is 400")

@@ -117,4 +117,20 @@ struct RecordingSessionsTests {
         #expect(s.manager.snapshot(legID: newAgent)?.identity.recording?.participant == "sip:2002@agents.example.com")
         s.manager.shutdown()
     }
+
+    @Test("a stream on hold keeps its leg past the media timeout; a silent stream that is not on hold times out")
+    func holdOutlivesTimeout() throws {
+        let s = try service(ports: 20) { $0.legTimeoutSeconds = 1 }
+        #expect(try invite(s, id: 6, streams: 2).status == 200)
+        #expect(try invite(s, id: 6, streams: 2, reinvite: true, body: Self.offer(streams: 2, hold: 2)).status == 200)
+        let held = try #require(s.recordings?.snapshots().first?.streams.first { $0.label == "2" }?.legID)
+        #expect(settled(s, legs: 1), "stream 1 got no RTP for over 1 s and timed out")
+        #expect(s.manager.snapshot(legID: held) != nil, "the held stream's leg is still there")
+        // Off hold: the timeout counts again.
+        #expect(try invite(s, id: 6, streams: 2, reinvite: true).status == 200)
+        let streams = s.recordings?.snapshots().first?.streams ?? []
+        #expect(streams.first { $0.label == "2" }?.legID == held, "off hold: the same leg goes on")
+        #expect(streams.first { $0.label == "1" }?.legID != nil, "stream 1, timed out before, has a new leg")
+        s.manager.shutdown()
+    }
 }
