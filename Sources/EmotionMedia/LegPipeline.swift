@@ -8,7 +8,7 @@ import EmotionCore
 /// allocation (a window, once a second, allocates its vector).
 public final class LegPipeline {
     public let identity: LegIdentity
-    public let payloadTypes: PayloadTypes
+    public private(set) var payloadTypes: PayloadTypes
     public let sourcePolicy: SourcePolicy
     public private(set) var codec: VoiceCodec?
     public private(set) var payloadType: UInt8?
@@ -60,6 +60,12 @@ public final class LegPipeline {
     }
 
     public var requestedCodec: VoiceCodec? { payloadTypes.requestedCodec }
+
+    /// A re-INVITE moved the leg's payload types (e.g. Opus from 96 to 97): the next packet on a type
+    /// that now means another codec switches the decoder as any codec change does; the state goes on.
+    public func update(payloadTypes: PayloadTypes) {
+        self.payloadTypes = payloadTypes
+    }
     /// Media seconds analysed so far.
     public var mediaSeconds: Double { analyzer.elapsed }
     public var mood: LegMood { decisions.mood }

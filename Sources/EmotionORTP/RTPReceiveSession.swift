@@ -26,7 +26,7 @@ public final class RTPReceiveSession {
     /// type's clock, from `payloadTypes`), counted from `clockStart`.
     private var clockRate: Double
     private let clockStart: Double
-    private let payloadTypes: PayloadTypes
+    private var payloadTypes: PayloadTypes
 
     /// `jitterBufferMilliseconds` > 0 holds each packet that long after it arrives (oRTP's jitter buffer,
     /// fixed delay), so packets overtaken by up to that much are put back in order instead of being late.
@@ -90,6 +90,9 @@ public final class RTPReceiveSession {
         self.host = host
         self.port = Int(rtp_session_get_local_port(s))
     }
+
+    /// New payload types for the clock the jitter buffer follows (a re-INVITE moved them).
+    public func update(payloadTypes: PayloadTypes) { self.payloadTypes = payloadTypes }
 
     deinit {
         et_rtp_session_reattach_rtcp(session, rtcpTransport)

@@ -191,6 +191,11 @@ public final class LegManager: @unchecked Sendable {
         return leg.snapshot
     }
 
+    /// New payload types for a live leg (a re-INVITE moved them); its state goes on.
+    public func update(legID: String, payloadTypes: PayloadTypes) {
+        lock.withLock { legs[legID] }?.update(payloadTypes: payloadTypes)
+    }
+
     /// Holds off (or restores) a leg's media timeout while its stream is on hold.
     public func setMediaPaused(legID: String, _ paused: Bool) {
         lock.withLock { legs[legID] }?.mediaPaused.store(paused, ordering: .relaxed)

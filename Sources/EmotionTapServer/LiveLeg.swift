@@ -60,7 +60,26 @@ final class LiveLeg: @unchecked Sendable {
     var snapshot: LegSnapshot { lock.withLock { snapshotStorage } }
 
     /// Reads what is queued on the socket (and due, with a jitter buffer).
+    /// Payload types a re-INVITE set, handed to the owning worker (checked once per drain, not per packet).
+    private let pendingPayloadTypes = Mutex<PayloadTypes?>(nil)
+    private let hasPendingPayloadTypes = Atomic<Bool>(false)
+
+    /// Thread-safe: the worker applies them before its next read.
+    func update(payloadTypes: PayloadTypes) {
+        pendingPayloadTypes.withLock { $0 = payloadTypes }
+        hasPendingPayloadTypes.store(true, ordering: .releasing)
+    }
+
+    private func applyPendingPayloadTypes() {
+        guard hasPendingPayloadTypes.exchange(false, ordering: .acquiringAndReleasing),
+            let types = pendingPayloadTypes.withLock({ p -> PayloadTypes? in defer { p = nil }; return p })
+        else { return }
+        session.update(payloadTypes: types)
+        pipeline.update(payloadTypes: types)
+    }
+
     func drain(now: Double) {
+        applyPendingPayloadTypes()
         let n = session.drain { packet in pipeline.handle(packet) }
         if n > 0 { lastPacketAt = now }
     }

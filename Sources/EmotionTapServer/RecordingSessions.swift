@@ -176,6 +176,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
                 if let sender { existing.participant = sender }
                 existing.index = s.index
                 manager.setMediaPaused(legID: leg, !s.sending)
+                manager.update(legID: leg, payloadTypes: payloadTypes(for: s))
                 kept.append(existing)
                 ports.append(existing.port)
                 continue
@@ -226,17 +227,21 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
     ) throws(LegRequestError) -> Stream {
         let participant = s.label.flatMap { metadata?.sender(ofLabel: $0) }
         let role = participant.map { self.role(of: $0.aor) } ?? "unknown"
-        let payloadTypes = PayloadTypes(
-            dynamicCodecs: s.dynamicCodecs,
-            telephoneEventPayloadType: s.telephoneEvent ?? manager.config.telephoneEventPayloadType)
         let leg = try manager.create(
-            callID: callID, role: role, payloadTypes: payloadTypes, port: nil,
+            callID: callID, role: role, payloadTypes: payloadTypes(for: s), port: nil,
             recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp)
         // A stream offered inactive (a paused recording) sends nothing yet: no media timeout for it.
         if !s.sending { manager.setMediaPaused(legID: leg.identity.legID, true) }
         return Stream(
             index: s.index, label: s.label, participant: participant?.aor, role: role, legID: leg.identity.legID,
             port: leg.port, srtp: s.srtp)
+    }
+
+    /// What a stream's payload types mean, from its offer.
+    private func payloadTypes(for s: OfferedStream) -> PayloadTypes {
+        PayloadTypes(
+            dynamicCodecs: s.dynamicCodecs,
+            telephoneEventPayloadType: s.telephoneEvent ?? manager.config.telephoneEventPayloadType)
     }
 
     /// The same SRTP key (the SDES tag may differ between offers).

@@ -2,6 +2,8 @@ import EmotionCore
 import EmotionSIP
 import EmotionTapServer
 import EmotionTestSupport
+import EmotionTraffic
+import EmotionUDP
 import Foundation
 import Logging
 import Testing
@@ -133,4 +135,38 @@ struct RecordingSessionsTests {
         #expect(streams.first { $0.label == "1" }?.legID != nil, "stream 1, timed out before, has a new leg")
         s.manager.shutdown()
     }
+
+    @Test("a re-INVITE that moves Opus to another payload type keeps the leg, which then decodes the new type")
+    func payloadTypeMove() throws {
+        let s = try service(ports: 20)
+        func opus(on pt: Int) -> [UInt8] {
+            let sdp = "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                + "m=audio 30002 RTP/AVP \(pt)\r\na=rtpmap:\(pt) opus/48000/2\r\na=label:1\r\na=sendonly\r\n"
+            return Array(sdp.utf8)
+        }
+        func send(_ body: [UInt8], reinvite: Bool) throws -> SIPAnswer {
+            try #require(s.recordings).invite(
+                SIPInvite(
+                    dialog: SIPDialog(testID: 7), isReinvite: reinvite, callID: "pt-move", contentType: "application/sdp",
+                    body: body))
+        }
+        #expect(try send(opus(on: 96), reinvite: false).status == 200)
+        let stream = try #require(s.recordings?.snapshots().first?.streams.first)
+        let leg = try #require(stream.legID), port = try #require(stream.port)
+        #expect(try send(opus(on: 97), reinvite: true).status == 200)
+        #expect(s.recordings?.snapshots().first?.streams.first?.legID == leg, "same leg")
+        let audio = try Fixtures.audio("crema-1009_DFA_ANG_XX.wav")
+        let frames = try PayloadFrames(audio, codec: .opus, dynamicPayloadType: 97)
+        _ = try RTPFileSender(frames: frames, destination: try UDPEndpoint("127.0.0.1:\(port)"), fast: true).run()
+        let deadline = Date().addingTimeInterval(5)
+        var rtp = s.manager.snapshot(legID: leg)?.rtp
+        while Date() < deadline, (rtp?.packets ?? 0) < UInt64(frames.payloads.count) {
+            Thread.sleep(forTimeInterval: 0.1)
+            rtp = s.manager.snapshot(legID: leg)?.rtp
+        }
+        #expect(rtp?.packets == UInt64(frames.payloads.count))
+        #expect(rtp?.unknownPayloadType == 0, "PT 97 is Opus now: \(String(describing: rtp))")
+        s.manager.shutdown()
+    }
 }
+
