@@ -72,7 +72,9 @@ final class LiveLeg: @unchecked Sendable {
 
     private func applyPendingPayloadTypes() {
         guard hasPendingPayloadTypes.exchange(false, ordering: .acquiringAndReleasing),
-            let types = pendingPayloadTypes.withLock({ p -> PayloadTypes? in defer { p = nil }; return p })
+            let types = pendingPayloadTypes.withLock({ p -> PayloadTypes? in
+                defer { p = nil }; return p
+            })
         else { return }
         session.update(payloadTypes: types)
         pipeline.update(payloadTypes: types)

@@ -35,6 +35,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         fileprivate var sdpSessionID: UInt64
         fileprivate var sdpVersion: UInt64
         fileprivate var metadata: RecordingMetadata?
+        fileprivate var lastAnswer: String?
     }
 
     let manager: LegManager
@@ -124,6 +125,10 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
                 return SIPAnswer(status: 503, reason: "Service Unavailable (\(error))")
             }
         }
+        let answer = SDPAnswer.make(
+            offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
+            version: session.sdpVersion)
+        session.lastAnswer = answer
         lock.withLock {
             sessions[invite.dialog] = session
             for s in session.streams { if let leg = s.legID { dialogOfLeg[leg] = invite.dialog } }
@@ -136,11 +141,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
                 "sip.session": "\(session.id)", "sip.call_id": "\(invite.callID)", "call.id": "\(callID)",
                 "streams": "\(session.streams.count)",
             ])
-        return SIPAnswer(
-            status: 200, reason: "OK",
-            sdp: SDPAnswer.make(
-                offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
-                version: session.sdpVersion))
+        return SIPAnswer(status: 200, reason: "OK", sdp: answer)
     }
 
     /// A re-INVITE: streams matched by label (by position when unlabelled) keep their legs and state; new
@@ -148,6 +149,11 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
     private func reinvite(_ invite: SIPInvite) -> SIPAnswer {
         guard var session = lock.withLock({ sessions[invite.dialog] }) else {
             return SIPAnswer(status: 481, reason: "Call/Transaction Does Not Exist")
+        }
+        // A re-INVITE without SDP (a session-timer refresh asking for an offer): offer what we answered
+        // last; the ACK's answer is taken as unchanged.
+        if invite.body.isEmpty, let last = session.lastAnswer {
+            return SIPAnswer(status: 200, reason: "OK", sdp: last)
         }
         let offer: RecordingOffer
         do { offer = try RecordingOffer.parse(contentType: invite.contentType, body: invite.body) } catch {
@@ -202,6 +208,10 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         session.streams = kept
         session.metadata = metadata
         session.sdpVersion += 1
+        let answer = SDPAnswer.make(
+            offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
+            version: session.sdpVersion)
+        session.lastAnswer = answer
         lock.withLock {
             for e in ending { dialogOfLeg[e.leg] = nil }
             for i in session.streams.indices {
@@ -215,11 +225,7 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
             sessions[invite.dialog] = session
         }
         for e in ending { _ = try? manager.end(legID: e.leg, reason: e.reason) }
-        return SIPAnswer(
-            status: 200, reason: "OK",
-            sdp: SDPAnswer.make(
-                offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
-                version: session.sdpVersion))
+        return SIPAnswer(status: 200, reason: "OK", sdp: answer)
     }
 
     private func openStream(

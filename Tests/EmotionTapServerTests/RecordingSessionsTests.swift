@@ -136,24 +136,32 @@ struct RecordingSessionsTests {
         s.manager.shutdown()
     }
 
-    @Test("a re-INVITE that moves Opus to another payload type keeps the leg, which then decodes the new type")
+    @Test(
+        "a re-INVITE that moves Opus to another payload type keeps the leg, which then decodes the new type; an offerless one gets our last SDP"
+    )
     func payloadTypeMove() throws {
         let s = try service(ports: 20)
         func opus(on pt: Int) -> [UInt8] {
-            let sdp = "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            let sdp =
+                "v=0\r\no=SRC 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                 + "m=audio 30002 RTP/AVP \(pt)\r\na=rtpmap:\(pt) opus/48000/2\r\na=label:1\r\na=sendonly\r\n"
             return Array(sdp.utf8)
         }
         func send(_ body: [UInt8], reinvite: Bool) throws -> SIPAnswer {
             try #require(s.recordings).invite(
                 SIPInvite(
-                    dialog: SIPDialog(testID: 7), isReinvite: reinvite, callID: "pt-move", contentType: "application/sdp",
+                    dialog: SIPDialog(testID: 7), isReinvite: reinvite, callID: "pt-move",
+                    contentType: "application/sdp",
                     body: body))
         }
         #expect(try send(opus(on: 96), reinvite: false).status == 200)
         let stream = try #require(s.recordings?.snapshots().first?.streams.first)
         let leg = try #require(stream.legID), port = try #require(stream.port)
-        #expect(try send(opus(on: 97), reinvite: true).status == 200)
+        let moved = try send(opus(on: 97), reinvite: true)
+        #expect(moved.status == 200)
+        // A refresh without SDP is offered what we answered last.
+        let refresh = try send([], reinvite: true)
+        #expect(refresh.status == 200 && refresh.sdp == moved.sdp)
         #expect(s.recordings?.snapshots().first?.streams.first?.legID == leg, "same leg")
         let audio = try Fixtures.audio("crema-1009_DFA_ANG_XX.wav")
         let frames = try PayloadFrames(audio, codec: .opus, dynamicPayloadType: 97)
@@ -169,4 +177,3 @@ struct RecordingSessionsTests {
         s.manager.shutdown()
     }
 }
-
