@@ -32,7 +32,10 @@ debug: deps
 # Kamailio and userspace rtpengine (tools/interop_kamailio.sh, as `make interop`).
 test: deps format-check
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@# Two runs: the black-box tests block their threads while they wait on child processes, and in the
+	@# same process that starves the in-process services' async handlers (a request timed out twice).
+	$(SWIFT) test --skip-build --skip EmotionTapEndToEndTests
+	$(SWIFT) test --skip-build --filter EmotionTapEndToEndTests
 	tools/interop_kamailio.sh .build/debug/emotiontap
 
 # swift-format (in the toolchain) with the checked-in .swift-format: `make format` rewrites,

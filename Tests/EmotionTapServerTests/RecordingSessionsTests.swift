@@ -43,10 +43,11 @@ struct RecordingSessionsTests {
         return try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: logger)
     }
 
-    /// Legs end on their worker's next turn: wait for it (bounded).
-    func settled(_ s: EmotionTapService, legs: Int) -> Bool {
+    /// Legs end on their worker's next turn: wait for it (bounded). Async, so the wait does not hold a
+    /// thread of the shared pool the in-process API tests' handlers run on.
+    func settled(_ s: EmotionTapService, legs: Int) async throws -> Bool {
         let deadline = Date().addingTimeInterval(5)
-        while s.manager.activeCount != legs, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while s.manager.activeCount != legs, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
         return s.manager.activeCount == legs
     }
 
@@ -61,7 +62,7 @@ struct RecordingSessionsTests {
     }
 
     @Test("over sip.max_streams is 503 with nothing opened; the call id comes from the Call-ID or the session id")
-    func limitsAndCallID() throws {
+    func limitsAndCallID() async throws {
         let s = try service(ports: 10) {
             $0.sip.maxStreams = 2; $0.sip.agentAORs = ["*@agents.example.com"]
         }
@@ -75,7 +76,7 @@ struct RecordingSessionsTests {
         #expect(Set(legs.map(\.identity.callID)) == ["abc-def-1@src.example"], "the Call-ID, made a valid call id")
         #expect(Set(legs.map(\.identity.role)) == ["agent", "unknown"], "stream 2 has no participant in the metadata")
         s.recordings?.ended(SIPDialog(testID: 2), reason: "bye")
-        #expect(settled(s, legs: 0))
+        #expect(try await settled(s, legs: 0))
         let bySession = try service(ports: 4) { $0.sip.callIDSource = .sessionID }
         #expect(try invite(bySession, id: 3, streams: 1).status == 200)
         #expect(bySession.manager.snapshots().first?.identity.callID == "hVpd7YQgRW2n-D22h7q60JQ--")
@@ -84,12 +85,12 @@ struct RecordingSessionsTests {
     }
 
     @Test("no free RTP port for the second stream: 503, and the first stream's leg is undone")
-    func noPort() throws {
+    func noPort() async throws {
         // The manager reserves up to 8 candidate ports per leg; one port in the range leaves none for the second.
         let s = try service(ports: 1)
         let answer = try invite(s, id: 4, streams: 2)
         #expect(answer.status == 503 && answer.reason.contains("no free RTP port"), "\(answer)")
-        #expect(settled(s, legs: 0), "never a half-made session")
+        #expect(try await settled(s, legs: 0), "never a half-made session")
         #expect(s.recordings?.snapshots().isEmpty == true)
         let reinviteUnknown = try invite(s, id: 99, streams: 1, reinvite: true)
         #expect(reinviteUnknown.status == 481)
@@ -97,7 +98,7 @@ struct RecordingSessionsTests {
     }
 
     @Test("re-INVITE: hold keeps the leg (answered inactive); a transfer gives the label's new participant a new leg")
-    func holdAndTransfer() throws {
+    func holdAndTransfer() async throws {
         let s = try service(ports: 20) { $0.sip.agentAORs = ["*@agents.example.com"] }
         #expect(try invite(s, id: 5, streams: 2).status == 200)
         func legOf(_ label: String) -> String? {
@@ -115,18 +116,18 @@ struct RecordingSessionsTests {
         #expect(
             s.recordings?.snapshots().first?.streams.first { $0.label == "1" }?.participant
                 == "sip:2002@agents.example.com")
-        #expect(settled(s, legs: 2), "the old agent leg ended")
+        #expect(try await settled(s, legs: 2), "the old agent leg ended")
         #expect(s.manager.snapshot(legID: newAgent)?.identity.recording?.participant == "sip:2002@agents.example.com")
         s.manager.shutdown()
     }
 
     @Test("a stream on hold keeps its leg past the media timeout; a silent stream that is not on hold times out")
-    func holdOutlivesTimeout() throws {
+    func holdOutlivesTimeout() async throws {
         let s = try service(ports: 20) { $0.legTimeoutSeconds = 1 }
         #expect(try invite(s, id: 6, streams: 2).status == 200)
         #expect(try invite(s, id: 6, streams: 2, reinvite: true, body: Self.offer(streams: 2, hold: 2)).status == 200)
         let held = try #require(s.recordings?.snapshots().first?.streams.first { $0.label == "2" }?.legID)
-        #expect(settled(s, legs: 1), "stream 1 got no RTP for over 1 s and timed out")
+        #expect(try await settled(s, legs: 1), "stream 1 got no RTP for over 1 s and timed out")
         #expect(s.manager.snapshot(legID: held) != nil, "the held stream's leg is still there")
         // Off hold: the timeout counts again.
         #expect(try invite(s, id: 6, streams: 2, reinvite: true).status == 200)
@@ -139,7 +140,7 @@ struct RecordingSessionsTests {
     @Test(
         "a re-INVITE that moves Opus to another payload type keeps the leg, which then decodes the new type; an offerless one gets our last SDP"
     )
-    func payloadTypeMove() throws {
+    func payloadTypeMove() async throws {
         let s = try service(ports: 20)
         func opus(on pt: Int) -> [UInt8] {
             let sdp =
@@ -169,7 +170,7 @@ struct RecordingSessionsTests {
         let deadline = Date().addingTimeInterval(5)
         var rtp = s.manager.snapshot(legID: leg)?.rtp
         while Date() < deadline, (rtp?.packets ?? 0) < UInt64(frames.payloads.count) {
-            Thread.sleep(forTimeInterval: 0.1)
+            try await Task.sleep(for: .milliseconds(100))
             rtp = s.manager.snapshot(legID: leg)?.rtp
         }
         #expect(rtp?.packets == UInt64(frames.payloads.count))
