@@ -258,14 +258,17 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
     /// The agent when the AOR matches a configured pattern, else the customer.
     func role(of aor: String?) -> String {
         guard let aor else { return "customer" }
-        var bare = aor.lowercased()
-        for scheme in ["sips:", "sip:", "tel:"] where bare.hasPrefix(scheme) { bare.removeFirst(scheme.count) }
-        for pattern in config.agentAORs {
-            var p = pattern.lowercased()
-            for scheme in ["sips:", "sip:", "tel:"] where p.hasPrefix(scheme) { p.removeFirst(scheme.count) }
-            if fnmatch(p, bare, 0) == 0 { return "agent" }
+        let bare = Self.withoutScheme(aor)
+        return config.agentAORs.contains { fnmatch(Self.withoutScheme($0), bare, 0) == 0 } ? "agent" : "customer"
+    }
+
+    /// An AOR or pattern compared case-insensitively and without its "sip:", "sips:" or "tel:".
+    static func withoutScheme(_ s: String) -> String {
+        let lower = s.lowercased()
+        for scheme in ["sips:", "sip:", "tel:"] where lower.hasPrefix(scheme) {
+            return String(lower.dropFirst(scheme.count))
         }
-        return "customer"
+        return lower
     }
 
     /// A SIP Call-ID or session id as a leg's call id: characters the API allows, at most 128.

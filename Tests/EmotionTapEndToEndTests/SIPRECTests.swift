@@ -28,6 +28,18 @@ struct SIPRECTests {
         return p
     }
 
+    /// The first session's streams as `GET /v1/sessions` lists them, once the INVITE is answered
+    /// (bounded: empty after 10 s).
+    func firstSessionStreams(_ service: ServiceProcess) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            let sessions = try service.json("GET", "/v1/sessions").1["sessions"] as? [[String: Any]] ?? []
+            let streams = sessions.first?["streams"] as? [[String: Any]] ?? []
+            if !streams.isEmpty || Date() >= deadline { return streams }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
     func wait(_ p: Process, seconds: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
@@ -51,14 +63,7 @@ struct SIPRECTests {
         let sipp = try runSipp("siprec-src.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
         defer { if sipp.isRunning { sipp.terminate() } }
 
-        // The session as the API lists it, once the INVITE is answered.
-        var streams: [[String: Any]] = []
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, streams.isEmpty {
-            let sessions = try service.json("GET", "/v1/sessions").1["sessions"] as? [[String: Any]] ?? []
-            streams = sessions.first?["streams"] as? [[String: Any]] ?? []
-            if streams.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
-        }
+        let streams = try firstSessionStreams(service)
         #expect(streams.count == 2)
         let byLabel = Dictionary(streams.map { ($0["label"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byLabel["1"]?["role"] as? String == "agent")
@@ -104,14 +109,7 @@ struct SIPRECTests {
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
         let sipp = try runSipp("siprec-srtp.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
         defer { if sipp.isRunning { sipp.terminate() } }
-        var port: Int?
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, port == nil {
-            let sessions = try service.json("GET", "/v1/sessions").1["sessions"] as? [[String: Any]] ?? []
-            port = (sessions.first?["streams"] as? [[String: Any]])?.first?["port"] as? Int
-            if port == nil { Thread.sleep(forTimeInterval: 0.1) }
-        }
-        let rtpPort = try #require(port)
+        let rtpPort = try #require(try firstSessionStreams(service).first?["port"] as? Int)
         // The key the scenario offers first (RFC 4568's example).
         let key = "AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
         #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(rtpPort)", "--fast", "--srtp", key]).0 == 0)

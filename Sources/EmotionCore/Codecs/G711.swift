@@ -39,21 +39,17 @@ public final class G711Decoder: PayloadDecoder {
     public let law: G711Law
     public var sampleRate: Int { 8000 }
     private let codec: OpaquePointer
-    private let plc: UnsafeMutablePointer<plc_state_t>
+    private let plc = PacketLossConcealment()
     /// RTP packets are at most ~1500 bytes; one G.711 byte is one sample.
     public static let maxPayload = 65_536
 
     public init(law: G711Law) {
         self.law = law
-        // spandsp allocates when handed nil; both are released in deinit.
+        // spandsp allocates when handed nil; released in deinit.
         codec = g711_init(nil, law.spandspMode)!
-        plc = plc_init(nil)!
     }
 
-    deinit {
-        g711_free(codec)
-        plc_free(plc)
-    }
+    deinit { g711_free(codec) }
 
     public func sampleCount(of payload: UnsafeRawBufferPointer) -> Int? {
         payload.isEmpty || payload.count > Self.maxPayload ? nil : payload.count
@@ -68,13 +64,11 @@ public final class G711Decoder: PayloadDecoder {
         }
         let bytes = payload.bindMemory(to: UInt8.self)
         let n = Int(g711_decode(codec, output.baseAddress, bytes.baseAddress, Int32(bytes.count)))
-        _ = plc_rx(plc, output.baseAddress, Int32(n))
+        plc.heard(output, count: n)
         return n
     }
 
     public func conceal(_ count: Int, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
-        let n = min(count, output.count)
-        guard n > 0 else { return 0 }
-        return Int(plc_fillin(plc, output.baseAddress, Int32(n)))
+        plc.conceal(count, into: output)
     }
 }

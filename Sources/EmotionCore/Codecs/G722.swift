@@ -8,19 +8,15 @@ import CSpanDSP
 public final class G722Decoder: PayloadDecoder {
     public var sampleRate: Int { 8000 }
     private let codec: OpaquePointer
-    private let plc: UnsafeMutablePointer<plc_state_t>
+    private let plc = PacketLossConcealment()
     public static let maxPayload = 65_536
 
     public init() {
-        // spandsp allocates when handed nil; both are released in deinit.
+        // spandsp allocates when handed nil; released in deinit.
         codec = g722_decode_init(nil, 64_000, Int32(G722_SAMPLE_RATE_8000))!
-        plc = plc_init(nil)!
     }
 
-    deinit {
-        g722_decode_free(codec)
-        plc_free(plc)
-    }
+    deinit { g722_decode_free(codec) }
 
     public func sampleCount(of payload: UnsafeRawBufferPointer) -> Int? {
         payload.isEmpty || payload.count > Self.maxPayload ? nil : payload.count
@@ -35,14 +31,12 @@ public final class G722Decoder: PayloadDecoder {
         }
         let bytes = payload.bindMemory(to: UInt8.self)
         let n = Int(g722_decode(codec, output.baseAddress, bytes.baseAddress, Int32(bytes.count)))
-        _ = plc_rx(plc, output.baseAddress, Int32(n))
+        plc.heard(output, count: n)
         return n
     }
 
     public func conceal(_ count: Int, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
-        let n = min(count, output.count)
-        guard n > 0 else { return 0 }
-        return Int(plc_fillin(plc, output.baseAddress, Int32(n)))
+        plc.conceal(count, into: output)
     }
 }
 

@@ -1,5 +1,4 @@
 import CSoxr
-import CSpanDSP
 
 /// L16 (RFC 3551: 16-bit big-endian linear PCM) at 8 or 16 kHz, to the 8 kHz core; 16 kHz goes through
 /// a streaming libsoxr resampler. Lost packets are concealed with spandsp's PLC on the 8 kHz output.
@@ -9,7 +8,7 @@ import CSpanDSP
 public final class L16Decoder: PayloadDecoder {
     public var sampleRate: Int { 8000 }
     public let inputRate: Int
-    private let plc: UnsafeMutablePointer<plc_state_t>
+    private let plc = PacketLossConcealment()
     private let resampler: soxr_t?
     /// Input samples in host order (for the resampler), and resampled output not yet handed out.
     private let scratch: UnsafeMutableBufferPointer<Int16>
@@ -37,7 +36,6 @@ public final class L16Decoder: PayloadDecoder {
         } else {
             resampler = nil
         }
-        plc = plc_init(nil)!
         scratch = .allocate(capacity: Self.maxSamples)
         queue = .allocate(capacity: Self.maxSamples)
         queue.initialize(repeating: 0)
@@ -45,7 +43,6 @@ public final class L16Decoder: PayloadDecoder {
 
     deinit {
         if let resampler { soxr_delete(resampler) }
-        plc_free(plc)
         scratch.deallocate()
         queue.deallocate()
     }
@@ -82,13 +79,11 @@ public final class L16Decoder: PayloadDecoder {
         } else {
             output.baseAddress!.update(from: scratch.baseAddress!, count: count)
         }
-        _ = plc_rx(plc, output.baseAddress, Int32(count))
+        plc.heard(output, count: count)
         return count
     }
 
     public func conceal(_ count: Int, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
-        let n = min(count, output.count)
-        guard n > 0 else { return 0 }
-        return Int(plc_fillin(plc, output.baseAddress, Int32(n)))
+        plc.conceal(count, into: output)
     }
 }
