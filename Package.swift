@@ -175,7 +175,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionORTPTests",
-            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionUDP"],
+            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionSRTP", "EmotionUDP"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

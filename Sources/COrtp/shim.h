@@ -11,20 +11,6 @@ static inline uint32_t et_rtp_get_ssrc(const mblk_t *m) { return rtp_get_ssrc(m)
 static inline int et_rtp_get_payload_type(const mblk_t *m) { return rtp_get_payload_type(m); }
 static inline int et_rtp_get_markbit(const mblk_t *m) { return rtp_get_markbit(m); }
 
-// oRTP turns the header's sequence number, timestamp, SSRC and CSRCs to host order in place when it
-// parses a packet. SRTP authenticates the header as sent: swap them back to network order before
-// srtp_unprotect and to host order after (on this little- or big-endian host the swap is its own inverse).
-static inline void et_rtp_header_swap_order(mblk_t *m) {
-    rtp_header_t *h = (rtp_header_t *)m->b_rptr;
-    if (m->b_wptr - m->b_rptr < RTP_FIXED_HEADER_SIZE) return;
-    h->seq_number = htons(h->seq_number);
-    h->timestamp = htonl(h->timestamp);
-    h->ssrc = htonl(h->ssrc);
-    int cc = h->cc;
-    if (m->b_wptr - m->b_rptr < RTP_FIXED_HEADER_SIZE + 4 * cc) return;
-    for (int i = 0; i < cc; i++) h->csrc[i] = htonl(h->csrc[i]);
-}
-
 // Swift 6 cannot take the address of a C global.
 static inline RtpProfile *et_av_profile(void) { return &av_profile; }
 

@@ -59,10 +59,16 @@ static inline nua_t *et_nua_create(su_root_t *root, nua_callback_f callback, nua
                       TAG_END());
 }
 
-/// A response; `content_type` and `body` may be NULL. `extra_headers` (may be NULL) are raw header lines.
-static inline void et_nua_respond(nua_handle_t *nh, int status, char const *phrase,
+/// A response with the standard reason phrase; `warning` (a Warning header value, RFC 3261 20.43),
+/// `content_type`, `body` and `require` may be NULL.
+/// nua copies the tags but keeps the phrase as a bare pointer for as long as it may send the response
+/// again (a 2xx is repeated until the ACK), long after this call: only a static phrase is safe, so the
+/// detail goes in the Warning header, which is copied.
+static inline void et_nua_respond(nua_handle_t *nh, int status, char const *warning,
                                   char const *content_type, char const *body, char const *require) {
-    nua_respond(nh, status, phrase,
+    char const *phrase = sip_status_phrase(status);
+    nua_respond(nh, status, phrase != NULL ? phrase : "Unknown",
+                TAG_IF(warning != NULL, SIPTAG_WARNING_STR(warning)),
                 TAG_IF(content_type != NULL, SIPTAG_CONTENT_TYPE_STR(content_type)),
                 TAG_IF(body != NULL, SIPTAG_PAYLOAD_STR(body)),
                 TAG_IF(require != NULL, SIPTAG_REQUIRE_STR(require)),

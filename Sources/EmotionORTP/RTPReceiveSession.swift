@@ -37,8 +37,9 @@ public final class RTPReceiveSession {
         payloadTypes: PayloadTypes = PayloadTypes(), srtp: SDESCrypto? = nil
     ) throws(RTPSessionError) {
         ORTPLibrary.initialize()
+        let srtpSession: SRTPSession?
         do {
-            self.srtp = try srtp.map { c throws(SRTPSession.SetupError) in try SRTPSession(c, direction: .inbound) }
+            srtpSession = try srtp.map { c throws(SRTPSession.SetupError) in try SRTPSession(c, direction: .inbound) }
         } catch {
             throw RTPSessionError(description: "SRTP: \(error)")
         }
@@ -81,7 +82,16 @@ public final class RTPReceiveSession {
             rtp_session_destroy(s)
             throw RTPSessionError(description: "cannot bind RTP to \(host):\(port) (in use or not a local address)")
         }
+        let counter = SRTPReceiveModifier.Counter()
+        if let srtpSession {
+            guard SRTPReceiveModifier.install(srtpSession, on: s, counter: counter) else {
+                rtp_session_destroy(s)
+                throw RTPSessionError(description: "SRTP: oRTP has no RTP transport to decrypt on")
+            }
+        }
         rtcpTransport = et_rtp_session_detach_rtcp(s)
+        self.srtp = srtpSession
+        srtpCounter = counter
         self.jitterBufferMilliseconds = jitterBufferMilliseconds
         self.payloadTypes = payloadTypes
         clockRate = Double(payloadTypes.initialClockRate)
@@ -105,10 +115,12 @@ public final class RTPReceiveSession {
     /// Datagrams oRTP passed on but `payload(of:)` rejected (extension or padding overrun, cut short).
     public private(set) var malformed: UInt64 = 0
 
-    /// The leg's SRTP (SDES key), when its media is encrypted: each packet is authenticated and
-    /// decrypted in oRTP's buffer before it is parsed; one that fails is counted and dropped.
+    /// The leg's SRTP (SDES key), when its media is encrypted: each datagram is authenticated and
+    /// decrypted by a transport modifier before oRTP parses it (see `SRTPReceiveModifier`), so a
+    /// forged packet never reaches oRTP's sequence or SSRC state; one that fails is counted and dropped.
     private let srtp: SRTPSession?
-    public private(set) var srtpAuthFailed: UInt64 = 0
+    private let srtpCounter: SRTPReceiveModifier.Counter
+    public var srtpAuthFailed: UInt64 { srtpCounter.failed }
 
     /// oRTP's own counters.
     public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
@@ -118,7 +130,8 @@ public final class RTPReceiveSession {
     /// arrived; asking again only when oRTP still holds packets saves a recvmsg per wake.
     @discardableResult
     public func drain(_ handler: (RTPPacket) -> Void) -> Int {
-        var count = 0
+        var count = 0, retries = 0
+        srtpCounter.seenByDrain = srtpCounter.failed
         if jitterBufferMilliseconds > 0 {
             // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
             userTimestamp = UInt32(truncatingIfNeeded: Int64((Self.wallClock() - clockStart) * clockRate))
@@ -126,13 +139,17 @@ public final class RTPReceiveSession {
         while true {
             // oRTP reads the socket only when the user timestamp moves forward.
             if jitterBufferMilliseconds == 0 { userTimestamp &+= 160 }
-            guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else { break }
-            defer { freemsg(message) }
-            if let srtp, !Self.unprotect(message, with: srtp) {
-                srtpAuthFailed &+= 1
-                if et_rtp_session_queued(session) == 0 { break }
-                continue
+            guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else {
+                // A datagram that fails SRTP ends oRTP's read of the socket for that ask: ask again
+                // (bounded) so the good packets behind it are not left waiting for the next wake.
+                if srtp != nil, srtpCounter.failed != srtpCounter.seenByDrain, retries < Self.maxSRTPRetries {
+                    srtpCounter.seenByDrain = srtpCounter.failed
+                    retries += 1
+                    continue
+                }
+                break
             }
+            defer { freemsg(message) }
             guard let payload = Self.payload(of: message, receiveBufferSize: Self.receiveBufferSize) else {
                 malformed &+= 1
                 if et_rtp_session_queued(session) == 0 { break }
@@ -164,24 +181,6 @@ public final class RTPReceiveSession {
             if et_rtp_session_queued(session) == 0 { break }
         }
         return count
-    }
-
-    /// SRTP in place: oRTP read the header (it is in clear; its fields are swapped back to the order
-    /// they were sent in for the check), libsrtp2 checks the tag and decrypts the payload; the message
-    /// then ends where the plain packet does.
-    private static func unprotect(_ message: UnsafeMutablePointer<mblk_t>, with srtp: SRTPSession) -> Bool {
-        guard message.pointee.b_cont == nil, let base = message.pointee.b_rptr, let end = message.pointee.b_wptr,
-            end > base
-        else { return false }
-        et_rtp_header_swap_order(message)
-        defer { et_rtp_header_swap_order(message) }
-        switch srtp.unprotect(base, length: end - base) {
-        case .success(let length):
-            message.pointee.b_wptr = base + length
-            return true
-        case .failure:
-            return false
-        }
     }
 
     /// Hands every packet still held to `handler` whatever its time (a leg's last drain).
@@ -226,6 +225,10 @@ public final class RTPReceiveSession {
     }
     nonisolated(unsafe) private static var profiles: [UInt8: UnsafeMutablePointer<RtpProfile>] = [:]
     private static let profileLock = NSLock()
+
+    /// Asks after an SRTP failure per drain: a flood of bad packets costs this many reads per wake at
+    /// most (epoll wakes again while the socket holds more).
+    static let maxSRTPRetries = 64
 
     /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
     public static let receiveBufferSize = Int(UDP_MAX_SIZE)

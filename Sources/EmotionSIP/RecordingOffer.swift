@@ -27,6 +27,8 @@ public struct OfferedStream: Sendable, Equatable {
     public var codecs: [Codec]
     /// The RFC 4733 payload type, if offered.
     public var telephoneEvent: UInt8?
+    /// Its clock as offered (8000 with G.711, 48000 beside Opus): the answer must repeat it.
+    public var telephoneEventRate = 8000
     /// `a=crypto` lines (SDES) as offered.
     public var crypto: [String]
     /// For `RTP/SAVP`: the first offered key of a suite this service decrypts.
@@ -168,8 +170,9 @@ public struct RecordingOffer: Sendable, Equatable {
                 let codec = VoiceCodec(rtpmapEncoding: encoding, clockRate: rate)
             {
                 s.codecs.append(.init(payloadType: pt, codec: codec, fmtp: text(r.pointee.rm_fmtp)))
-            } else if encoding.lowercased() == "telephone-event" {
+            } else if encoding.lowercased() == "telephone-event", s.telephoneEvent == nil {
                 s.telephoneEvent = pt
+                s.telephoneEventRate = Int(exactly: r.pointee.rm_rate).flatMap { $0 > 0 ? $0 : nil } ?? 8000
             }
             rm = r.pointee.rm_next
         }

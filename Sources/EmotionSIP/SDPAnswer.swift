@@ -29,7 +29,7 @@ public enum SDPAnswer {
                 if let fmtp = c.fmtp { lines.append("a=fmtp:\(c.payloadType) \(fmtp)") }
             }
             if let te = s.telephoneEvent {
-                lines.append("a=rtpmap:\(te) telephone-event/8000")
+                lines.append("a=rtpmap:\(te) telephone-event/\(s.telephoneEventRate)")
                 lines.append("a=fmtp:\(te) 0-16")
             }
             if let label = s.label { lines.append("a=label:\(label)") }

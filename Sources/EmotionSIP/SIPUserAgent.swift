@@ -156,6 +156,7 @@ public final class SIPUserAgent: @unchecked Sendable {
                 defer { p.removeAll() }; return p
             })
             where dialogs.contains(dialog) {
+                ourHangUps.insert(dialog)
                 et_nua_bye(dialog.handle)
             }
             if stopping.load(ordering: .acquiring) {
@@ -184,6 +185,9 @@ public final class SIPUserAgent: @unchecked Sendable {
     }
 
     private var shutdownComplete = false
+    /// Dialogs we sent BYE on ourselves; a BYE the stack sends on its own is the session timer's.
+    private var ourHangUps: Set<SIPDialog> = []
+    private var endReasons: [SIPDialog: String] = [:]
 
     private static let callback: nua_callback_f = { event, status, phrase, _, magic, nh, _, sip, tags in
         guard let magic else { return }
@@ -195,14 +199,26 @@ public final class SIPUserAgent: @unchecked Sendable {
         event: nua_event_t, status: Int, nh: OpaquePointer?, sip: UnsafePointer<sip_t>?,
         tags: UnsafeMutablePointer<tagi_t>?
     ) {
+        if logger.logLevel <= .debug {
+            logger.debug(
+                "sip event",
+                metadata: ["event": "\(String(cString: nua_event_name(event)))", "status": "\(status)"])
+        }
         switch event {
         case nua_i_invite:
             guard let nh else { return }
             invite(nh, sip: sip)
         case nua_i_state:
             guard let nh, et_callstate(tags) == Int32(nua_callstate_terminated.rawValue) else { return }
-            end(SIPDialog(nh), reason: "bye")
+            let dialog = SIPDialog(nh)
+            ourHangUps.remove(dialog)
+            end(dialog, reason: endReasons.removeValue(forKey: dialog) ?? "bye")
             nua_handle_destroy(nh)
+        case nua_r_bye:
+            // nua sends BYE itself when the session timer runs out unrefreshed (Reason: 408 Session timeout).
+            if let nh, !ourHangUps.contains(SIPDialog(nh)), !stopping.load(ordering: .relaxed) {
+                endReasons[SIPDialog(nh)] = "session_expired"
+            }
         case nua_i_bye:
             if let nh { end(SIPDialog(nh), reason: "bye") }
         case nua_i_cancel:
@@ -219,6 +235,16 @@ public final class SIPUserAgent: @unchecked Sendable {
         }
     }
 
+    /// Why an INVITE was refused, as a Warning header (399: miscellaneous, RFC 3261 20.43), when the
+    /// answer says more than the standard phrase; the status line keeps the standard one.
+    static func warning(for answer: SIPAnswer) -> String? {
+        let standard = sip_status_phrase(Int32(answer.status)).map { String(cString: $0) }
+        guard answer.status >= 300, answer.reason != standard else { return nil }
+        let text = answer.reason.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\"", with: "\\\"").filter { $0 != "\r" && $0 != "\n" }
+        return "399 emotiontap \"\(text)\""
+    }
+
     private func end(_ dialog: SIPDialog, reason: String) {
         guard dialogs.remove(dialog) != nil else { return }
         delegate?.ended(dialog, reason: reason)
@@ -228,7 +254,7 @@ public final class SIPUserAgent: @unchecked Sendable {
         let dialog = SIPDialog(nh)
         let isReinvite = dialogs.contains(dialog)
         guard let delegate, let sip else {
-            et_nua_respond(nh, 500, "Server Error", nil, nil, nil)
+            et_nua_respond(nh, 500, nil, nil, nil, nil)
             if !isReinvite { nua_handle_destroy(nh) }
             return
         }
@@ -269,9 +295,9 @@ public final class SIPUserAgent: @unchecked Sendable {
                     "sip.call_id": "\(invite.callID)", "sip.status": "\(answer.status)", "reason": "\(answer.reason)",
                 ])
         }
-        answer.reason.withCString { reason in
+        withOptionalCString(Self.warning(for: answer)) { warning in
             withOptionalCString(answer.sdp) { sdp in
-                et_nua_respond(nh, Int32(answer.status), reason, sdp == nil ? nil : "application/sdp", sdp, nil)
+                et_nua_respond(nh, Int32(answer.status), warning, sdp == nil ? nil : "application/sdp", sdp, nil)
             }
         }
         if answer.status >= 300, !isReinvite {

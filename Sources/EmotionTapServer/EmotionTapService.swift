@@ -33,6 +33,13 @@ public struct EmotionTapService: Sendable {
         config: ServerConfig, model: EmotionModel, logger: Logger,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) throws(ServiceError) {
+        if config.sip.listen != nil,
+            !SIPConfig.isAdvertisable(config.sip.advertisedMediaAddress(rtpHost: config.rtpHost))
+        {
+            throw ServiceError(
+                "sip: rtp.host \(config.rtpHost) cannot go into an SDP answer (an SRC cannot send to it): "
+                    + "set sip.media_address to the address SRCs reach this host on")
+        }
         var config = config
         do { config.policy = try config.resolvedPolicy(model: model) } catch { throw ServiceError("\(error)") }
         self.config = config
@@ -53,9 +60,16 @@ public struct EmotionTapService: Sendable {
             do {
                 let url = try SIPConfig.url(listen, scheme: "sip")
                 let tls = try config.sip.tlsListen.map { l throws(ConfigError) in try SIPConfig.url(l, scheme: "sips") }
-                let agent = SIPUserAgent(
-                    options: .init(url: url, tlsURL: tls, certificateDirectory: config.sip.tlsCertificateDirectory),
-                    delegate: sessions, logger: logger)
+                var options = SIPUserAgent.Options(
+                    url: url, tlsURL: tls, certificateDirectory: config.sip.tlsCertificateDirectory)
+                options.sessionExpires = UInt32(config.sip.sessionExpires)
+                options.minSessionExpires = UInt32(config.sip.minSessionExpires)
+                if config.sip.minSessionExpires < 90 {
+                    logger.warning(
+                        "sip.min_session_expires is below RFC 4028's 90 s floor: for tests only",
+                        metadata: ["min_session_expires": "\(config.sip.minSessionExpires)"])
+                }
+                let agent = SIPUserAgent(options: options, delegate: sessions, logger: logger)
                 sessions.agent = agent
                 recordings = sessions
                 sipAgent = agent

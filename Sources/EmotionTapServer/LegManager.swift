@@ -55,7 +55,7 @@ public final class LegManager: @unchecked Sendable {
         self.model = model
         self.publisher = publisher
         self.logger = logger
-        cursor = config.rtpPorts.lowerBound
+        cursor = Self.evenPorts(in: config.rtpPorts).lowerBound
         created = Counter(label: "emotiontap_legs_created_total", factory: metrics)
         endedCounter = Counter(label: "emotiontap_legs_ended_total", factory: metrics)
         activeGauge = Gauge(label: "emotiontap_legs_active", factory: metrics)
@@ -162,6 +162,13 @@ public final class LegManager: @unchecked Sendable {
         return leg.snapshot
     }
 
+    /// The even ports of `range`, as first...last (empty ranges are refused by the config).
+    static func evenPorts(in range: ClosedRange<Int>) -> ClosedRange<Int> {
+        let first = range.lowerBound + range.lowerBound % 2
+        let last = range.upperBound - range.upperBound % 2
+        return first...max(first, last)
+    }
+
     /// Reserves the requested port, or up to 8 free ones from the range (the first that binds is kept).
     private func reservePorts(_ port: Int?) throws(LegRequestError) -> [Int] {
         lock.lock()
@@ -172,12 +179,14 @@ public final class LegManager: @unchecked Sendable {
             portsInUse.insert(port)
             return [port]
         }
-        let range = config.rtpPorts
+        // Even ports only (RFC 3550 11): a sender that was told nothing else sends RTCP to port + 1, and
+        // on consecutive ports that would be the next leg's RTP port.
+        let evens = Self.evenPorts(in: config.rtpPorts)
         var candidates: [Int] = []
         var p = cursor
-        for _ in 0..<range.count where candidates.count < 8 {
+        for _ in 0..<evens.count where candidates.count < 8 {
             if !portsInUse.contains(p) { candidates.append(p); portsInUse.insert(p) }
-            p = p >= range.upperBound ? range.lowerBound : p + 1
+            p = p + 2 > evens.upperBound ? evens.lowerBound : p + 2
         }
         cursor = p
         guard !candidates.isEmpty else { throw .noFreePort(nil) }

@@ -126,7 +126,8 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
             }
         }
         let answer = SDPAnswer.make(
-            offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
+            offer: offer, ports: ports, host: config.advertisedMediaAddress(rtpHost: manager.config.rtpHost),
+            sessionID: session.sdpSessionID,
             version: session.sdpVersion)
         session.lastAnswer = answer
         lock.withLock {
@@ -209,7 +210,8 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         session.metadata = metadata
         session.sdpVersion += 1
         let answer = SDPAnswer.make(
-            offer: offer, ports: ports, host: manager.config.rtpHost, sessionID: session.sdpSessionID,
+            offer: offer, ports: ports, host: config.advertisedMediaAddress(rtpHost: manager.config.rtpHost),
+            sessionID: session.sdpSessionID,
             version: session.sdpVersion)
         session.lastAnswer = answer
         lock.withLock {

@@ -23,7 +23,7 @@ public struct ServerConfig: Sendable, Equatable {
     /// Bearer token the control API requires; nil = none (the default config listens on loopback only).
     public var authToken: String?
     public var rtpHost = "127.0.0.1"
-    public var rtpPorts = 40000...40999
+    public var rtpPorts = 40000...43999
     public var legTimeoutSeconds = 30.0
     public var maxLegs = 2000
     public var workers = 0
@@ -168,7 +168,10 @@ public struct ServerConfig: Sendable, Equatable {
             case "sip":
                 try r.object(
                     value, path: "sip",
-                    keys: ["listen", "tls_listen", "tls_cert_dir", "call_id", "agent_aors", "max_streams"]
+                    keys: [
+                        "listen", "tls_listen", "tls_cert_dir", "call_id", "agent_aors", "max_streams", "media_address",
+                        "session_expires", "min_session_expires",
+                    ]
                 ) { k, v in
                     switch k {
                     case "listen":
@@ -195,8 +198,21 @@ public struct ServerConfig: Sendable, Equatable {
                         config.sip.callIDSource = source
                     case "agent_aors": config.sip.agentAORs = try r.stringList(v, "sip.agent_aors")
                     case "max_streams": config.sip.maxStreams = try r.int(v, "sip.max_streams", 1...64)
+                    case "media_address":
+                        let text = try r.string(v, "sip.media_address")
+                        guard SIPConfig.isAdvertisable(text) else {
+                            throw r.fail(v, "sip.media_address", "must be a unicast IPv4 address or a host name")
+                        }
+                        config.sip.mediaAddress = text
+                    case "session_expires":
+                        config.sip.sessionExpires = try r.int(v, "sip.session_expires", 1...86400)
+                    case "min_session_expires":
+                        config.sip.minSessionExpires = try r.int(v, "sip.min_session_expires", 1...86400)
                     default: throw r.unhandled(k, "sip")
                     }
+                }
+                if config.sip.minSessionExpires > config.sip.sessionExpires {
+                    throw r.fail(value, "sip.min_session_expires", "must not exceed sip.session_expires")
                 }
                 if config.sip.tlsListen != nil, config.sip.tlsCertificateDirectory == nil {
                     throw r.fail(value, "sip.tls_listen", "needs sip.tls_cert_dir (agent.pem and cafile.pem)")
@@ -333,7 +349,7 @@ public struct ServerConfig: Sendable, Equatable {
         func portRange(_ node: Node, _ path: String) throws(ConfigError) -> ClosedRange<Int> {
             let text = try string(node, path)
             guard let r = ServerConfig.parsePortRange(text) else {
-                throw fail(node, path, "must be LOW-HIGH within 1024-65535 (got '\(text)')")
+                throw fail(node, path, "must be LOW-HIGH within 1024-65535 holding an even port (got '\(text)')")
             }
             return r
         }
@@ -341,7 +357,10 @@ public struct ServerConfig: Sendable, Equatable {
 
     public static func parsePortRange(_ text: String) -> ClosedRange<Int>? {
         let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 1024, hi <= 65535, lo <= hi else {
+        // Legs take the even ports (RTCP's convention): the range must hold one.
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo >= 1024, hi <= 65535, lo <= hi,
+            lo < hi || lo % 2 == 0
+        else {
             return nil
         }
         return lo...hi
@@ -390,8 +409,26 @@ public struct SIPConfig: Sendable, Equatable {
     public var agentAORs: [String] = []
     /// Audio streams one session may open (more: 503).
     public var maxStreams = 4
+    /// The address SDP answers give for our RTP ports (`c=`), when it is not `rtp.host` (a wildcard
+    /// bind, NAT): nil uses `rtp.host`, and the service refuses to start with a wildcard and no address.
+    public var mediaAddress: String?
+    /// Session timer (RFC 4028) we ask for, and the smallest interval we accept (smaller: 422). RFC 4028
+    /// sets 90 s as the floor; lower values are for tests.
+    public var sessionExpires = 1800
+    public var minSessionExpires = 90
 
     public init() {}
+
+    /// What SDP answers carry as the media address.
+    public func advertisedMediaAddress(rtpHost: String) -> String { mediaAddress ?? rtpHost }
+
+    /// Something an SRC can send RTP to: not a wildcard or a multicast address.
+    public static func isAdvertisable(_ host: String) -> Bool {
+        guard !host.isEmpty, host != "0.0.0.0", !host.contains(":"), !host.contains(" ") else { return false }
+        let octets = host.split(separator: ".").compactMap { UInt8($0) }
+        if octets.count == 4 { return !(224...239).contains(octets[0]) && host != "255.255.255.255" }
+        return host.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }
+    }
 
     /// "HOST:PORT" as a Sofia-SIP URL ("sip:HOST:PORT"); the host must be an IPv4 address or a name.
     public static func url(_ hostPort: String, scheme: String) throws(ConfigError) -> String {

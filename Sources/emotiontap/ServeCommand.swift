@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let rtpHost { settings.rtpHost = rtpHost }
         if let rtpPorts {
             guard let r = ServerConfig.parsePortRange(rtpPorts) else {
-                throw ConfigError("--rtp-ports must be LOW-HIGH within 1024-65535")
+                throw ConfigError("--rtp-ports must be LOW-HIGH within 1024-65535 holding an even port")
             }
             settings.rtpPorts = r
         }

@@ -1,5 +1,6 @@
 import EmotionMedia
 import EmotionORTP
+import EmotionSRTP
 import EmotionUDP
 import Foundation
 import Testing
@@ -72,6 +73,44 @@ struct ReceiveSessionTests {
         // that its whole stream comes through. Without the resync on the switch, none of it did: its
         // numbers were below the old stream's, so oRTP took every packet for an old one.
         #expect(seen.filter { $0.0 == 0xBBBB }.map(\.1) == Array(43...59), "\(seen.filter { $0.0 == 0xBBBB })")
+    }
+
+    @Test(
+        "SRTP is checked before oRTP parses: forged packets (wrong tag, a new SSRC, numbers far ahead) are counted and leave the stream untouched"
+    )
+    func srtpBeforeParse() throws {
+        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0 &* 7 &+ 3) })
+        let session = try RTPReceiveSession(
+            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)
+        let sender = try UDPSocket(), to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+        let protector = try SRTPSession(key, direction: .outbound)
+        let payload = [UInt8](repeating: 0x55, count: 160)
+        func packet(_ seq: UInt16, ssrc: UInt32) -> [UInt8] {
+            RTPHeader.packet(
+                payloadType: 0, marker: false, sequence: seq, timestamp: UInt32(seq) * 160, ssrc: ssrc, payload: payload
+            )
+        }
+        var seen: [(UInt32, UInt16, [UInt8])] = []
+        for seq: UInt16 in 100..<130 {
+            sender.send(try #require(protector.protect(packet(seq, ssrc: 0x1111))), to: to)
+            if seq % 3 == 0 {
+                // Forged: plain RTP with a fake 10-byte tag, from another source and far ahead. Had oRTP
+                // parsed it first, it would count towards an SSRC switch and its sequence state would jump.
+                sender.send(packet(seq &+ 5000, ssrc: 0x2222) + [UInt8](repeating: 0xAB, count: 10), to: to)
+            }
+            Thread.sleep(forTimeInterval: 0.002)
+            session.drain { seen.append(($0.ssrc, $0.sequenceNumber, Array($0.payload))) }
+        }
+        let deadline = Date().addingTimeInterval(1)
+        while seen.count < 30, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+            session.drain { seen.append(($0.ssrc, $0.sequenceNumber, Array($0.payload))) }
+        }
+        #expect(seen.map(\.1) == Array(100..<130), "every genuine packet, in order: \(seen.map(\.1))")
+        #expect(seen.allSatisfy { $0.0 == 0x1111 && $0.2 == payload }, "decrypted, and only the genuine source")
+        #expect(session.srtpAuthFailed == 10)
+        #expect(session.libraryStatistics.packet_recv == 30, "oRTP never saw the forged datagrams")
     }
 
     @Test("a port already bound is refused with a reason")

@@ -17,8 +17,9 @@ struct RecordingOfferTests {
         a=rtpmap:101 telephone-event/8000
         a=label:1
         a=sendonly
-        m=audio 30002 RTP/AVP 111 98 9
+        m=audio 30002 RTP/AVP 111 98 9 110
         a=rtpmap:111 opus/48000/2
+        a=rtpmap:110 telephone-event/48000
         a=fmtp:111 useinbandfec=1
         a=rtpmap:98 L16/16000
         a=rtpmap:9 G722/8000
@@ -94,12 +95,15 @@ struct RecordingOfferTests {
         let lines = text.components(separatedBy: "\r\n")
         #expect(
             lines.filter { $0.hasPrefix("m=") } == [
-                "m=audio 40000 RTP/AVP 0 101", "m=audio 40002 RTP/AVP 111 98 9", "m=audio 0 RTP/SAVP 0",
+                "m=audio 40000 RTP/AVP 0 101", "m=audio 40002 RTP/AVP 111 98 9 110", "m=audio 0 RTP/SAVP 0",
                 "m=video 0 RTP/AVP 96", "m=audio 0 RTP/AVP 18",
             ])
         #expect(lines.filter { $0 == "a=recvonly" }.count == 2)
         #expect(lines.contains("a=rtpmap:98 L16/16000") && lines.contains("a=fmtp:111 useinbandfec=1"))
         #expect(lines.contains("a=label:2") && lines.contains("c=IN IP4 127.0.0.1"))
+        // telephone-event is answered at the clock it was offered with (48 kHz beside Opus).
+        #expect(
+            lines.contains("a=rtpmap:101 telephone-event/8000") && lines.contains("a=rtpmap:110 telephone-event/48000"))
         let srtp = SDPAnswer.make(
             offer: offer, ports: [nil, nil, 40004, nil, nil], host: "127.0.0.1", sessionID: 7, version: 2)
         let srtpLines = srtp.components(separatedBy: "\r\n")

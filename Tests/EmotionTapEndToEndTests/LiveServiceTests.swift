@@ -298,7 +298,7 @@ struct LoadTests {
     func shortSoak() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 400)
+        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 800)
         let (status, out, err) = try emotiontap(
             [
                 "loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",

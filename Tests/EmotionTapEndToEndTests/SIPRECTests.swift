@@ -145,6 +145,31 @@ struct SIPRECTests {
     }
 
     @Test(
+        "session timers: a 3 s session refreshed by re-INVITE outlives its first interval, then ends unrefreshed with BYE (Reason 408) and leg.end session_expired",
+        .enabled(
+            if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"))
+    func sessionTimer() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let sipPort = 14800 + Int.random(in: 0..<100) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port, legTimeout: 30,
+            extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\", session_expires: 30, min_session_expires: 2}")
+        let started = Date()
+        let sipp = try runSipp(
+            "siprec-session-timer.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
+        defer { if sipp.isRunning { sipp.terminate() } }
+        // The scenario fails on a BYE during its refresh pause, and on a BYE without cause=408.
+        #expect(wait(sipp, seconds: 30) == 0, "sipp refreshed once and then got the server's BYE with Reason 408")
+        let lasted = Date().timeIntervalSince(started)
+        #expect(lasted > 4.5 && lasted < 15, "refreshed at 2 s, so it ends about 5 s in: \(lasted)")
+        #expect(receiver.wait(seconds: 5) { events in events.contains(where: \.isLegEnd) })
+        #expect(receiver.events.first(where: \.isLegEnd)?.legEnd?.reason == "session_expired")
+        #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
+        _ = service.terminate()
+    }
+
+    @Test(
         "malformed INVITEs get 400 or 488, never a half-made leg; OPTIONS is answered (over UDP and TCP)",
         .enabled(
             if: sipp != nil, "sipp (Debian package sip-tester) is not installed; scripts/install-deps.sh installs it"),
@@ -159,6 +184,15 @@ struct SIPRECTests {
             "siprec-bad.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory, transport: transport)
         defer { if sipp.isRunning { sipp.terminate() } }
         #expect(wait(sipp, seconds: 40) == 0, "every bad INVITE got its expected status, and OPTIONS a 200")
+        // The standard phrase on the status line; what was wrong in a Warning header.
+        let trace =
+            (try? String(
+                contentsOf: service.directory.appendingPathComponent("siprec-bad.xml.log"), encoding: .utf8)) ?? ""
+        #expect(
+            trace.contains("SIP/2.0 488 Not Acceptable Here\r\n") || trace.contains("SIP/2.0 488 Not Acceptable Here\n")
+        )
+        #expect(trace.contains("SIP/2.0 400 Bad Request"), "\(trace.prefix(1500))")
+        #expect(trace.contains("Warning: 399 emotiontap \""))
         #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.isEmpty == true)
         #expect((try service.json("GET", "/v1/sessions").1["sessions"] as? [Any])?.isEmpty == true)
         let metrics = try service.request("GET", "/metrics").1
@@ -170,16 +204,11 @@ struct SIPRECTests {
 
     static let openssl = ["/usr/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    @Test(
-        "SIP over TLS (sip.tls_listen with a certificate directory): OpenSSL's client gets 200 for OPTIONS",
-        .enabled(if: openssl != nil, "openssl is not installed"))
-    func tls() throws {
-        let receiver = try EventReceiver()
-        defer { receiver.stop() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
+    /// A self-signed certificate for 127.0.0.1 laid out as Sofia-SIP reads it: agent.pem (key and
+    /// certificate) and cafile.pem in `certs`; returns the certificate's path for the client to trust.
+    func makeTLSCertificates(in dir: URL) throws -> (certs: URL, cert: URL) {
         let certs = dir.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: certs, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let key = dir.appendingPathComponent("key.pem"), cert = dir.appendingPathComponent("cert.pem")
         let made = try run(
             URL(fileURLWithPath: Self.openssl!),
@@ -187,11 +216,41 @@ struct SIPRECTests {
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.path, "-out", cert.path, "-days", "1",
                 "-subj", "/CN=127.0.0.1",
             ], timeout: 30)
-        #expect(made.status == 0, "\(made.stderr)")
-        // Sofia-SIP reads the key and certificate from agent.pem, the CA from cafile.pem.
+        guard made.status == 0 else { throw HarnessError("openssl req: \(made.stderr)") }
         let agent = try String(contentsOf: key, encoding: .utf8) + String(contentsOf: cert, encoding: .utf8)
         try agent.write(to: certs.appendingPathComponent("agent.pem"), atomically: true, encoding: .utf8)
         try FileManager.default.copyItem(at: cert, to: certs.appendingPathComponent("cafile.pem"))
+        return (certs, cert)
+    }
+
+    /// Sends `request` over TLS with OpenSSL's client, keeps the connection `holdSeconds` for answers,
+    /// and returns what came back.
+    func sendOverTLS(
+        _ request: String, port: Int, trusting cert: URL, in dir: URL, holdSeconds: Int
+    ) throws
+        -> CommandResult
+    {
+        let file = dir.appendingPathComponent("request-\(UUID().uuidString).txt")
+        try request.write(to: file, atomically: true, encoding: .utf8)
+        return try run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                // -quiet implies -ign_eof: -no_ign_eof makes it leave when the input ends; timeout bounds it.
+                "(cat '\(file.path)'; sleep \(holdSeconds)) | timeout \(holdSeconds + 8) \(Self.openssl!) s_client "
+                    + "-connect 127.0.0.1:\(port) -quiet -no_ign_eof -CAfile '\(cert.path)' -verify_return_error",
+            ], timeout: Double(holdSeconds + 12))
+    }
+
+    @Test(
+        "SIP over TLS (sip.tls_listen with a certificate directory): OpenSSL's client gets 200 for OPTIONS",
+        .enabled(if: openssl != nil, "openssl is not installed"))
+    func tls() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (certs, cert) = try makeTLSCertificates(in: dir)
         let sipPort = 15200 + Int.random(in: 0..<300) * 2
         let service = try ServiceProcess(
             eventPort: receiver.port,
@@ -204,19 +263,81 @@ struct SIPRECTests {
             "To: <sip:srs@127.0.0.1>", "Call-ID: tls-\(sipPort)@127.0.0.1", "CSeq: 1 OPTIONS", "Max-Forwards: 70",
             "Content-Length: 0", "", "",
         ].joined(separator: "\r\n")
-        let request = dir.appendingPathComponent("options.txt")
-        try options.write(to: request, atomically: true, encoding: .utf8)
-        // s_client sends the request, then keeps the connection open long enough for the answer.
-        let probe = try run(
-            URL(fileURLWithPath: "/bin/sh"),
-            [
-                "-c",
-                // -quiet implies -ign_eof: -no_ign_eof makes it leave when the input ends; timeout bounds it.
-                "(cat '\(request.path)'; sleep 2) | timeout 10 \(Self.openssl!) s_client -connect 127.0.0.1:\(sipPort + 1) "
-                    + "-quiet -no_ign_eof -CAfile '\(cert.path)' -verify_return_error",
-            ], timeout: 20)
+        let probe = try sendOverTLS(options, port: sipPort + 1, trusting: cert, in: dir, holdSeconds: 2)
         #expect(probe.stdout.contains("SIP/2.0 200 OK"), "\(probe.stdout) \(probe.stderr)")
         #expect(probe.stdout.contains("Contact: <sips:127.0.0.1:\(sipPort + 1)"))
         _ = service.terminate()
     }
+
+    /// The INVITE of `siprec-timeout.xml` (one PCMU stream, labels and participants in the metadata)
+    /// with sipp's keywords filled in by hand, CRLF line ends and the body's real length.
+    func siprecInvite(to port: Int, transport: String, callID: String, mediaPort: Int) throws -> String {
+        let scenario = try String(
+            contentsOf: Self.scenarios.appendingPathComponent("siprec-timeout.xml"), encoding: .utf8)
+        guard let cdataStart = scenario.range(of: "<![CDATA["), let cdataEnd = scenario.range(of: "]]>") else {
+            throw HarnessError("siprec-timeout.xml: no INVITE")
+        }
+        let lines = scenario[cdataStart.upperBound..<cdataEnd.lowerBound].split(
+            separator: "\n", omittingEmptySubsequences: false
+        ).map { $0.hasPrefix("      ") ? String($0.dropFirst(6)) : String($0) }
+        let filled = lines.joined(separator: "\r\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "[remote_ip]", with: "127.0.0.1")
+            .replacingOccurrences(of: "[remote_port]", with: "\(port)")
+            .replacingOccurrences(of: "[transport]", with: transport)
+            .replacingOccurrences(of: "[local_ip]", with: "127.0.0.1")
+            .replacingOccurrences(of: "[local_port]", with: "5999")
+            .replacingOccurrences(of: "[branch]", with: "z9hG4bK-\(callID)")
+            .replacingOccurrences(of: "[pid]SIPpTag00[call_number]", with: "src-\(callID)")
+            .replacingOccurrences(of: "[call_id]", with: callID)
+            .replacingOccurrences(of: "[media_ip]", with: "127.0.0.1")
+            .replacingOccurrences(of: "[media_port]", with: "\(mediaPort)")
+        guard let split = filled.range(of: "\r\n\r\n") else { throw HarnessError("no body in the INVITE") }
+        let body = String(filled[split.upperBound...]) + "\r\n"
+        return String(filled[..<split.lowerBound]).replacingOccurrences(
+            of: "[len]", with: "\(body.utf8.count)") + "\r\n\r\n" + body
+    }
+
+    @Test(
+        "a SIPREC INVITE over TLS is answered 200 with a recvonly SDP, its stream becomes a leg, and the leg ends when no RTP comes",
+        .enabled(if: openssl != nil, "openssl is not installed"))
+    func tlsInvite() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (certs, cert) = try makeTLSCertificates(in: dir)
+        let sipPort = 15800 + Int.random(in: 0..<100) * 2
+        let service = try ServiceProcess(
+            eventPort: receiver.port, legTimeout: 2,
+            extraConfig: """
+                sip: {listen: "127.0.0.1:\(sipPort)", tls_listen: "127.0.0.1:\(sipPort + 1)", tls_cert_dir: \(certs.path)}
+                """)
+        let invite = try siprecInvite(
+            to: sipPort + 1, transport: "TLS", callID: "tls-invite-\(sipPort)", mediaPort: 6000)
+        let answer = LockedResult()
+        let client = Thread {
+            answer.set(try? self.sendOverTLS(invite, port: sipPort + 1, trusting: cert, in: dir, holdSeconds: 3))
+        }
+        client.start()
+        let streams = try firstSessionStreams(service)
+        #expect(streams.count == 1 && streams.first?["label"] as? String == "2", "\(streams)")
+        let deadline = Date().addingTimeInterval(20)
+        while answer.get() == nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        let reply = try #require(answer.get())
+        #expect(reply.stdout.contains("SIP/2.0 200 OK"), "\(reply.stdout) \(reply.stderr)")
+        #expect(reply.stdout.contains("a=recvonly") && reply.stdout.contains("a=label:2"))
+        #expect(reply.stdout.contains("Contact: <sips:127.0.0.1:\(sipPort + 1)"))
+        // No RTP: the leg times out and the session goes.
+        #expect(receiver.wait(seconds: 10) { events in events.contains(where: \.isLegEnd) })
+        #expect(receiver.events.first(where: \.isLegEnd)?.legEnd?.reason == "timeout")
+        _ = service.terminate()
+    }
+}
+
+/// The TLS client's result, handed from its thread to the test's.
+private final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: CommandResult?
+    func set(_ v: CommandResult?) { lock.withLock { value = v } }
+    func get() -> CommandResult? { lock.withLock { value } }
 }

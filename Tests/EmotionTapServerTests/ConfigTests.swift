@@ -4,6 +4,7 @@ import EmotionTestSupport
 import Foundation
 import Testing
 @testable import EmotionTapServer
+import Logging
 
 @Suite("configuration")
 struct ConfigTests {
@@ -48,6 +49,8 @@ struct ConfigTests {
             ("rtp: [1, 2]\n", "rtp (line 1): must be a mapping"),
             ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
             ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
+            ("sip:\n  media_address: 0.0.0.0\n", "sip.media_address (line 2): must be a unicast IPv4 address"),
+            ("sip:\n  session_expires: 60\n  min_session_expires: 120\n", "sip.min_session_expires"),
         ]
         for (yaml, expected) in cases {
             #expect(throws: ConfigError.self) { try ServerConfig.load(yaml: yaml, source: "c.yaml") }
@@ -57,6 +60,28 @@ struct ConfigTests {
                 #expect(error.description.contains(expected), "\(error.description) should mention \(expected)")
             }
         }
+    }
+
+    @Test(
+        "SIP on a wildcard RTP address needs sip.media_address for its SDP answers; the session timer is configurable")
+    func sipMediaAddress() throws {
+        var config = try ServerConfig.load(
+            yaml: "rtp: {host: 0.0.0.0}\nsip: {listen: \"127.0.0.1:15060\"}\n", source: "c.yaml")
+        #expect(throws: ServiceError.self) {
+            try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
+        }
+        do {
+            _ = try EmotionTapService(config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
+        } catch {
+            #expect("\(error)".contains("sip.media_address"))
+        }
+        config = try ServerConfig.load(
+            yaml:
+                "rtp: {host: 0.0.0.0}\nsip: {media_address: 192.0.2.10, session_expires: 600, min_session_expires: 120}\n",
+            source: "c.yaml")
+        #expect(config.sip.advertisedMediaAddress(rtpHost: config.rtpHost) == "192.0.2.10")
+        #expect(config.sip.sessionExpires == 600 && config.sip.minSessionExpires == 120)
+        #expect(ServerConfig().sip.advertisedMediaAddress(rtpHost: "127.0.0.1") == "127.0.0.1")
     }
 
     @Test("the event log rotates by size and keeps N files")

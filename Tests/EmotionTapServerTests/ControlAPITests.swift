@@ -64,7 +64,7 @@ struct ControlAPITests {
     func errors() async throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let s = try InProcessService(eventPort: receiver.port, rtpPortCount: 2)
+        let s = try InProcessService(eventPort: receiver.port, rtpPortCount: 4)
         try await s.run { client in
             func post(_ body: String) async throws -> ControlClient.Answer {
                 try await client.request("POST", "/v1/legs", body: body)
@@ -85,12 +85,16 @@ struct ControlAPITests {
             #expect(try await post(huge).status == 413)
             #expect((try await client.request("GET", "/v1/legs").json["legs"] as? [Any])?.isEmpty == true)
 
-            // Two ports: the third leg gets 503, an explicit port in use 409, existing legs unaffected.
+            // Four ports, two even ones (legs take even ports; RTCP's port + 1 stays free): the third leg
+            // gets 503, an explicit port in use 409, existing legs unaffected.
             let first = try await post(#"{"call_id": "a", "role": "customer"}"#)
             #expect(first.status == 201)
             let firstID = try #require(first.json["leg_id"] as? String)
             let firstPort = try #require((first.json["rtp"] as? [String: Any])?["port"] as? Int)
-            #expect(try await post(#"{"call_id": "a", "role": "agent"}"#).status == 201)
+            let second = try await post(#"{"call_id": "a", "role": "agent"}"#)
+            #expect(second.status == 201)
+            let secondPort = try #require((second.json["rtp"] as? [String: Any])?["port"] as? Int)
+            #expect(firstPort % 2 == 0 && secondPort == firstPort + 2, "even ports: \(firstPort), \(secondPort)")
             let full = try await post(#"{"call_id": "a", "role": "x"}"#)
             #expect(full.status == 503 && full.errorMessage.contains("no free RTP port"))
             #expect(try await post("{\"call_id\": \"a\", \"role\": \"x\", \"port\": \(firstPort)}").status == 409)
