@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: C libraries from Debian
@@ -82,6 +83,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MARK: History: the event log into a store (SQLite or PostgreSQL), and what reports read from it
+        .target(
+            name: "EmotionHistory",
+            dependencies: [
+                "EmotionProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: Reports from history: text tables, CSV, and self-contained HTML with SVG timelines
+        .target(
+            name: "EmotionReport",
+            dependencies: ["EmotionHistory"],
+            swiftSettings: swiftSettings
+        ),
         // MARK: Training and evaluation (offline only)
         .target(
             name: "EmotionTraining",
@@ -93,6 +111,7 @@ let package = Package(
             name: "EmotionTapServer",
             dependencies: [
                 "EmotionCore",
+                "EmotionHistory",
                 "EmotionMedia",
                 "EmotionProtocol",
                 "EmotionORTP",
@@ -127,7 +146,9 @@ let package = Package(
             name: "emotiontap",
             dependencies: [
                 "EmotionCore",
+                "EmotionHistory",
                 "EmotionProtocol",
+                "EmotionReport",
                 "EmotionTraining",
                 "EmotionTapServer",
                 "EmotionTraffic",
@@ -166,6 +187,16 @@ let package = Package(
         .testTarget(
             name: "EmotionMediaTests",
             dependencies: ["EmotionCore", "EmotionMedia", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionHistoryTests",
+            dependencies: ["EmotionHistory", "EmotionMedia", "EmotionProtocol", "EmotionTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionReportTests",
+            dependencies: ["EmotionHistory", "EmotionReport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,7 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve --http "$HTTP" --event-target "$EVENTS" --event-log "$work/events.jsonl" --log-level warning &
+"$BIN" serve --http "$HTTP" --event-target "$EVENTS" --event-log "$work/events.jsonl" \
+  --history "$work/history.sqlite" --log-level warning &
 serve_pid=$!
 for _ in $(seq 1 100); do
   curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break
@@ -31,7 +32,7 @@ curl -sf "http://$HTTP/healthz" >/dev/null || { echo "demo: the service did not 
 events_pid=$!
 
 leg=$(curl -sf -X POST "http://$HTTP/v1/legs" -H 'Content-Type: application/json' \
-        -d '{"call_id":"demo-call","role":"customer","codec":"pcmu"}')
+        -d '{"call_id":"demo-call","role":"customer","codec":"pcmu","agent_id":"agent-1001"}')
 leg_id=$(printf '%s' "$leg" | sed -n 's/.*"leg_id":"\([^"]*\)".*/\1/p')
 port=$(printf '%s' "$leg" | sed -n 's/.*"port":\([0-9]*\).*/\1/p')
 echo "demo: leg $leg_id listens on RTP port $port; streaming $SAMPLE in real time (about 26 s: calm, then angry)"
@@ -48,5 +49,8 @@ events_pid=""
 kill -TERM "$serve_pid"
 wait "$serve_pid" || true
 serve_pid=""
+echo
+echo "demo: the call as the history store kept it ($BIN report --call demo-call):"
+"$BIN" report --call demo-call --store "$work/history.sqlite" | sed 's/^/  /'
 echo
 echo "demo: done. The same analysis offline: $BIN analyze $SAMPLE --format text"

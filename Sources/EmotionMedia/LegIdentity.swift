@@ -7,12 +7,22 @@ public struct LegIdentity: Sendable, Equatable {
     public var role: String
     /// For a stream of a SIPREC recording session: which session, stream and participant.
     public var recording: RecordedStream?
+    /// Who handles the call (an agent's id or AOR), for reports: set on both of a call's legs, so the
+    /// customer's leg is grouped by the agent who talked to them.
+    public var agentID: String?
+    /// Free labels from the switch (queue, skill, campaign...), kept with the leg's history.
+    public var tags: [String: String]
 
-    public init(callID: String, legID: String, role: String, recording: RecordedStream? = nil) {
+    public init(
+        callID: String, legID: String, role: String, recording: RecordedStream? = nil, agentID: String? = nil,
+        tags: [String: String] = [:]
+    ) {
         self.callID = callID
         self.legID = legID
         self.role = role
         self.recording = recording
+        self.agentID = agentID
+        self.tags = tags
     }
 }
 

@@ -69,6 +69,14 @@ public struct Event: Sendable, Equatable {
         ]
         if let leg {
             object += [("call_id", .string(leg.callID)), ("leg_id", .string(leg.legID)), ("role", .string(leg.role))]
+            // Who handles the call travels at the leg's start and end only: the events in between stay small.
+            if type == "leg.start" || type == "leg.end" {
+                if let agent = leg.agentID { object.append(("agent_id", .string(agent))) }
+                if !leg.tags.isEmpty {
+                    object.append(
+                        ("tags", .object(leg.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
+                }
+            }
         }
         return JSON.object(object + body.fields).serialized
     }

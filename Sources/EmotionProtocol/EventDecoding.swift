@@ -24,8 +24,14 @@ extension Event {
         timestamp = try r.string("ts")
         signature = try r.optionalString("sig")
         if r.has("leg_id") || type != "heartbeat" {
+            var tags: [String: String] = [:]
+            if r.has("tags") {
+                let t = try r.object("tags")
+                for key in t.object.keys { tags[key] = try t.string(key) }
+            }
             leg = LegIdentity(
-                callID: try r.string("call_id"), legID: try r.string("leg_id"), role: try r.string("role"))
+                callID: try r.string("call_id"), legID: try r.string("leg_id"), role: try r.string("role"),
+                agentID: try r.optionalString("agent_id"), tags: tags)
         } else {
             leg = nil
         }

@@ -12,12 +12,38 @@ public struct LegRequest: Sendable, Equatable {
     public var payloadType: UInt8?
     /// The SRTP key (SDES), when the media is encrypted.
     public var srtp: SDESCrypto?
+    /// Who handles the call, for reports (`agent_id`), and free string labels (`tags`).
+    public var agentID: String?
+    public var tags: [String: String] = [:]
 
     public struct Problem: Error, CustomStringConvertible, Equatable {
         public let description: String
     }
 
-    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type", "srtp"]
+    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type", "srtp", "agent_id", "tags"]
+
+    /// Tags stay small: they travel in `leg.start` and `leg.end` datagrams.
+    public static let maxTags = 8
+    public static let maxTagValueBytes = 64
+
+    /// `tags` as an object of short strings, or what is wrong with it.
+    public static func checkTags(_ tags: [String: Any]) -> Result<[String: String], Problem> {
+        guard tags.count <= maxTags else { return .failure(Problem(description: "tags: at most \(maxTags) keys")) }
+        var out: [String: String] = [:]
+        for (k, v) in tags {
+            guard validIdentifier(k), k.utf8.count <= 32 else {
+                return .failure(Problem(description: "tags: keys are 1-32 characters of letters, digits and ._:@+-"))
+            }
+            guard let text = v as? String, text.utf8.count <= maxTagValueBytes,
+                !text.unicodeScalars.contains(where: { $0.value < 0x20 })
+            else {
+                return .failure(
+                    Problem(description: "tags.\(k): must be a string of at most \(maxTagValueBytes) bytes"))
+            }
+            out[k] = text
+        }
+        return .success(out)
+    }
 
     /// Identifiers a switch can pass: letters, digits and `._:@+-`, 1 to 128 characters.
     public static func validIdentifier(_ s: String) -> Bool {
@@ -84,6 +110,22 @@ public struct LegRequest: Sendable, Equatable {
             }
             do { request.srtp = try SDESCrypto(attribute: text) } catch {
                 return .failure(Problem(description: "srtp: \(error.description)"))
+            }
+        }
+        if let a = object["agent_id"], !(a is NSNull) {
+            guard let text = a as? String, validIdentifier(text) else {
+                return .failure(
+                    Problem(description: "agent_id must be 1-128 characters of letters, digits and ._:@+-"))
+            }
+            request.agentID = text
+        }
+        if let t = object["tags"], !(t is NSNull) {
+            guard let tags = t as? [String: Any] else {
+                return .failure(Problem(description: "tags must be an object of strings"))
+            }
+            switch checkTags(tags) {
+            case .success(let checked): request.tags = checked
+            case .failure(let problem): return .failure(problem)
             }
         }
         return .success(request)

@@ -112,7 +112,7 @@ public struct ControlAPI: Sendable {
         do throws(LegRequestError) {
             let s = try manager.create(
                 callID: callID, role: role, codec: codec, port: port, payloadType: parsed.payloadType,
-                srtp: parsed.srtp)
+                srtp: parsed.srtp, agentID: parsed.agentID, tags: parsed.tags)
             return Self.json(
                 .created,
                 .object([
@@ -161,7 +161,8 @@ public struct ControlAPI: Sendable {
     static func describe(_ s: LegSnapshot) -> JSON {
         .object([
             ("leg_id", .string(s.identity.legID)), ("call_id", .string(s.identity.callID)),
-            ("role", .string(s.identity.role)),
+            ("role", .string(s.identity.role)), ("agent_id", .optional(s.identity.agentID)),
+            ("tags", .object(s.identity.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
             ("state", .string(s.state)), ("mood", .string(s.mood.rawValue)),
             ("upset", s.upset.map { .number($0, places: 3) } ?? .null), ("label", .optional(s.label?.rawValue)),
             ("escalated", .bool(s.escalated)), ("codec", .optional((s.codec ?? s.requestedCodec)?.rawValue)),

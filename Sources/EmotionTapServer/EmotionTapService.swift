@@ -1,4 +1,5 @@
 import EmotionCore
+import EmotionHistory
 import EmotionSIP
 import Foundation
 import Hummingbird
@@ -26,6 +27,9 @@ public struct EmotionTapService: Sendable {
     /// The SIPREC recording server, when `sip.listen` is set.
     public let recordings: RecordingSessions?
     let sipAgent: SIPUserAgent?
+    /// The call history's store and the task that fills it from the event log, when `history.store` is set.
+    public let history: (any HistoryStore)?
+    let historyIngestor: HistoryIngestor?
 
     /// `registry` receives this service's metrics (a registry per service, so several can live in
     /// one process, as in tests).
@@ -55,6 +59,16 @@ public struct EmotionTapService: Sendable {
             throw ServiceError("\(error)")
         }
         manager = LegManager(config: config, model: model, publisher: publisher, logger: logger, metrics: metrics)
+        history = try config.history.openStore()
+        if let history, let logPath = config.eventLogPath {
+            var options = HistoryIngestor.Options(
+                instance: config.history.resolvedInstance, logPath: logPath, logKeep: config.eventLogKeep,
+                retentionDays: config.history.retentionDays)
+            options.pollInterval = .milliseconds(200)
+            historyIngestor = HistoryIngestor(store: history, options: options, logger: logger, metrics: metrics)
+        } else {
+            historyIngestor = nil
+        }
         if let listen = config.sip.listen {
             let sessions = RecordingSessions(manager: manager, config: config.sip, logger: logger, metrics: metrics)
             do {
@@ -82,6 +96,13 @@ public struct EmotionTapService: Sendable {
         }
     }
 
+    /// Creates or upgrades the history store's schema; a store that is broken or from a newer release
+    /// is refused here, before the service starts, with what to do.
+    public func prepare() async throws(ServiceError) {
+        guard let history else { return }
+        do { try await history.migrate() } catch { throw ServiceError("history store: \(error)") }
+    }
+
     /// The HTTP application with the leg service attached; `runService()` runs both until SIGTERM or
     /// SIGINT, then ends the legs (each with `leg.end`, reason `shutdown`). `onServerRunning` gets the
     /// HTTP port once it listens (the configured one, or the one the system picked for port 0).
@@ -100,7 +121,8 @@ public struct EmotionTapService: Sendable {
             router: api.router(),
             configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
             services: [LegService(manager: manager, logger: logger)]
-                + (sipAgent.map { [SIPService(agent: $0, logger: logger)] } ?? []),
+                + (sipAgent.map { [SIPService(agent: $0, logger: logger)] } ?? [])
+                + (historyIngestor.map { [HistoryService(ingestor: $0, logger: logger)] } ?? []),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

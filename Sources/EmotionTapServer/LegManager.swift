@@ -88,20 +88,21 @@ public final class LegManager: @unchecked Sendable {
 
     public func create(
         callID: String, role: String, codec: VoiceCodec?, port: Int?, payloadType: UInt8? = nil,
-        srtp: SDESCrypto? = nil
+        srtp: SDESCrypto? = nil, agentID: String? = nil, tags: [String: String] = [:]
     ) throws(LegRequestError) -> LegSnapshot {
         var dynamic: [UInt8: VoiceCodec] = [:]
         if let payloadType, let codec { dynamic[payloadType] = codec }
         let payloadTypes = PayloadTypes(
             requestedCodec: codec, dynamicCodecs: dynamic, telephoneEventPayloadType: config.telephoneEventPayloadType)
         return try create(
-            callID: callID, role: role, payloadTypes: payloadTypes, port: port, recording: nil, srtp: srtp)
+            callID: callID, role: role, payloadTypes: payloadTypes, port: port, recording: nil, srtp: srtp,
+            agentID: agentID, tags: tags)
     }
 
     /// A leg whose payload types an SDP offer set (SIPREC), or the API's, optionally a recorded stream.
     public func create(
         callID: String, role: String, payloadTypes: PayloadTypes, port: Int?, recording: RecordedStream?,
-        srtp: SDESCrypto? = nil
+        srtp: SDESCrypto? = nil, agentID: String? = nil, tags: [String: String] = [:]
     ) throws(LegRequestError) -> LegSnapshot {
         guard LegRequest.validIdentifier(callID) else {
             throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
@@ -114,7 +115,11 @@ public final class LegManager: @unchecked Sendable {
                 "port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
         }
         let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        let identity = LegIdentity(callID: callID, legID: String(legID), role: role, recording: recording)
+        if let agentID, !LegRequest.validIdentifier(agentID) {
+            throw .invalid("agent_id must be 1-128 characters of letters, digits and ._:@+-")
+        }
+        let identity = LegIdentity(
+            callID: callID, legID: String(legID), role: role, recording: recording, agentID: agentID, tags: tags)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
         var session: RTPReceiveSession?

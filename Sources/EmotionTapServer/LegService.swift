@@ -17,7 +17,8 @@ public struct LegService: Service {
     public func run() async throws {
         for leg in manager.config.staticLegs {
             do {
-                _ = try manager.create(callID: leg.callID, role: leg.role, codec: leg.codec, port: leg.port)
+                _ = try manager.create(
+                    callID: leg.callID, role: leg.role, codec: leg.codec, port: leg.port, agentID: leg.agentID)
             } catch {
                 logger.error("static leg not started", metadata: ["rtp.port": "\(leg.port)", "error": "\(error)"])
             }

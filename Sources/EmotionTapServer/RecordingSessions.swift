@@ -1,5 +1,6 @@
 import EmotionCore
 import EmotionMedia
+import EmotionProtocol
 import EmotionSIP
 import Foundation
 import Logging
@@ -237,7 +238,8 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
         let role = participant.map { self.role(of: $0.aor) } ?? "unknown"
         let leg = try manager.create(
             callID: callID, role: role, payloadTypes: payloadTypes(for: s), port: nil,
-            recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp)
+            recording: RecordedStream(session: session, label: s.label, participant: participant?.aor), srtp: s.srtp,
+            agentID: agentID(in: metadata))
         // A stream offered inactive (a paused recording) sends nothing yet: no media timeout for it.
         if !s.sending { manager.setMediaPaused(legID: leg.identity.legID, true) }
         return Stream(
@@ -258,6 +260,15 @@ public final class RecordingSessions: SIPUserAgentDelegate, @unchecked Sendable 
     }
 
     /// The agent when the AOR matches a configured pattern, else the customer.
+    /// The session's agent for reports, on every one of its legs: the first participant whose AOR
+    /// matches `sip.agent_aors`, without its scheme (nil when none does, or it is no usable id).
+    func agentID(in metadata: RecordingMetadata?) -> String? {
+        guard let aor = metadata?.participants.lazy.compactMap(\.aor).first(where: { role(of: $0) == "agent" })
+        else { return nil }
+        let id = Self.withoutScheme(aor)
+        return LegRequest.validIdentifier(id) ? id : nil
+    }
+
     func role(of aor: String?) -> String {
         guard let aor else { return "customer" }
         let bare = Self.withoutScheme(aor)

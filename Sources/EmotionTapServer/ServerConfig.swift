@@ -1,5 +1,6 @@
 import EmotionCore
 import EmotionMedia
+import EmotionProtocol
 import EmotionUDP
 import Foundation
 import Yams
@@ -16,6 +17,7 @@ public struct ServerConfig: Sendable, Equatable {
         public var callID: String
         public var role: String
         public var codec: VoiceCodec?
+        public var agentID: String?
     }
 
     public var httpHost = "127.0.0.1"
@@ -48,6 +50,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var decisionOverride = DecisionOverride()
     public var staticLegs: [StaticLeg] = []
     public var sip = SIPConfig()
+    public var history = HistoryConfig()
 
     public init() {}
 
@@ -71,7 +74,8 @@ public struct ServerConfig: Sendable, Equatable {
         guard let root = node else { return config }
         let r = Reader(source: source)
         try r.object(
-            root, path: "", keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip"]
+            root, path: "",
+            keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip", "history"]
         ) {
             key, value in
             switch key {
@@ -217,16 +221,40 @@ public struct ServerConfig: Sendable, Equatable {
                 if config.sip.tlsListen != nil, config.sip.tlsCertificateDirectory == nil {
                     throw r.fail(value, "sip.tls_listen", "needs sip.tls_cert_dir (agent.pem and cafile.pem)")
                 }
+            case "history":
+                try r.object(value, path: "history", keys: ["store", "retention_days", "instance"]) { k, v in
+                    switch k {
+                    case "store":
+                        config.history.store = try r.optionalString(v, "history.store")
+                        if let s = config.history.store {
+                            _ = try r.wrap(v, "history.store") { () throws(ConfigError) in
+                                try HistoryConfig.location(s)
+                            }
+                        }
+                    case "retention_days":
+                        config.history.retentionDays =
+                            r.isNull(v) ? nil : try r.int(v, "history.retention_days", 1...36500)
+                    case "instance":
+                        let text = try r.optionalString(v, "history.instance")
+                        if let text, !LegRequest.validIdentifier(text) {
+                            throw r.fail(
+                                v, "history.instance", "must be 1-128 characters of letters, digits and ._:@+-")
+                        }
+                        config.history.instance = text
+                    default: throw r.unhandled(k, "history")
+                    }
+                }
             case "static_legs":
                 guard case .sequence(let seq) = value else { throw r.fail(value, "static_legs", "must be a list") }
                 for (i, item) in seq.enumerated() {
                     var leg = StaticLeg(port: 0, callID: "", role: "", codec: nil)
                     let path = "static_legs[\(i)]"
-                    try r.object(item, path: path, keys: ["port", "call_id", "role", "codec"]) { k, v in
+                    try r.object(item, path: path, keys: ["port", "call_id", "role", "codec", "agent_id"]) { k, v in
                         switch k {
                         case "port": leg.port = try r.int(v, "\(path).port", 1...65535)
                         case "call_id": leg.callID = try r.string(v, "\(path).call_id")
                         case "role": leg.role = try r.string(v, "\(path).role")
+                        case "agent_id": leg.agentID = try r.optionalString(v, "\(path).agent_id")
                         case "codec":
                             let c = try r.string(v, "\(path).codec")
                             guard let codec = VoiceCodec(rawValue: c) else {
@@ -262,6 +290,14 @@ public struct ServerConfig: Sendable, Equatable {
             throw ConfigError("\(source): two static legs share a port")
         }
         for t in eventTargets { _ = try Self.eventTarget(t) }
+        if let store = history.store {
+            _ = try HistoryConfig.location(store)
+            guard eventLogPath != nil else {
+                throw ConfigError(
+                    "\(source): history.store needs events.log (the store is filled from the event log, so that "
+                        + "nothing is lost while it is down); set events.log or history.store: null")
+            }
+        }
     }
 
     /// An event target, "host:port" with an IPv4 host.
@@ -309,6 +345,11 @@ public struct ServerConfig: Sendable, Equatable {
                 throw fail(node, path, "must be a non-empty string")
             }
             return s.string
+        }
+
+        func isNull(_ node: Node) -> Bool {
+            if case .scalar(let s) = node, s.string == "null" || s.string == "~" || s.string.isEmpty { return true }
+            return false
         }
 
         func optionalString(_ node: Node, _ path: String) throws(ConfigError) -> String? {
@@ -392,6 +433,39 @@ extension ServerConfig {
                     + (decisionOverride.enterUpset == nil ? "the model's" : "the config's") + ")")
         }
         return p
+    }
+}
+
+/// The call history (`history:` in the config, `serve --history`).
+public struct HistoryConfig: Sendable, Equatable {
+    /// An SQLite file (`PATH` or `sqlite:PATH`) or a PostgreSQL URL (`postgres://user@host/db`); nil: off.
+    public var store: String? = "emotiontap-history.sqlite"
+    /// Ended legs older than this many days are removed; nil keeps them.
+    public var retentionDays: Int? = 90
+    /// This instance's name in a shared store; nil: the host name.
+    public var instance: String?
+
+    public init() {}
+
+    public enum Location: Sendable, Equatable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    public static func location(_ text: String) throws(ConfigError) -> Location {
+        let lower = text.lowercased()
+        if lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://") { return .postgres(url: text) }
+        let path = lower.hasPrefix("sqlite:") ? String(text.dropFirst("sqlite:".count)) : text
+        guard !path.isEmpty, !path.contains("://") else {
+            throw ConfigError("must be an SQLite file path (or sqlite:PATH) or a postgres:// URL")
+        }
+        return .sqlite(path: path)
+    }
+
+    public var resolvedInstance: String {
+        if let instance { return instance }
+        let host = ProcessInfo.processInfo.hostName
+        return LegRequest.validIdentifier(host) ? host : "emotiontap"
     }
 }
 

@@ -8,7 +8,7 @@ struct EmotionTapCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, SendCommand.self, EventsCommand.self, LoadgenCommand.self, AnalyzeCommand.self,
-            FeaturesCommand.self, TrainCommand.self, EvalCommand.self, ExportCommand.self,
+            FeaturesCommand.self, TrainCommand.self, EvalCommand.self, ExportCommand.self, ReportCommand.self,
         ]
     )
 }

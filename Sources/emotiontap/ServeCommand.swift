@@ -22,10 +22,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("event-target"), help: "Where events go, HOST:PORT (repeatable; replaces the config's list).")
     var eventTargets: [String] = []
-    @Option(help: "JSONL event log path ('none' to disable).")
+    @Option(help: "JSONL event log path ('none' to disable; the history store, filled from it, is then off too).")
     var eventLog: String?
     @Option(help: "Answer SIPREC recording sessions on HOST:PORT (UDP and TCP), e.g. 127.0.0.1:5070.")
     var sip: String?
+    @Option(help: "Call history store: an SQLite path, a postgres:// URL, or 'none' (default: the config's).")
+    var history: String?
     @OptionGroup var modelOption: ModelOption
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -49,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
         let service = try orExit {
             try EmotionTapService(config: settings, model: model, logger: Logger(label: "emotiontap"))
         }
+        try await orExit { try await service.prepare() }
         try await service.buildApplication().runService()
     }
 
@@ -72,6 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if !eventTargets.isEmpty { settings.eventTargets = eventTargets }
         if let eventLog { settings.eventLogPath = eventLog == "none" ? nil : eventLog }
+        // The history is filled from the event log: without one (and no --history asking for it) it is off.
+        if eventLog == "none", history == nil { settings.history.store = nil }
+        if let history { settings.history.store = history == "none" ? nil : history }
         if let sip {
             do { _ = try SIPConfig.url(sip, scheme: "sip") } catch { throw ConfigError("--sip \(error)") }
             settings.sip.listen = sip

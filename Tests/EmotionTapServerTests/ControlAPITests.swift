@@ -27,6 +27,7 @@ struct InProcessService {
         config.httpPort = 0
         config.eventTargets = ["127.0.0.1:\(eventPort)"]
         config.eventLogPath = directory.url.appendingPathComponent("events.jsonl").path
+        config.history.store = directory.url.appendingPathComponent("history.sqlite").path
         config.hmacKey = hmacKey
         config.authToken = token
         config.heartbeatSeconds = 1
@@ -40,6 +41,7 @@ struct InProcessService {
     /// down gracefully as SIGTERM would (every leg gets its `leg.end`).
     func run(token: String? = nil, _ body: @escaping @Sendable (ControlClient) async throws -> Void) async throws {
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        try await service.prepare()
         let app = service.buildApplication { port in portSink.yield(port) }
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "test")))
         try await withThrowingTaskGroup(of: Void.self) { tasks in

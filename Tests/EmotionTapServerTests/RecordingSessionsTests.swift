@@ -36,6 +36,7 @@ struct RecordingSessionsTests {
         config.rtpPorts = base...(base + ports - 1)
         config.eventTargets = []
         config.eventLogPath = nil
+        config.history.store = nil
         config.sip.listen = "127.0.0.1:\(35000 + Int.random(in: 0..<1000))"
         configure(&config)
         var logger = Logger(label: "test")

@@ -1,0 +1,96 @@
+import EmotionProtocol
+import EmotionTestSupport
+import Foundation
+import Testing
+
+/// The call history from outside: `serve` with an SQLite store filled from its event log, a real
+/// RTP sender, `kill -9`, a restart, and `emotiontap report` reading the store.
+@Suite("call history", .serialized)
+struct HistoryTests {
+    static let sample = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
+
+    /// Leg events in the log for `call`, by type.
+    func logged(_ log: URL, call: String) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for line in try String(contentsOf: log, encoding: .utf8).split(separator: "\n") {
+            guard let e = try? Event(decoding: String(line)), e.leg?.callID == call else { continue }
+            counts[e.type, default: 0] += 1
+        }
+        return counts
+    }
+
+    func startSender(to port: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = Repo.executable
+        p.arguments = ["send", Self.sample.path, "--to", "127.0.0.1:\(port)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    @Test(
+        "kill -9 mid-call loses no event that reached the log: the restart stores them all, the dead run's legs end as lost, and report shows the call by agent"
+    )
+    func crashAndReplay() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let dir = try TemporaryDirectory()
+        let log = dir.url.appendingPathComponent("events.jsonl"), store = dir.url.appendingPathComponent("h.sqlite")
+        let first = try ServiceProcess(eventPort: receiver.port, eventLog: log.path, historyStore: store.path)
+        var senders: [Process] = []
+        for role in ["customer", "agent"] {
+            let (status, object) = try first.json(
+                "POST", "/v1/legs",
+                body:
+                    #"{"call_id":"crash-call","role":"\#(role)","codec":"pcmu","agent_id":"agent-42","tags":{"queue":"billing"}}"#
+            )
+            #expect(status == 201)
+            let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
+            senders.append(try startSender(to: port))
+        }
+        defer { for s in senders where s.isRunning { s.terminate() } }
+        // Mid-call: some windows analysed on both legs, the sample call far from over.
+        #expect(receiver.wait(seconds: 20) { $0.filter(\.isEmotion).count >= 6 })
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        for s in senders { s.terminate() }
+        let before = try logged(log, call: "crash-call")
+        #expect((before["emotion"] ?? 0) >= 6 && before["leg.start"] == 2 && before["leg.end"] == nil, "\(before)")
+
+        // The restart replays the log from the stored position and closes the dead run's legs.
+        let second = try ServiceProcess(eventPort: receiver.port, eventLog: log.path, historyStore: store.path)
+        var csv = ""
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            Thread.sleep(forTimeInterval: 0.3)
+            csv =
+                (try? emotiontap(["report", "--call", "crash-call", "--format", "csv", "--store", store.path]).1) ?? ""
+        } while csv.split(separator: "\r\n").count - 1 < before["emotion"] ?? 0 && Date() < deadline
+        #expect(csv.split(separator: "\r\n").count - 1 == before["emotion"], "one CSV row per stored window:\n\(csv)")
+        let (status, text, err) = try emotiontap(["report", "--call", "crash-call", "--store", store.path])
+        #expect(status == 0, "\(err)")
+        #expect(text.contains("lost") && text.contains("agent-42"), "\(text)")
+        let (agentStatus, agent, _) = try emotiontap(["report", "--agent", "agent-42", "--store", store.path])
+        #expect(agentStatus == 0 && agent.contains("crash-call"), "\(agent)")
+        let (unknown, _, unknownErr) = try emotiontap(["report", "--call", "no-such-call", "--store", store.path])
+        #expect(unknown == 2 && unknownErr.contains("no call no-such-call"), "\(unknownErr)")
+        let metrics = try second.request("GET", "/metrics").1
+        #expect(metrics.contains("emotiontap_history_events_stored_total"))
+        _ = second.terminate()
+    }
+
+    @Test("a store file that is not SQLite stops serve at start with what to do, and is left as it was")
+    func brokenStore() throws {
+        let dir = try TemporaryDirectory()
+        let junk = try dir.write("history.sqlite", Array("not a database, a note someone left here\n".utf8))
+        let before = try Data(contentsOf: junk)
+        #expect(throws: HarnessError.self) {
+            _ = try ServiceProcess(eventPort: 9, historyStore: junk.path)
+        }
+        do { _ = try ServiceProcess(eventPort: 9, historyStore: junk.path) } catch {
+            #expect("\(error)".contains("not an SQLite database") && "\(error)".contains("nothing was changed"))
+        }
+        #expect(try Data(contentsOf: junk) == before)
+    }
+}
