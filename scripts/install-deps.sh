@@ -20,6 +20,9 @@ packages=(
   baresip-core     # ...and a real SIP UA on both ends of its Opus call (without recommends: 14
                    # packages, ~11 MB, mostly audio libraries: jack, portaudio, sndfile, amr, directfb)
   curl             # the demo and the examples call the control API with it
+  chromium         # the supervisor page's test: a real browser, headless, on the live view
+  libsqlite3-dev   # the embedded history store (GRDB)
+  postgresql       # the shared history store's tests: a throwaway server on loopback per test
   "$@"
 )
 

@@ -115,5 +115,7 @@ public protocol HistoryStore: Sendable {
     func legs(_ query: LegQuery) async throws(HistoryError) -> [LegRecord]
     /// A leg's events in order, optionally only of some types.
     func events(legID: String, types: [String]?) async throws(HistoryError) -> [StoredEvent]
+    /// A leg's newest event of `type`, or nil.
+    func latestEvent(legID: String, type: String) async throws(HistoryError) -> StoredEvent?
     func close() async
 }

@@ -69,6 +69,11 @@ enum HistorySQL {
         return (sql + " ORDER BY seq", values)
     }
 
+    static func selectLatest(placeholder: (Int) -> String) -> String {
+        "SELECT leg_id, seq, ts, type, body FROM events WHERE leg_id = \(placeholder(1)) AND type = \(placeholder(2)) "
+            + "ORDER BY seq DESC LIMIT 1"
+    }
+
     static func tagsJSON(_ tags: [String: String]) -> String? {
         guard !tags.isEmpty, let data = try? JSONSerialization.data(withJSONObject: tags, options: [.sortedKeys])
         else { return nil }

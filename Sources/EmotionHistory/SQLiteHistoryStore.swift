@@ -155,6 +155,16 @@ public final class SQLiteHistoryStore: HistoryStore {
         }
     }
 
+    public func latestEvent(legID: String, type: String) async throws(HistoryError) -> StoredEvent? {
+        try await read { db in
+            try Row.fetchOne(db, sql: HistorySQL.selectLatest(placeholder: { _ in "?" }), arguments: [legID, type]).map
+            {
+                StoredEvent(
+                    legID: $0["leg_id"], sequence: $0["seq"], timestamp: $0["ts"], type: $0["type"], body: $0["body"])
+            }
+        }
+    }
+
     public func close() async { try? pool.close() }
 
     /// One statement as is: for tests that set up a store as another release left it.

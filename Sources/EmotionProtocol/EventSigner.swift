@@ -29,6 +29,9 @@ public struct EventSigner: @unchecked Sendable {
         return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: Data(unsigned.utf8), using: key)
     }
 
+    /// HMAC-SHA256 of a whole body as sent, for an HTTP header (webhooks), in lowercase hex.
+    public func signature(ofBody body: String) -> String { signature(of: body) }
+
     private func signature(of text: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)
         return Self.hex(mac)

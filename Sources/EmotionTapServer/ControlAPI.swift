@@ -35,7 +35,8 @@ extension LegRequestError {
     }
 }
 
-/// The HTTP control API: legs in and out, call state for dialplans, health and metrics.
+/// The HTTP control API: legs in and out, call state for dialplans, health and metrics, and the live
+/// view (the event stream and the supervisor page, in ControlAPI+EventStream.swift).
 public struct ControlAPI: Sendable {
     public let manager: LegManager
     public let registry: PrometheusCollectorRegistry
@@ -45,10 +46,15 @@ public struct ControlAPI: Sendable {
 
     public let recordings: RecordingSessions?
 
+    /// A store shared with other instances (PostgreSQL): `GET /v1/calls/{id}` adds the call's legs
+    /// that other instances hold. nil: this instance's legs only.
+    public let sharedHistory: SharedCallView?
+
     public init(
         manager: LegManager, recordings: RecordingSessions? = nil, registry: PrometheusCollectorRegistry,
-        authToken: String?
+        authToken: String?, sharedHistory: SharedCallView? = nil
     ) {
+        self.sharedHistory = sharedHistory
         self.manager = manager
         self.recordings = recordings
         self.registry = registry
@@ -90,8 +96,11 @@ public struct ControlAPI: Sendable {
                 throw error.apiError
             }
         }
-        router.get("/v1/calls/:id") { request, context in try callState(request, id: context.parameters.get("id") ?? "")
+        router.get("/v1/calls/:id") { request, context in
+            try await callState(request, id: context.parameters.get("id") ?? "")
         }
+        router.get("/v1/events/stream") { request, _ in try eventStream(request) }
+        router.get("/") { _, _ in Self.supervisorPage() }
         return router
     }
 
@@ -126,18 +135,28 @@ public struct ControlAPI: Sendable {
 
     /// For dialplans: JSON by default; `?format=text` gives `key=value` lines, and `&field=NAME` just one value
     /// (Asterisk: `${CURL(http://127.0.0.1:8088/v1/calls/${UNIQUEID}?format=text&field=escalate)}` → 1 or 0).
-    private func callState(_ request: Request, id: String) throws(APIError) -> Response {
+    private func callState(_ request: Request, id: String) async throws(APIError) -> Response {
         let legs = manager.snapshots(callID: id)
-        guard !legs.isEmpty else { throw APIError(.notFound, "no active legs for call '\(id)'") }
-        let customers = legs.filter { manager.config.policy.escalateRoles.contains($0.identity.role) }
-        let upset = customers.compactMap(\.upset).max()
-        let escalate = customers.contains { $0.escalated }
-        let mood = customers.contains { $0.mood == .upset } ? "upset" : "calm"
+        // Legs of this call on other instances, from the shared store (their newest stored state).
+        var remote: [SharedCallView.RemoteLeg] = []
+        var remoteError: String?
+        if let sharedHistory {
+            do { remote = try await sharedHistory.remoteLegs(callID: id) } catch { remoteError = error.description }
+        }
+        guard !legs.isEmpty || !remote.isEmpty else { throw APIError(.notFound, "no active legs for call '\(id)'") }
+        let roles = manager.config.policy.escalateRoles
+        let customers = legs.filter { roles.contains($0.identity.role) }
+        let remoteCustomers = remote.filter { roles.contains($0.role) }
+        let upset = (customers.compactMap(\.upset) + remoteCustomers.compactMap(\.upset)).max()
+        let escalate = customers.contains { $0.escalated } || remoteCustomers.contains { $0.escalated }
+        let mood =
+            customers.contains { $0.mood == .upset } || remoteCustomers.contains { $0.state == "upset" }
+            ? "upset" : "calm"
         let query = request.uri.queryParameters
         if query.get("format") == "text" {
             let fields: [(String, String)] = [
                 ("call_id", id), ("state", mood), ("upset", upset.map { String(format: "%.2f", $0) } ?? ""),
-                ("escalate", escalate ? "1" : "0"), ("legs", "\(legs.count)"),
+                ("escalate", escalate ? "1" : "0"), ("legs", "\(legs.count + remote.count)"),
             ]
             if let field = query.get("field") {
                 guard let value = fields.first(where: { $0.0 == field })?.1 else {
@@ -149,11 +168,13 @@ public struct ControlAPI: Sendable {
         }
         return Self.json(
             .ok,
-            .object([
-                ("call_id", .string(id)), ("state", .string(mood)),
-                ("upset", upset.map { .number($0, places: 3) } ?? .null),
-                ("escalate", .bool(escalate)), ("legs", .array(legs.map(Self.describe))),
-            ]))
+            .object(
+                [
+                    ("call_id", .string(id)), ("state", .string(mood)),
+                    ("upset", upset.map { .number($0, places: 3) } ?? .null),
+                    ("escalate", .bool(escalate)),
+                    ("legs", .array(legs.map(Self.describe) + remote.map(SharedCallView.describe))),
+                ] + (remoteError.map { [("remote_error", .string($0))] } ?? [])))
     }
 
     // MARK: Rendering
@@ -204,18 +225,23 @@ public struct ControlAPI: Sendable {
 }
 
 /// Requires `Authorization: Bearer TOKEN` on everything but /healthz when a token is configured;
-/// compares in constant time.
+/// compares in constant time. The live view's routes also take `?token=TOKEN`: a browser's
+/// EventSource cannot send headers.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String?
+    static let queryTokenPaths: Set<String> = ["/", "/v1/events/stream"]
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         guard let token, request.uri.path != "/healthz" else { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
-        guard header.hasPrefix("Bearer "), Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
-        else {
+        var supplied: [UInt8]? = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : nil
+        if supplied == nil, Self.queryTokenPaths.contains(request.uri.path) {
+            supplied = request.uri.queryParameters.get("token").map { Array($0.utf8) }
+        }
+        guard let supplied, Self.constantTimeEqual(supplied, Array(token.utf8)) else {
             throw APIError(.unauthorized, "a valid bearer token is required")
         }
         return try await next(request, context)

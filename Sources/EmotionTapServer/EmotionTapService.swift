@@ -30,6 +30,8 @@ public struct EmotionTapService: Sendable {
     /// The call history's store and the task that fills it from the event log, when `history.store` is set.
     public let history: (any HistoryStore)?
     let historyIngestor: HistoryIngestor?
+    /// POSTs `escalate` and `leg.end` (or what `webhooks:` names) to the configured URLs.
+    let webhooks: WebhookSender?
 
     /// `registry` receives this service's metrics (a registry per service, so several can live in
     /// one process, as in tests).
@@ -59,7 +61,10 @@ public struct EmotionTapService: Sendable {
             throw ServiceError("\(error)")
         }
         manager = LegManager(config: config, model: model, publisher: publisher, logger: logger, metrics: metrics)
-        history = try config.history.openStore()
+        webhooks =
+            config.webhooks.isEmpty
+            ? nil : WebhookSender(hooks: config.webhooks, hmacKey: config.hmacKey, logger: logger, metrics: metrics)
+        history = try config.history.openStore(logger: logger)
         if let history, let logPath = config.eventLogPath {
             var options = HistoryIngestor.Options(
                 instance: config.history.resolvedInstance, logPath: logPath, logKeep: config.eventLogKeep,
@@ -109,7 +114,16 @@ public struct EmotionTapService: Sendable {
     public func buildApplication(
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let api = ControlAPI(manager: manager, recordings: recordings, registry: registry, authToken: config.authToken)
+        // A PostgreSQL store is shared with other instances: calls are answered across them.
+        let shared: SharedCallView? =
+            if let history, case .postgres? = config.history.store.flatMap({ try? HistoryConfig.location($0) }) {
+                SharedCallView(store: history, instance: config.history.resolvedInstance)
+            } else {
+                nil
+            }
+        let api = ControlAPI(
+            manager: manager, recordings: recordings, registry: registry, authToken: config.authToken,
+            sharedHistory: shared)
         logger.info(
             "emotiontap serving",
             metadata: [
@@ -122,7 +136,8 @@ public struct EmotionTapService: Sendable {
             configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
             services: [LegService(manager: manager, logger: logger)]
                 + (sipAgent.map { [SIPService(agent: $0, logger: logger)] } ?? [])
-                + (historyIngestor.map { [HistoryService(ingestor: $0, logger: logger)] } ?? []),
+                + (historyIngestor.map { [HistoryService(ingestor: $0, logger: logger)] } ?? [])
+                + (webhooks.map { [WebhookService(sender: $0, publisher: publisher)] } ?? []),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -27,7 +27,11 @@ struct HistoryService: Service {
 
 extension HistoryConfig {
     /// The configured store, opened (not yet migrated); nil when history is off.
-    public func openStore(readOnly: Bool = false) throws(ServiceError) -> (any HistoryStore)? {
+    public func openStore(
+        readOnly: Bool = false, logger: Logger = Logger(label: "emotiontap.history")
+    )
+        throws(ServiceError) -> (any HistoryStore)?
+    {
         guard let store else { return nil }
         let location: Location
         do { location = try HistoryConfig.location(store) } catch { throw ServiceError("history.store: \(error)") }
@@ -36,8 +40,10 @@ extension HistoryConfig {
             do { return try SQLiteHistoryStore(path: path, readOnly: readOnly) } catch {
                 throw ServiceError("history store: \(error)")
             }
-        case .postgres:
-            throw ServiceError("history store: PostgreSQL is not supported by this build yet; use an SQLite path")
+        case .postgres(let url):
+            do { return try PostgresHistoryStore(url: url, logger: logger) } catch {
+                throw ServiceError("history store: \(error)")
+            }
         }
     }
 }

@@ -51,6 +51,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var staticLegs: [StaticLeg] = []
     public var sip = SIPConfig()
     public var history = HistoryConfig()
+    public var webhooks: [WebhookConfig] = []
 
     public init() {}
 
@@ -75,7 +76,9 @@ public struct ServerConfig: Sendable, Equatable {
         let r = Reader(source: source)
         try r.object(
             root, path: "",
-            keys: ["http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip", "history"]
+            keys: [
+                "http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip", "history", "webhooks",
+            ]
         ) {
             key, value in
             switch key {
@@ -220,6 +223,35 @@ public struct ServerConfig: Sendable, Equatable {
                 }
                 if config.sip.tlsListen != nil, config.sip.tlsCertificateDirectory == nil {
                     throw r.fail(value, "sip.tls_listen", "needs sip.tls_cert_dir (agent.pem and cafile.pem)")
+                }
+            case "webhooks":
+                guard case .sequence(let seq) = value else { throw r.fail(value, "webhooks", "must be a list") }
+                for (i, item) in seq.enumerated() {
+                    let path = "webhooks[\(i)]"
+                    var hook = WebhookConfig(url: "")
+                    try r.object(item, path: path, keys: ["url", "events", "timeout_s", "max_attempts"]) { k, v in
+                        switch k {
+                        case "url":
+                            let url = try r.string(v, "\(path).url")
+                            guard let u = URL(string: url), ["http", "https"].contains(u.scheme?.lowercased() ?? ""),
+                                u.host?.isEmpty == false
+                            else { throw r.fail(v, "\(path).url", "must be an http:// or https:// URL") }
+                            hook.url = url
+                        case "events":
+                            hook.events = try r.stringList(v, "\(path).events")
+                            if let bad = hook.events.first(where: { !WebhookConfig.eventTypes.contains($0) }) {
+                                throw r.fail(
+                                    v, "\(path).events",
+                                    "'\(bad)' is not an event type (\(WebhookConfig.eventTypes.joined(separator: ", ")))"
+                                )
+                            }
+                        case "timeout_s": hook.timeoutSeconds = try r.double(v, "\(path).timeout_s", 0.1...120)
+                        case "max_attempts": hook.maxAttempts = try r.int(v, "\(path).max_attempts", 1...100)
+                        default: throw r.unhandled(k, path)
+                        }
+                    }
+                    guard !hook.url.isEmpty else { throw r.fail(item, path, "needs url") }
+                    config.webhooks.append(hook)
                 }
             case "history":
                 try r.object(value, path: "history", keys: ["store", "retention_days", "instance"]) { k, v in

@@ -40,6 +40,9 @@ final class FlakyStore: HistoryStore {
     func events(legID: String, types: [String]?) async throws(HistoryError) -> [StoredEvent] {
         try await inner.events(legID: legID, types: types)
     }
+    func latestEvent(legID: String, type: String) async throws(HistoryError) -> StoredEvent? {
+        try await inner.latestEvent(legID: legID, type: type)
+    }
     func close() async { await inner.close() }
 }
 

@@ -94,3 +94,70 @@ struct HistoryTests {
         #expect(try Data(contentsOf: junk) == before)
     }
 }
+
+/// Two instances of `serve` on one PostgreSQL server (Debian's, started by the test on loopback).
+@Suite(
+    "several instances, one PostgreSQL", .serialized,
+    .enabled(
+        if: PostgresServer.available,
+        "PostgreSQL is not installed (Debian package postgresql; scripts/install-deps.sh installs it)"))
+struct SharedStoreTests {
+    @Test(
+        "a call with its customer on one instance and its agent on another: GET /v1/calls on either covers both legs, and the report has both"
+    )
+    func twoInstances() throws {
+        let server = try PostgresServer()
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let a = try ServiceProcess(eventPort: receiver.port, historyStore: server.url, historyInstance: "tap-a")
+        let b = try ServiceProcess(eventPort: receiver.port, historyStore: server.url, historyInstance: "tap-b")
+        var senders: [Process] = []
+        defer { for s in senders where s.isRunning { s.terminate() } }
+        var legs: [(ServiceProcess, String)] = []
+        for (service, role) in [(a, "customer"), (b, "agent")] {
+            let (status, object) = try service.json(
+                "POST", "/v1/legs",
+                body: #"{"call_id":"shared-call","role":"\#(role)","codec":"pcmu","agent_id":"agent-7"}"#)
+            #expect(status == 201)
+            let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
+            legs.append((service, try #require(object["leg_id"] as? String)))
+            let p = Process()
+            p.executableURL = Repo.executable
+            p.arguments = ["send", HistoryTests.sample.path, "--to", "127.0.0.1:\(port)"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            senders.append(p)
+        }
+        // Both legs have media and are in the store once each instance's ingestor has caught up.
+        var seen: [String: [[String: Any]]] = [:]
+        let deadline = Date().addingTimeInterval(20)
+        repeat {
+            Thread.sleep(forTimeInterval: 0.5)
+            for (name, service) in [("a", a), ("b", b)] {
+                seen[name] = (try? service.json("GET", "/v1/calls/shared-call").1["legs"] as? [[String: Any]]) ?? []
+            }
+        } while (seen["a"]?.count ?? 0) < 2 || (seen["b"]?.count ?? 0) < 2 ? Date() < deadline : false
+        for (name, other) in [("a", "tap-b"), ("b", "tap-a")] {
+            let legsSeen = seen[name] ?? []
+            #expect(legsSeen.count == 2, "instance \(name): \(legsSeen)")
+            let remote = legsSeen.first { $0["remote"] as? Bool == true }
+            #expect(remote?["instance"] as? String == other, "instance \(name) sees the other's leg: \(legsSeen)")
+            #expect(remote?["agent_id"] as? String == "agent-7")
+        }
+        #expect(try a.request("GET", "/v1/calls/shared-call?format=text&field=legs").1 == "2")
+        for (service, id) in legs { _ = try service.request("DELETE", "/v1/legs/\(id)") }
+        for s in senders { s.terminate() }
+        // Ended on both: the report from the shared store lists both legs and both instances.
+        var report = ""
+        let until = Date().addingTimeInterval(15)
+        repeat {
+            Thread.sleep(forTimeInterval: 0.5)
+            report = (try? emotiontap(["report", "--call", "shared-call", "--store", server.url]).1) ?? ""
+        } while report.components(separatedBy: " api ").count < 3 && Date() < until
+        #expect(report.components(separatedBy: " api ").count == 3, "both legs ended (reason api):\n\(report)")
+        #expect(try a.request("GET", "/v1/calls/shared-call").0 == 404)
+        _ = a.terminate()
+        _ = b.terminate()
+    }
+}

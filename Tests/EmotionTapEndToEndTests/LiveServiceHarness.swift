@@ -25,7 +25,8 @@ final class ServiceProcess {
     init(
         eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0,
-        policy: String? = nil, extraConfig: String? = nil, historyStore: String? = nil
+        policy: String? = nil, extraConfig: String? = nil, historyStore: String? = nil,
+        historyInstance: String = "e2e"
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -48,7 +49,7 @@ final class ServiceProcess {
               jitter_buffer_ms: \(jitterBufferMilliseconds)
             events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
             static_legs: \(staticLegs)
-            history: {store: \(historyStore ?? directory.appendingPathComponent("history.sqlite").path), instance: e2e}
+            history: {store: "\(historyStore ?? directory.appendingPathComponent("history.sqlite").path)", instance: \(historyInstance)}
             """ + (policy.map { "\npolicy: \($0)" } ?? "") + (extraConfig.map { "\n" + $0 } ?? "")
         let configURL = directory.appendingPathComponent("config.yaml")
         try config.write(to: configURL, atomically: true, encoding: .utf8)

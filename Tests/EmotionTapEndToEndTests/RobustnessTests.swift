@@ -124,7 +124,8 @@ struct RobustnessTests {
         let (status, object) = try service.json(
             "POST", "/v1/legs", body: "{\"call_id\":\"full\",\"role\":\"supervisor\"}")
         #expect(status == 503)
-        #expect(((object["error"] as? [String: Any])?["message"] as? String ?? "").contains("leg limit"))
+        let message = ((object["error"] as? [String: Any])?["message"] as? String) ?? ""
+        #expect(message.contains("leg limit"), "\(object)")
         #expect((try service.json("GET", "/v1/legs").1["legs"] as? [Any])?.count == 2)
         #expect(
             try emotiontap([
