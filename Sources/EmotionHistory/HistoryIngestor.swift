@@ -15,6 +15,9 @@ public final class HistoryIngestor: Sendable {
         public var logKeep: Int
         /// Ended legs older than this are pruned (nil: kept for ever).
         public var retentionDays: Int?
+        /// Their events (the per-window timelines) go sooner when this is set: the legs and their
+        /// summaries stay for the reports by agent and day.
+        public var timelineRetentionDays: Int?
         public var batchLines = 2000
         /// How long to wait when the log has nothing new.
         public var pollInterval: Duration = .milliseconds(200)
@@ -148,8 +151,22 @@ public final class HistoryIngestor: Sendable {
     }
 
     private func pruneIfDue(_ last: inout ContinuousClock.Instant) async {
-        guard let days = options.retentionDays, ContinuousClock.now - last >= .seconds(3600) else { return }
+        guard options.retentionDays != nil || options.timelineRetentionDays != nil,
+            ContinuousClock.now - last >= .seconds(3600)
+        else { return }
         last = ContinuousClock.now
+        if let days = options.timelineRetentionDays {
+            let cutoff = HistoryClock.string(from: Date().addingTimeInterval(-Double(days) * 86400))
+            do {
+                let n = try await store.pruneTimelines(endedBefore: cutoff)
+                if n > 0 {
+                    logger.info("history timelines pruned", metadata: ["events": "\(n)", "ended_before": "\(cutoff)"])
+                }
+            } catch {
+                logger.warning("history timeline prune failed", metadata: ["error": "\(error)"])
+            }
+        }
+        guard let days = options.retentionDays else { return }
         let cutoff = HistoryClock.string(from: Date().addingTimeInterval(-Double(days) * 86400))
         do {
             let n = try await store.prune(endedBefore: cutoff)

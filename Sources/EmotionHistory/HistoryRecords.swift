@@ -112,6 +112,9 @@ public protocol HistoryStore: Sendable {
     func closeOrphans(instance: String, startedBefore: String, at time: String) async throws(HistoryError) -> Int
     /// Removes legs that ended before `cutoff` (RFC 3339) and their events; how many legs went.
     func prune(endedBefore cutoff: String) async throws(HistoryError) -> Int
+    /// Removes the events (the timelines) of legs that ended before `cutoff`, keeping the legs and
+    /// their summaries; how many events went.
+    func pruneTimelines(endedBefore cutoff: String) async throws(HistoryError) -> Int
     func legs(_ query: LegQuery) async throws(HistoryError) -> [LegRecord]
     /// A leg's events in order, optionally only of some types.
     func events(legID: String, types: [String]?) async throws(HistoryError) -> [StoredEvent]

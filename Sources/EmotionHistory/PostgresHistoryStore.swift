@@ -244,6 +244,10 @@ public final class PostgresHistoryStore: HistoryStore {
         return try await execute(HistorySQL.pruneLegs, [cutoff])
     }
 
+    public func pruneTimelines(endedBefore cutoff: String) async throws(HistoryError) -> Int {
+        try await execute(HistorySQL.pruneEvents, [cutoff])
+    }
+
     public func legs(_ query: LegQuery) async throws(HistoryError) -> [LegRecord] {
         let (sql, values) = HistorySQL.selectLegs(query, placeholder: { "$\($0)" })
         return try await run { [self] in

@@ -137,6 +137,13 @@ public final class SQLiteHistoryStore: HistoryStore {
         }
     }
 
+    public func pruneTimelines(endedBefore cutoff: String) async throws(HistoryError) -> Int {
+        try await write { db in
+            try db.execute(sql: HistorySQL.pruneEvents, arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+
     public func legs(_ query: LegQuery) async throws(HistoryError) -> [LegRecord] {
         let (sql, values) = HistorySQL.selectLegs(query, placeholder: { _ in "?" })
         return try await read { db in

@@ -6,9 +6,6 @@ import ServiceLifecycle
 /// The live view: `GET /v1/events/stream` (every published event as server-sent events) and `GET /`
 /// (the supervisor page that reads it).
 extension ControlAPI {
-    /// A comment line this often while nothing else is sent: proxies keep the connection open, and a
-    /// client that has gone is noticed at the latest when it is written.
-    static let streamKeepAlive: Duration = .seconds(15)
     /// How many events a slow client may fall behind by before it loses the oldest.
     static let streamBuffer = 2000
     private static let accelBuffering = HTTPFields.Element.Name("X-Accel-Buffering")!
@@ -44,6 +41,9 @@ extension ControlAPI {
     func eventStream(_ request: Request) throws(APIError) -> Response {
         let filter = try Self.eventFilter(request)
         let publisher = manager.publisher
+        // A comment line this often while nothing else is sent (`http.stream_keepalive_s`): proxies
+        // keep the connection open, and a client that has gone is noticed when it is written.
+        let keepAlive = Duration.milliseconds(Int(manager.config.streamKeepAliveSeconds * 1000))
         let body = ResponseBody { writer in
             let (id, events) = publisher.subscribe(filter, buffer: Self.streamBuffer)
             defer { publisher.unsubscribe(id) }
@@ -53,7 +53,7 @@ extension ControlAPI {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         while !Task.isCancelled {
-                            try? await Task.sleep(for: Self.streamKeepAlive)
+                            try? await Task.sleep(for: keepAlive)
                             if !Task.isCancelled { publisher.keepAlive(id) }
                         }
                     }

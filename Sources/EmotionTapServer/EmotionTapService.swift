@@ -70,6 +70,7 @@ public struct EmotionTapService: Sendable {
                 instance: config.history.resolvedInstance, logPath: logPath, logKeep: config.eventLogKeep,
                 retentionDays: config.history.retentionDays)
             options.pollInterval = .milliseconds(200)
+            options.timelineRetentionDays = config.history.timelineRetentionDays
             historyIngestor = HistoryIngestor(store: history, options: options, logger: logger, metrics: metrics)
         } else {
             historyIngestor = nil

@@ -22,6 +22,8 @@ public struct ServerConfig: Sendable, Equatable {
 
     public var httpHost = "127.0.0.1"
     public var httpPort = 8088
+    /// A comment line on `GET /v1/events/stream` this often while nothing else is sent.
+    public var streamKeepAliveSeconds = 15.0
     /// Bearer token the control API requires; nil = none (the default config listens on loopback only).
     public var authToken: String?
     public var rtpHost = "127.0.0.1"
@@ -83,10 +85,12 @@ public struct ServerConfig: Sendable, Equatable {
             key, value in
             switch key {
             case "http":
-                try r.object(value, path: "http", keys: ["host", "port"]) { k, v in
+                try r.object(value, path: "http", keys: ["host", "port", "stream_keepalive_s"]) { k, v in
                     switch k {
                     case "host": config.httpHost = try r.string(v, "http.host")
                     case "port": config.httpPort = try r.int(v, "http.port", 1...65535)
+                    case "stream_keepalive_s":
+                        config.streamKeepAliveSeconds = try r.double(v, "http.stream_keepalive_s", 0.5...300)
                     default: throw r.unhandled(k, "http")
                     }
                 }
@@ -254,7 +258,9 @@ public struct ServerConfig: Sendable, Equatable {
                     config.webhooks.append(hook)
                 }
             case "history":
-                try r.object(value, path: "history", keys: ["store", "retention_days", "instance"]) { k, v in
+                try r.object(
+                    value, path: "history", keys: ["store", "retention_days", "timeline_retention_days", "instance"]
+                ) { k, v in
                     switch k {
                     case "store":
                         config.history.store = try r.optionalString(v, "history.store")
@@ -266,6 +272,9 @@ public struct ServerConfig: Sendable, Equatable {
                     case "retention_days":
                         config.history.retentionDays =
                             r.isNull(v) ? nil : try r.int(v, "history.retention_days", 1...36500)
+                    case "timeline_retention_days":
+                        config.history.timelineRetentionDays =
+                            r.isNull(v) ? nil : try r.int(v, "history.timeline_retention_days", 1...36500)
                     case "instance":
                         let text = try r.optionalString(v, "history.instance")
                         if let text, !LegRequest.validIdentifier(text) {
@@ -474,6 +483,9 @@ public struct HistoryConfig: Sendable, Equatable {
     public var store: String? = "emotiontap-history.sqlite"
     /// Ended legs older than this many days are removed; nil keeps them.
     public var retentionDays: Int? = 90
+    /// The per-window events (timelines) go after this many days, the legs' summaries stay until
+    /// `retentionDays`; nil: the same as the legs.
+    public var timelineRetentionDays: Int?
     /// This instance's name in a shared store; nil: the host name.
     public var instance: String?
 

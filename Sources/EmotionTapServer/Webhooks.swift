@@ -1,10 +1,12 @@
-import AsyncHTTPClient
 import EmotionProtocol
 import Foundation
 import Logging
 import Metrics
-import NIOCore
 import ServiceLifecycle
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// One configured webhook (`webhooks:` in the config).
 public struct WebhookConfig: Sendable, Equatable {
@@ -26,8 +28,11 @@ public struct WebhookConfig: Sendable, Equatable {
 /// with backoff before it moves on. A receiver that is down delays only its own queue; its queue
 /// keeps the newest events when full (the rest counted dropped). The body is the event as the
 /// datagram carries it (with `sig` when events are signed); `X-EmotionTap-Signature: sha256=HEX` is
-/// the HMAC of the whole body with the same key.
-final class WebhookSender: Sendable {
+/// the HMAC of the whole body with the same key. HTTP is Foundation's URLSession (libcurl on Linux):
+/// one session, connections kept alive, nothing more to build.
+final class WebhookSender: @unchecked Sendable {
+    // @unchecked: URLSession is thread-safe but not marked Sendable in corelibs-foundation.
+    private let session: URLSession
     let hooks: [WebhookConfig]
     private let signer: EventSigner?
     private let logger: Logger
@@ -39,6 +44,9 @@ final class WebhookSender: Sendable {
 
     init(hooks: [WebhookConfig], hmacKey: String?, logger: Logger, metrics: any MetricsFactory) {
         self.hooks = hooks
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 2
+        session = URLSession(configuration: configuration)
         signer = hmacKey.map { EventSigner(key: $0) }
         self.logger = logger
         delivered = Counter(
@@ -93,22 +101,21 @@ final class WebhookSender: Sendable {
 
     /// nil when the receiver took it (2xx), else why not.
     private func post(_ body: String, to hook: WebhookConfig) async -> String? {
-        var request = HTTPClientRequest(url: hook.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "EmotionTap")
+        guard let url = URL(string: hook.url) else { return "not a URL" }
+        var request = URLRequest(url: url, timeoutInterval: hook.timeoutSeconds)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("EmotionTap", forHTTPHeaderField: "User-Agent")
         if let signer {
-            request.headers.add(name: "X-EmotionTap-Signature", value: "sha256=" + signer.signature(ofBody: body))
+            request.setValue("sha256=" + signer.signature(ofBody: body), forHTTPHeaderField: "X-EmotionTap-Signature")
         }
-        request.body = .bytes(ByteBuffer(string: body))
+        request.httpBody = Data(body.utf8)
         do {
-            let response = try await HTTPClient.shared.execute(
-                request, timeout: .milliseconds(Int64(hook.timeoutSeconds * 1000)))
-            // Drain (bounded) so the connection can be reused.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            return (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
+            let (_, response) = try await session.data(for: request)
+            guard let status = (response as? HTTPURLResponse)?.statusCode else { return "no HTTP answer" }
+            return (200..<300).contains(status) ? nil : "HTTP \(status)"
         } catch {
-            return "\(error)"
+            return "\(error.localizedDescription)"
         }
     }
 

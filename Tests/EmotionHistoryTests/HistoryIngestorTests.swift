@@ -36,6 +36,9 @@ final class FlakyStore: HistoryStore {
     func prune(endedBefore cutoff: String) async throws(HistoryError) -> Int {
         try await inner.prune(endedBefore: cutoff)
     }
+    func pruneTimelines(endedBefore cutoff: String) async throws(HistoryError) -> Int {
+        try await inner.pruneTimelines(endedBefore: cutoff)
+    }
     func legs(_ query: LegQuery) async throws(HistoryError) -> [LegRecord] { try await inner.legs(query) }
     func events(legID: String, types: [String]?) async throws(HistoryError) -> [StoredEvent] {
         try await inner.events(legID: legID, types: types)

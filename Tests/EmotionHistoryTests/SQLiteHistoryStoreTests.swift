@@ -56,6 +56,11 @@ struct SQLiteHistoryStoreTests {
                 instance: "a", startedBefore: "2027-01-01T00:00:00.000Z", at: "2026-12-01T11:00:00.000Z") == 1)
         let open = try #require(try await store.legs(LegQuery()).first { $0.legID == "open" })
         #expect(open.endReason == "lost")
+        // Timelines first: the ended leg keeps its row and summary, loses its events.
+        #expect(try await store.pruneTimelines(endedBefore: "2026-12-01T10:30:00.000Z") == 2)
+        #expect(try await store.events(legID: "done", types: nil).isEmpty)
+        #expect(try await store.legs(LegQuery()).first { $0.legID == "done" }?.endReason == "bye")
+        #expect(try await store.events(legID: "open", types: nil).count == 1, "a leg still open keeps its events")
         #expect(try await store.prune(endedBefore: "2026-12-01T10:30:00.000Z") == 1)
         #expect(try await store.legs(LegQuery()).map(\.legID) == ["open"])
         #expect(try await store.events(legID: "done", types: nil).isEmpty)

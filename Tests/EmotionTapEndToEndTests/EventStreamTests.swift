@@ -101,14 +101,15 @@ struct EventStreamTests {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let token = "sse-\(UUID().uuidString)"
-        let service = try ServiceProcess(eventPort: receiver.port, token: token)
+        // Keep-alives every 2 s (http.stream_keepalive_s) instead of 15: the test waits for one.
+        let service = try ServiceProcess(eventPort: receiver.port, token: token, streamKeepAlive: 2)
         let base = "http://127.0.0.1:\(service.httpPort)/v1/events/stream"
         // All events, the token in the query as EventSource sends it.
         let all = try StreamClient("\(base)?token=\(token)")
         // One call's emotion and state events, the token as a header.
         let filtered = try StreamClient(
             "\(base)?call_id=sse-a&types=emotion,state", headers: ["Authorization: Bearer \(token)"])
-        // Nothing passes this filter: only keep-alives (every 15 s) come.
+        // Nothing passes this filter: only keep-alives (every 2 s here) come.
         let quiet = try StreamClient("\(base)?call_id=nobody&types=escalate&token=\(token)")
         defer { for c in [all, filtered, quiet] { c.stop() } }
         for c in [all, filtered, quiet] { #expect(c.wait(seconds: 10) { $0.contains(": connected\n\n") }) }
@@ -164,7 +165,7 @@ struct EventStreamTests {
         #expect(!quiet.text.contains("event:"))
 
         // Clients that go are unsubscribed at their next write: the next heartbeat for the first, the next
-        // keep-alive (15 s at most) for the filtered one once its call has nothing more to say.
+        // keep-alive (2 s here) for the filtered one once its call has nothing more to say.
         all.stop()
         filtered.stop()
         let deadline = Date().addingTimeInterval(20)

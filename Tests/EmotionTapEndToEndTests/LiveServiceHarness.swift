@@ -26,7 +26,7 @@ final class ServiceProcess {
         eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0,
         policy: String? = nil, extraConfig: String? = nil, historyStore: String? = nil,
-        historyInstance: String = "e2e"
+        historyInstance: String = "e2e", streamKeepAlive: Double = 15
     ) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -39,7 +39,7 @@ final class ServiceProcess {
         let staticLegs =
             staticLeg ? "[{port: \(rtpPorts.upperBound), call_id: static-call, role: customer, codec: pcmu}]" : "[]"
         let config = """
-            http: {host: 127.0.0.1, port: \(httpPort)}
+            http: {host: 127.0.0.1, port: \(httpPort), stream_keepalive_s: \(streamKeepAlive)}
             auth_token: \(token ?? "null")
             rtp:
               host: 127.0.0.1
