@@ -52,6 +52,19 @@ public struct EmotionTapService: Sendable {
         self.registry = registry
         self.logger = logger
         let metrics = PrometheusMetricsFactory(registry: registry)
+        // Everything that can fail comes before the leg manager, whose worker threads start at once.
+        history = try config.history.openStore(logger: logger)
+        let sipURLs: (String, String?)?
+        do {
+            sipURLs = try config.sip.listen.map { listen throws(ConfigError) in
+                (
+                    try SIPConfig.url(listen, scheme: "sip"),
+                    try config.sip.tlsListen.map { l throws(ConfigError) in try SIPConfig.url(l, scheme: "sips") }
+                )
+            }
+        } catch {
+            throw ServiceError("sip.listen: \(error)")
+        }
         do {
             publisher = try EventPublisher(
                 targets: try config.eventTargets.map { t throws(ConfigError) in try ServerConfig.eventTarget(t) },
@@ -64,7 +77,6 @@ public struct EmotionTapService: Sendable {
         webhooks =
             config.webhooks.isEmpty
             ? nil : WebhookSender(hooks: config.webhooks, hmacKey: config.hmacKey, logger: logger, metrics: metrics)
-        history = try config.history.openStore(logger: logger)
         if let history, let logPath = config.eventLogPath {
             var options = HistoryIngestor.Options(
                 instance: config.history.resolvedInstance, logPath: logPath, logKeep: config.eventLogKeep,
@@ -75,27 +87,21 @@ public struct EmotionTapService: Sendable {
         } else {
             historyIngestor = nil
         }
-        if let listen = config.sip.listen {
+        if let (url, tls) = sipURLs {
             let sessions = RecordingSessions(manager: manager, config: config.sip, logger: logger, metrics: metrics)
-            do {
-                let url = try SIPConfig.url(listen, scheme: "sip")
-                let tls = try config.sip.tlsListen.map { l throws(ConfigError) in try SIPConfig.url(l, scheme: "sips") }
-                var options = SIPUserAgent.Options(
-                    url: url, tlsURL: tls, certificateDirectory: config.sip.tlsCertificateDirectory)
-                options.sessionExpires = UInt32(config.sip.sessionExpires)
-                options.minSessionExpires = UInt32(config.sip.minSessionExpires)
-                if config.sip.minSessionExpires < 90 {
-                    logger.warning(
-                        "sip.min_session_expires is below RFC 4028's 90 s floor: for tests only",
-                        metadata: ["min_session_expires": "\(config.sip.minSessionExpires)"])
-                }
-                let agent = SIPUserAgent(options: options, delegate: sessions, logger: logger)
-                sessions.agent = agent
-                recordings = sessions
-                sipAgent = agent
-            } catch {
-                throw ServiceError("sip.listen: \(error)")
+            var options = SIPUserAgent.Options(
+                url: url, tlsURL: tls, certificateDirectory: config.sip.tlsCertificateDirectory)
+            options.sessionExpires = UInt32(config.sip.sessionExpires)
+            options.minSessionExpires = UInt32(config.sip.minSessionExpires)
+            if config.sip.minSessionExpires < 90 {
+                logger.warning(
+                    "sip.min_session_expires is below RFC 4028's 90 s floor: for tests only",
+                    metadata: ["min_session_expires": "\(config.sip.minSessionExpires)"])
             }
+            let agent = SIPUserAgent(options: options, delegate: sessions, logger: logger)
+            sessions.agent = agent
+            recordings = sessions
+            sipAgent = agent
         } else {
             recordings = nil
             sipAgent = nil

@@ -28,7 +28,8 @@ final class RTPWorker: @unchecked Sendable {
         timeout = legTimeoutSeconds
         self.logger = logger
         self.onEnded = onEnded
-        let t = Thread { [unowned self] in self.run() }
+        // Weak: a service whose start failed drops its workers, maybe before this thread runs.
+        let t = Thread { [weak self] in self?.run() }
         t.name = "rtp-worker-\(index)"
         thread = t
     }

@@ -161,3 +161,67 @@ struct SharedStoreTests {
         _ = b.terminate()
     }
 }
+
+@Suite(
+    "the HTML report in a browser",
+    .enabled(
+        if: HeadlessChromium.executable != nil,
+        "chromium is not on the PATH (scripts/install-deps.sh installs Debian's package): browser test skipped"))
+struct ReportInBrowserTests {
+    @Test(
+        "report --format html from a stored call renders in headless Chromium: a timeline per leg with its line, no script, nothing fetched"
+    )
+    func htmlReport() throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let dir = try TemporaryDirectory()
+        let store = dir.url.appendingPathComponent("h.sqlite")
+        let service = try ServiceProcess(eventPort: receiver.port, historyStore: store.path)
+        var legs: [String] = []
+        for role in ["customer", "agent"] {
+            let (status, object) = try service.json(
+                "POST", "/v1/legs", body: #"{"call_id":"html-call","role":"\#(role)","codec":"pcmu","agent_id":"a-1"}"#)
+            #expect(status == 201)
+            let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
+            legs.append(try #require(object["leg_id"] as? String))
+            let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: dir.url)
+            #expect(try emotiontap(["send", clip.path, "--to", "127.0.0.1:\(port)", "--fast"]).0 == 0)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        for id in legs { _ = try service.request("DELETE", "/v1/legs/\(id)") }
+        let page = dir.url.appendingPathComponent("call.html")
+        let deadline = Date().addingTimeInterval(15)
+        var rendered = false
+        repeat {
+            Thread.sleep(forTimeInterval: 0.3)
+            rendered =
+                (try? emotiontap([
+                    "report", "--call", "html-call", "--format", "html", "--store", store.path, "-o", page.path,
+                ]).0) == 0
+                && ((try? String(contentsOf: page, encoding: .utf8)) ?? "").components(
+                    separatedBy: "class=\"timeline\""
+                )
+                .count == 3
+        } while !rendered && Date() < deadline
+        #expect(rendered, "the report was written with both legs' timelines")
+        let html = try String(contentsOf: page, encoding: .utf8)
+        #expect(!html.contains("<script") && !html.contains("http:") && !html.contains("https:"))
+
+        let browser = try HeadlessChromium(executable: try #require(HeadlessChromium.executable))
+        defer { browser.close() }
+        let tab = try browser.open(page.absoluteString)
+        var dom = ""
+        let loaded = Date().addingTimeInterval(10)
+        repeat {
+            Thread.sleep(forTimeInterval: 0.3)
+            dom = (try? browser.dumpDOM(tab)) ?? ""
+        } while !dom.contains("html-call") && Date() < loaded
+        // What the browser built from the page: both legs' SVG timelines with their upset lines.
+        #expect(dom.components(separatedBy: "class=\"timeline\"").count == 3, "\(dom.prefix(3000))")
+        #expect(dom.contains("<polyline") && dom.contains("upset-line"))
+        #expect(dom.contains("a-1") && dom.contains("customer") && dom.contains("agent"))
+        let png = try browser.screenshot(tab)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG of the rendered report")
+        _ = service.terminate()
+    }
+}

@@ -21,6 +21,9 @@ final class ServiceProcess {
     let hmacKey = "test-key-\(UUID().uuidString)"
     let token: String?
     private let errorPipe = Pipe()
+    /// Everything serve wrote to stderr so far, read as it comes: a pipe nobody drains would block a
+    /// crashing serve's backtracer (and with it the test) once it fills.
+    private let errors = ErrorBuffer()
 
     init(
         eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
@@ -56,6 +59,8 @@ final class ServiceProcess {
         process.executableURL = Repo.executable
         process.arguments = ["serve", "--config", configURL.path, "--log-level", "warning"]
         process.standardError = errorPipe
+        let sink = errors
+        errorPipe.fileHandleForReading.readabilityHandler = { handle in sink.append(handle.availableData) }
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         // Ready when /healthz answers (bounded).
@@ -68,10 +73,15 @@ final class ServiceProcess {
         throw HarnessError("serve did not answer /healthz in 20 s")
     }
 
-    var stderrText: String { String(decoding: errorPipe.fileHandleForReading.availableData, as: UTF8.self) }
+    var stderrText: String {
+        // What has arrived, after a moment for the last of it.
+        Thread.sleep(forTimeInterval: 0.2)
+        return errors.text
+    }
 
     deinit {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
+        errorPipe.fileHandleForReading.readabilityHandler = nil
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -148,3 +158,11 @@ final class ServiceProcess {
 
 /// The event signature check a consumer makes.
 func verifySignature(_ datagram: String, key: String) -> Bool { EventSigner(key: key).verify(datagram) }
+
+/// Bytes from a child's stderr, appended on the pipe's reader thread, read on the test's.
+final class ErrorBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ chunk: Data) { lock.withLock { if data.count < 1 << 20 { data.append(chunk) } } }
+    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+}

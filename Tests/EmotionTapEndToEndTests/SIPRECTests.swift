@@ -77,12 +77,15 @@ struct SIPRECTests {
         let ended = receiver.wait(seconds: 10) { events in events.filter(\.isLegEnd).count >= 3 }
         #expect(ended)
         let events = receiver.events
-        let starts = events.compactMap { e in e.legStart.map { (e.legID ?? "", e.leg?.role ?? "", $0) } }
+        let starts = events.compactMap { e in e.legStart.map { (e.legID ?? "", e.leg?.role ?? "", $0, e.leg?.agentID) }
+        }
         let agent = try #require(starts.first { $0.2.recording?.label == "1" })
         let customer = try #require(starts.first { $0.2.recording?.label == "2" })
         #expect(agent.1 == "agent" && agent.2.recording?.participant == "sip:2001@agents.example.com")
         #expect(customer.1 == "customer" && customer.2.recording?.participant?.hasPrefix("sip:+1555") == true)
         #expect(agent.2.recording?.session == customer.2.recording?.session)
+        // Both legs name the session's agent (the participant that matches sip.agent_aors), for reports.
+        #expect(agent.3 == "2001@agents.example.com" && customer.3 == "2001@agents.example.com", "\(starts.map(\.3))")
         let ends = events.filter(\.isLegEnd)
         #expect(Set(ends.compactMap(\.legID)).count == 3, "two legs kept through the re-INVITE, one added")
         #expect(ends.allSatisfy { $0.legEnd?.reason == "bye" }, "\(ends.map { $0.legEnd?.reason ?? "-" })")
