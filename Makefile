@@ -31,8 +31,7 @@ debug: deps
 # libFuzzer run itself is `make fuzz` (it builds everything again with sanitizers). Then two calls through
 # Kamailio and userspace rtpengine (tools/interop_kamailio.sh, as `make interop`).
 test: deps format-check
-	@# No index store: nobody browses this build, and indexing costs time on a fresh clone.
-	$(SWIFT) build --build-tests --disable-index-store
+	$(SWIFT) build --build-tests
 	@# Two runs: the black-box tests block their threads while they wait on child processes, and in the
 	@# same process that starves the in-process services' async handlers (a request timed out twice).
 	$(SWIFT) test --skip-build --skip EmotionTapEndToEndTests
