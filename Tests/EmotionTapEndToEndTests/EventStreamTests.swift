@@ -77,17 +77,6 @@ final class StreamClient: @unchecked Sendable {
 /// source, the UDP datagrams as the reference.
 @Suite("live event stream (SSE), black-box", .serialized)
 struct EventStreamTests {
-    static let sample = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
-
-    func startSender(to port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = Repo.executable
-        p.arguments = ["send", Self.sample.path, "--to", "127.0.0.1:\(port)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
 
     func metric(_ service: ServiceProcess, _ name: String) throws -> Double? {
         try service.request("GET", "/metrics").1.split(separator: "\n").first { $0.hasPrefix(name + " ") }
@@ -117,7 +106,7 @@ struct EventStreamTests {
 
         let a = try service.createLeg(call: "sse-a", role: "customer", codec: "pcmu")
         let b = try service.createLeg(call: "sse-b", role: "customer", codec: "pcmu")
-        let senders = try [a.1, b.1].map { try startSender(to: $0) }
+        let senders = try [a.1, b.1].map { try startSampleCall(to: $0) }
         defer {
             for s in senders where s.isRunning {
                 kill(s.processIdentifier, SIGKILL)

@@ -7,7 +7,6 @@ import Testing
 /// RTP sender, `kill -9`, a restart, and `emotiontap report` reading the store.
 @Suite("call history", .serialized)
 struct HistoryTests {
-    static let sample = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
 
     /// Leg events in the log for `call`, by type.
     func logged(_ log: URL, call: String) throws -> [String: Int] {
@@ -17,16 +16,6 @@ struct HistoryTests {
             counts[e.type, default: 0] += 1
         }
         return counts
-    }
-
-    func startSender(to port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = Repo.executable
-        p.arguments = ["send", Self.sample.path, "--to", "127.0.0.1:\(port)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
     }
 
     @Test(
@@ -47,7 +36,7 @@ struct HistoryTests {
             )
             #expect(status == 201)
             let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
-            senders.append(try startSender(to: port))
+            senders.append(try startSampleCall(to: port))
         }
         defer { for s in senders where s.isRunning { s.terminate() } }
         // Mid-call: some windows analysed on both legs, the sample call far from over.
@@ -121,13 +110,7 @@ struct SharedStoreTests {
             #expect(status == 201)
             let port = try #require((object["rtp"] as? [String: Any])?["port"] as? Int)
             legs.append((service, try #require(object["leg_id"] as? String)))
-            let p = Process()
-            p.executableURL = Repo.executable
-            p.arguments = ["send", HistoryTests.sample.path, "--to", "127.0.0.1:\(port)"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            senders.append(p)
+            senders.append(try startSampleCall(to: port))
         }
         // Both legs have media and are in the store once each instance's ingestor has caught up.
         var seen: [String: [[String: Any]]] = [:]

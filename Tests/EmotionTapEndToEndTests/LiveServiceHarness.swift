@@ -166,3 +166,17 @@ final class ErrorBuffer: @unchecked Sendable {
     func append(_ chunk: Data) { lock.withLock { if data.count < 1 << 20 { data.append(chunk) } } }
     var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }
+
+/// The bundled sample call (26 s: calm, then angry), as the demo streams it.
+let sampleCall = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
+
+/// `emotiontap send` streaming the sample call in real time to a leg's port; the caller stops it.
+func startSampleCall(to port: Int) throws -> Process {
+    let p = Process()
+    p.executableURL = Repo.executable
+    p.arguments = ["send", sampleCall.path, "--to", "127.0.0.1:\(port)"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    return p
+}

@@ -6,17 +6,6 @@ import Testing
 /// the sample call streamed to a call's two legs by `emotiontap send`.
 @Suite("supervisor page in headless Chromium", .serialized)
 struct SupervisorPageTests {
-    static let sample = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
-
-    func startSender(to port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = Repo.executable
-        p.arguments = ["send", Self.sample.path, "--to", "127.0.0.1:\(port)"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
 
     /// `data-points` of leg `leg`'s timeline in a dump, or nil when the page has none for it.
     static func points(_ dom: String, leg: String) -> Int? {
@@ -47,7 +36,7 @@ struct SupervisorPageTests {
         let call = "supervised-call"
         let customer = try service.createLeg(call: call, role: "customer", codec: "pcmu")
         let agent = try service.createLeg(call: call, role: "agent", codec: "pcmu")
-        let senders = try [customer.1, agent.1].map { try startSender(to: $0) }
+        let senders = try [customer.1, agent.1].map { try startSampleCall(to: $0) }
         defer {
             // SIGKILL: a child spawned from a test thread inherits its blocked signals, SIGTERM included.
             for s in senders where s.isRunning {

@@ -6,7 +6,6 @@ import Testing
 /// `emotiontap send`, and the snapshot `top --once` prints.
 @Suite("emotiontap top", .serialized)
 struct TopTests {
-    static let sample = Repo.root.appendingPathComponent("config/samples/sample-call.wav")
 
     /// POST /v1/legs with an agent id; returns the RTP port.
     func createLeg(_ service: ServiceProcess, call: String, role: String, agent: String = "agent-9") throws -> Int {
@@ -45,7 +44,7 @@ struct TopTests {
         _ = try createLeg(service, call: "top-call", role: "agent")
         let longCall = "a-call-id-far-longer-than-the-column-0123456789"
         _ = try createLeg(service, call: longCall, role: "customer", agent: "an-agent-id-longer-than-twelve")
-        let send = try runEmotionTap(["send", Self.sample.path, "--to", "127.0.0.1:\(customerPort)", "--fast"])
+        let send = try runEmotionTap(["send", sampleCall.path, "--to", "127.0.0.1:\(customerPort)", "--fast"])
         #expect(send.status == 0, "\(send.stderr)")
         // "send: N packets to ..."
         let received = try #require(Int(send.stderr.split(separator: " ").dropFirst().first ?? ""), "\(send.stderr)")
