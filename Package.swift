@@ -20,7 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Without its default ConfigurationSupport trait: swift-configuration is not used here (a minute of build).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -84,6 +86,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MARK: Stream protocols as values (AudioSocket, mod_audio_fork/jambonz, Twilio, AudioHook): no sockets
+        .target(
+            name: "EmotionStreams",
+            dependencies: ["EmotionCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // MARK: History: the event log into a store (SQLite or PostgreSQL), and what reports read from it
         .target(
             name: "EmotionHistory",
@@ -118,12 +126,15 @@ let package = Package(
                 "EmotionProtocol",
                 "EmotionORTP",
                 "EmotionSIP",
+                "EmotionStreams",
                 "EmotionUDP",
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),
@@ -222,6 +233,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmotionStreamsTests",
+            dependencies: ["EmotionCore", "EmotionStreams"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

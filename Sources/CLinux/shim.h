@@ -3,6 +3,8 @@
 // epoll is not in Swift's Glibc module; these wrappers also keep its packed union out of Swift.
 #include <sys/epoll.h>
 #include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
 
 static inline int et_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -14,6 +16,13 @@ static inline int et_epoll_add(int epfd, int fd) {
 }
 
 static inline int et_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0); }
+
+#include <sys/eventfd.h>
+/// A non-blocking eventfd: how a stream leg's producer (a TCP or WebSocket connection) wakes the
+/// worker that owns the leg, through the same epoll set as the RTP sockets.
+static inline int et_eventfd_create(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+static inline void et_eventfd_signal(int fd) { uint64_t one = 1; (void)!write(fd, &one, sizeof one); }
+static inline void et_eventfd_clear(int fd) { uint64_t n; (void)!read(fd, &n, sizeof n); }
 
 /// Waits up to timeout_ms; writes the ready descriptors to fds (at most max) and returns their count.
 static inline int et_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {

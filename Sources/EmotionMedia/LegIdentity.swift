@@ -12,10 +12,12 @@ public struct LegIdentity: Sendable, Equatable {
     public var agentID: String?
     /// Free labels from the switch (queue, skill, campaign...), kept with the leg's history.
     public var tags: [String: String]
+    /// For a leg fed by a stream connection (AudioSocket, a WebSocket protocol) instead of RTP.
+    public var stream: StreamOrigin?
 
     public init(
         callID: String, legID: String, role: String, recording: RecordedStream? = nil, agentID: String? = nil,
-        tags: [String: String] = [:]
+        tags: [String: String] = [:], stream: StreamOrigin? = nil
     ) {
         self.callID = callID
         self.legID = legID
@@ -23,7 +25,24 @@ public struct LegIdentity: Sendable, Equatable {
         self.recording = recording
         self.agentID = agentID
         self.tags = tags
+        self.stream = stream
     }
+}
+
+/// Where a stream leg's audio comes from: the protocol (`audiosocket`, `audio-fork`, `jambonz`,
+/// `twilio`, `audiohook`) and the id the switch gave the stream (AudioSocket's UUID, Twilio's
+/// streamSid, AudioHook's session id), so a leg can be matched with the switch's own records.
+public struct StreamOrigin: Sendable, Equatable {
+    public var kind: String
+    public var id: String
+
+    public init(kind: String, id: String) {
+        self.kind = kind
+        self.id = id
+    }
+
+    /// One stream leg per protocol and id.
+    public var key: String { kind + ":" + id }
 }
 
 /// A leg that is one stream of a SIPREC recording session, as the recording metadata describes it.

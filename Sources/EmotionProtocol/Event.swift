@@ -96,10 +96,13 @@ public struct LegStart: Sendable, Equatable {
     /// SIPREC legs: the recording session, the stream's label and its participant (written so a wrong
     /// label-to-participant mapping can be seen).
     public var recording: RecordedStream?
+    /// Stream legs (AudioSocket, WebSocket): the protocol and the switch's id of the stream; `port` is
+    /// then the listener's (the AudioSocket or HTTP port), `ssrc` and `payload_type` the leg's own.
+    public var stream: StreamOrigin?
 
     public init(
         codec: VoiceCodec, payloadType: Int, ssrc: UInt32, source: String?, port: Int,
-        recording: RecordedStream? = nil
+        recording: RecordedStream? = nil, stream: StreamOrigin? = nil
     ) {
         self.codec = codec
         self.payloadType = payloadType
@@ -107,6 +110,7 @@ public struct LegStart: Sendable, Equatable {
         self.source = source
         self.port = port
         self.recording = recording
+        self.stream = stream
     }
 
     var fields: [(String, JSON)] {
@@ -120,6 +124,7 @@ public struct LegStart: Sendable, Equatable {
                 ("participant", .optional(recording.participant)),
             ]
         }
+        if let stream { f += [("stream", .string(stream.kind)), ("stream_id", .string(stream.id))] }
         return f
     }
 }

@@ -49,6 +49,9 @@ extension Event {
                         RecordedStream(
                             session: session, label: try r.optionalString("label"),
                             participant: try r.optionalString("participant"))
+                    },
+                    stream: try r.optionalString("stream").map { kind throws(EventDecodingError) in
+                        StreamOrigin(kind: kind, id: try r.string("stream_id"))
                     }))
         case "emotion":
             let stateName = try r.string("state")

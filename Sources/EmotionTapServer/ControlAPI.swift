@@ -50,10 +50,14 @@ public struct ControlAPI: Sendable {
     /// that other instances hold. nil: this instance's legs only.
     public let sharedHistory: SharedCallView?
 
+    /// The WebSocket stream protocols: their paths answer a plain GET (or a refused upgrade) with why.
+    let streams: WebSocketStreams?
+
     public init(
         manager: LegManager, recordings: RecordingSessions? = nil, registry: PrometheusCollectorRegistry,
-        authToken: String?, sharedHistory: SharedCallView? = nil
+        authToken: String?, sharedHistory: SharedCallView? = nil, streams: WebSocketStreams? = nil
     ) {
+        self.streams = streams
         self.sharedHistory = sharedHistory
         self.manager = manager
         self.recordings = recordings
@@ -101,6 +105,15 @@ public struct ControlAPI: Sendable {
         }
         router.get("/v1/events/stream") { request, _ in try eventStream(request) }
         router.get("/") { _, _ in Self.supervisorPage() }
+        // A stream request that was not upgraded lands here: say why (the upgrade's own checks).
+        router.get("/v1/stream/:kind") { request, context -> Response in
+            let name = context.parameters.get("kind") ?? ""
+            guard let streams, let kind = WebSocketStreams.Kind(rawValue: name) else {
+                throw APIError(.notFound, "no stream protocol '\(name.prefix(32))' (audio-fork, jambonz, twilio, audiohook)")
+            }
+            if let refusal = streams.refusal(kind: kind, request: request) { throw refusal }
+            throw APIError(.upgradeRequired, "/v1/stream/\(kind.rawValue) takes a WebSocket upgrade")
+        }
         return router
     }
 
@@ -235,7 +248,10 @@ struct BearerTokenMiddleware: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let token, request.uri.path != "/healthz" else { return try await next(request, context) }
+        // Streams check their own credentials (the token, or AudioHook's signature) before the upgrade.
+        guard let token, request.uri.path != "/healthz", !request.uri.path.hasPrefix("/v1/stream/") else {
+            return try await next(request, context)
+        }
         let header = request.headers[.authorization] ?? ""
         var supplied: [UInt8]? = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : nil
         if supplied == nil, Self.queryTokenPaths.contains(request.uri.path) {

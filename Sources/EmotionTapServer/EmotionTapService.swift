@@ -3,6 +3,7 @@ import EmotionHistory
 import EmotionSIP
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
@@ -32,6 +33,9 @@ public struct EmotionTapService: Sendable {
     let historyIngestor: HistoryIngestor?
     /// POSTs `escalate` and `leg.end` (or what `webhooks:` names) to the configured URLs.
     let webhooks: WebhookSender?
+    /// Asterisk AudioSocket, when `streams.audiosocket` is set; and the WebSocket stream protocols.
+    public let audioSocket: AudioSocketServer?
+    let webSocketStreams: WebSocketStreams?
 
     /// `registry` receives this service's metrics (a registry per service, so several can live in
     /// one process, as in tests).
@@ -87,6 +91,16 @@ public struct EmotionTapService: Sendable {
         } else {
             historyIngestor = nil
         }
+        let legManager = manager
+        audioSocket = try config.streams.audiosocketListen.map { listen throws(ServiceError) in
+            try AudioSocketServer(
+                manager: legManager, listen: listen, role: config.streams.audiosocketRole, logger: logger, metrics: metrics)
+        }
+        webSocketStreams =
+            config.streams.webSocket
+            ? WebSocketStreams(
+                manager: manager, authToken: config.authToken, audiohookKeys: config.streams.audiohookKeys,
+                logger: logger, metrics: metrics) : nil
         if let (url, tls) = sipURLs {
             let sessions = RecordingSessions(manager: manager, config: config.sip, logger: logger, metrics: metrics)
             var options = SIPUserAgent.Options(
@@ -130,7 +144,7 @@ public struct EmotionTapService: Sendable {
             }
         let api = ControlAPI(
             manager: manager, recordings: recordings, registry: registry, authToken: config.authToken,
-            sharedHistory: shared)
+            sharedHistory: shared, streams: webSocketStreams)
         logger.info(
             "emotiontap serving",
             metadata: [
@@ -138,14 +152,27 @@ public struct EmotionTapService: Sendable {
                 "rtp": "\(config.rtpHost):\(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)",
                 "events": "\(config.eventTargets.joined(separator: ","))", "signed": "\(config.hmacKey != nil)",
             ])
+        let streams = webSocketStreams
         return Application(
             router: api.router(),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: streams?.router() ?? Router(context: BasicWebSocketRequestContext.self),
+                configuration: .init(
+                    ws: .init(
+                        maxFrameSize: WebSocketStreams.maxMessage,
+                        // A client that vanished without closing stops answering pings: its legs end.
+                        autoPing: .enabled(timePeriod: .seconds(10))))),
             configuration: .init(address: .hostname(config.httpHost, port: config.httpPort), serverName: "emotiontap"),
             services: [LegService(manager: manager, logger: logger)]
                 + (sipAgent.map { [SIPService(agent: $0, logger: logger)] } ?? [])
                 + (historyIngestor.map { [HistoryService(ingestor: $0, logger: logger)] } ?? [])
-                + (webhooks.map { [WebhookService(sender: $0, publisher: publisher)] } ?? []),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+                + (webhooks.map { [WebhookService(sender: $0, publisher: publisher)] } ?? [])
+                + (audioSocket.map { [$0] } ?? []),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                streams?.httpPort.store(port, ordering: .relaxed)
+                await onServerRunning(port)
+            },
             logger: logger)
     }
 }

@@ -144,7 +144,7 @@ public final class LegManager: @unchecked Sendable {
         let leg: LiveLeg
         do {
             leg = try LiveLeg(
-                identity: identity, session: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
+                identity: identity, media: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
                 sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource),
                 publisher: publisher)
         } catch {
@@ -166,6 +166,95 @@ public final class LegManager: @unchecked Sendable {
             ])
         return leg.snapshot
     }
+
+    /// A leg fed by a stream connection (AudioSocket, a WebSocket protocol) instead of RTP: no port is
+    /// taken; the connection pushes `codec` audio (PCMU, or L16 at 8 kHz) into the returned inbox, and
+    /// the leg's worker drains it like a socket. `eventSink` gets each of the leg's events on the
+    /// worker, for a protocol that sends results back on its own connection.
+    func createStream(
+        callID: String, role: String, codec: VoiceCodec, origin: StreamOrigin, listenerPort: Int,
+        source: SourceAddress, agentID: String? = nil, tags: [String: String] = [:], awaitConnection: Bool = false,
+        exclusive: Bool = false, eventSink: (@Sendable (Event.Body, String) -> Void)? = nil
+    ) throws(LegRequestError) -> (LegSnapshot, StreamInbox) {
+        guard LegRequest.validIdentifier(callID) else {
+            throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
+        }
+        guard LegRequest.validIdentifier(role) else {
+            throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-")
+        }
+        if let agentID, !LegRequest.validIdentifier(agentID) {
+            throw .invalid("agent_id must be 1-128 characters of letters, digits and ._:@+-")
+        }
+        guard codec == .pcmu || codec == .l16 else { throw .invalid("a stream leg carries PCMU or L16/8000") }
+        let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let identity = LegIdentity(
+            callID: callID, legID: String(legID), role: role, agentID: agentID, tags: tags, stream: origin)
+        let payloadType = StreamInbox.payloadType(of: codec)
+        let payloadTypes = PayloadTypes(
+            requestedCodec: codec, dynamicCodecs: codec == .l16 ? [payloadType: .l16] : [:],
+            telephoneEventPayloadType: 101)
+        let inbox: StreamInbox
+        // 8 or 16 bytes a millisecond (PCMU, L16/8000).
+        let maxBytes = config.streams.maxQueueMilliseconds * (codec == .pcmu ? 8 : 16)
+        do { inbox = try StreamInbox(source: source, listenerPort: listenerPort, maxBytes: maxBytes) } catch {
+            throw .noFreePort(error.description)
+        }
+        let leg: LiveLeg
+        do {
+            leg = try LiveLeg(
+                identity: identity, media: inbox, payloadTypes: payloadTypes, model: model, policy: config.policy,
+                sourcePolicy: SourcePolicy(), publisher: publisher, eventSink: eventSink)
+            leg.exclusiveStream = awaitConnection || exclusive
+        } catch {
+            throw .invalid("cannot set up the leg: \(error)")
+        }
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            guard legs.count < config.maxLegs else { throw LegRequestError.legLimit(config.maxLegs) }
+            // AudioSocket: one leg per UUID, made by the API before the call connects or by the connection.
+            if awaitConnection || exclusive {
+                guard waitingStreams[origin.key] == nil, !claimedStreams.contains(origin.key) else {
+                    throw LegRequestError.invalid("\(origin.kind) stream \(origin.id) already has a leg")
+                }
+                if awaitConnection {
+                    waitingStreams[origin.key] = (identity.legID, inbox)
+                } else {
+                    claimedStreams.insert(origin.key)
+                }
+            }
+            legs[identity.legID] = leg
+            activeGauge.record(legs.count)
+        }
+        workers.min { $0.legCount < $1.legCount }!.add(leg)
+        created.increment()
+        logger.info(
+            "stream leg created",
+            metadata: [
+                "call.id": "\(callID)", "leg.id": "\(identity.legID)", "leg.role": "\(role)",
+                "stream": "\(origin.kind)", "stream.id": "\(origin.id)",
+            ])
+        return (leg.snapshot, inbox)
+    }
+
+    /// The leg the API made for a stream that has not connected yet (`POST /v1/legs` with
+    /// `audiosocket_uuid`), handed to the connection that brings it; nil when there is none (or it
+    /// was claimed already, or has timed out).
+    func claimStream(_ origin: StreamOrigin) -> (legID: String, inbox: StreamInbox)? {
+        lock.withLock {
+            guard let waiting = waitingStreams.removeValue(forKey: origin.key) else { return nil }
+            claimedStreams.insert(origin.key)
+            return waiting
+        }
+    }
+
+    /// Whether a stream with this id has a leg (waiting or connected): a second connection is refused.
+    func hasStream(_ origin: StreamOrigin) -> Bool {
+        lock.withLock { waitingStreams[origin.key] != nil || claimedStreams.contains(origin.key) }
+    }
+
+    private var waitingStreams: [String: (legID: String, inbox: StreamInbox)] = [:]
+    private var claimedStreams = Set<String>()
 
     /// The even ports of `range`, as first...last (empty ranges are refused by the config).
     static func evenPorts(in range: ClosedRange<Int>) -> ClosedRange<Int> {
@@ -242,7 +331,12 @@ public final class LegManager: @unchecked Sendable {
     private func ended(_ leg: LiveLeg) {
         let observers = lock.withLock {
             legs[leg.identity.legID] = nil
-            portsInUse.remove(leg.session.port)
+            if let origin = leg.identity.stream {
+                if waitingStreams[origin.key]?.legID == leg.identity.legID { waitingStreams[origin.key] = nil }
+                if leg.exclusiveStream { claimedStreams.remove(origin.key) }
+            } else {
+                portsInUse.remove(leg.media.port)
+            }
             activeGauge.record(legs.count)
             return endObservers
         }

@@ -22,12 +22,16 @@ public struct LegSnapshot: Sendable {
     public var rtp = RTPTotals()
 }
 
-/// One leg in the service: its oRTP session, its media pipeline, and the events it publishes.
-/// Owned by one worker thread; only `snapshot` is read from elsewhere, under its lock.
+/// One leg in the service: its media source (an oRTP session, or a stream connection's inbox), its
+/// media pipeline, and the events it publishes. Owned by one worker thread; only `snapshot` is read
+/// from elsewhere, under its lock.
 final class LiveLeg: @unchecked Sendable {
-    // `pipeline` and `session` are touched by the owning worker only; `snapshotStorage` under `lock`.
+    // `pipeline` and `media` are touched by the owning worker only; `snapshotStorage` under `lock`.
     let identity: LegIdentity
-    let session: RTPReceiveSession
+    let media: any LegMediaSource
+    /// Called on the worker with each event's datagram after it is published (a stream protocol that
+    /// sends results back on its own connection); `leg.end` is the last.
+    let eventSink: (@Sendable (Event.Body, String) -> Void)?
     private(set) var pipeline: LegPipeline!
     private let publisher: EventPublisher
     private let lock = NSLock()
@@ -37,20 +41,23 @@ final class LiveLeg: @unchecked Sendable {
     let mediaPaused = Atomic<Bool>(false)
     let createdAt: Double
     private(set) var ended = false
+    /// A stream leg that holds its stream id alone (AudioSocket's UUID), freed when it ends.
+    var exclusiveStream = false
 
     init(
-        identity: LegIdentity, session: RTPReceiveSession, payloadTypes: PayloadTypes, model: EmotionModel,
-        policy: LegPolicy,
-        sourcePolicy: SourcePolicy, publisher: EventPublisher
+        identity: LegIdentity, media: any LegMediaSource, payloadTypes: PayloadTypes, model: EmotionModel,
+        policy: LegPolicy, sourcePolicy: SourcePolicy, publisher: EventPublisher,
+        eventSink: (@Sendable (Event.Body, String) -> Void)? = nil
     ) throws {
         self.identity = identity
-        self.session = session
+        self.media = media
+        self.eventSink = eventSink
         self.publisher = publisher
         let now = Date()
         createdAt = now.timeIntervalSince1970
         lastPacketAt = createdAt
         snapshotStorage = LegSnapshot(
-            identity: identity, port: session.port, requestedCodec: payloadTypes.requestedCodec, created: now)
+            identity: identity, port: media.port, requestedCodec: payloadTypes.requestedCodec, created: now)
         pipeline = try LegPipeline(
             identity: identity, payloadTypes: payloadTypes, sourcePolicy: sourcePolicy, model: model,
             policy: policy
@@ -76,34 +83,27 @@ final class LiveLeg: @unchecked Sendable {
                 defer { p = nil }; return p
             })
         else { return }
-        session.update(payloadTypes: types)
+        media.update(payloadTypes: types)
         pipeline.update(payloadTypes: types)
     }
 
     func drain(now: Double) {
         applyPendingPayloadTypes()
-        let n = session.drain { packet in pipeline.handle(packet) }
+        let n = media.drain { packet in pipeline.handle(packet) }
         if n > 0 { lastPacketAt = now }
     }
 
     /// The last read before the leg ends: everything, due or not.
     func drainAll(now: Double) {
-        let n = session.drainAll { packet in pipeline.handle(packet) }
+        let n = media.drainAll { packet in pipeline.handle(packet) }
         if n > 0 { lastPacketAt = now }
     }
 
-    /// The pipeline's counters and RFC 3550 statistics, with what oRTP dropped before the pipeline
-    /// saw it (one read of oRTP's counters for both).
+    /// The pipeline's counters and RFC 3550 statistics, with what the source dropped before the
+    /// pipeline saw it.
     var reception: RTPTotals {
         var c = pipeline.counters, s = pipeline.statistics
-        let library = session.libraryStatistics
-        c.malformed = library.bad &+ session.malformed
-        c.queueOverflow = library.discarded
-        c.srtpAuthFailed = session.srtpAuthFailed
-        // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
-        c.late &+= library.outoftime
-        s.lateBeforeDelivery = library.outoftime
-        s.duplicatesBeforeDelivery = library.packet_dup_recv
+        media.addDrops(to: &c, &s)
         return RTPTotals(counters: c, statistics: s)
     }
 
@@ -134,7 +134,12 @@ final class LiveLeg: @unchecked Sendable {
         lock.withLock { snapshotStorage.state = "ended" }
         let p = pipeline!
         let summary = LegSummary(p.decisions.summary, durationSeconds: now - createdAt, mediaSeconds: p.mediaSeconds)
-        publisher.publish(.legEnd(LegEnd(reason: reason, summary: summary, rtp: reception)), leg: identity)
+        send(.legEnd(LegEnd(reason: reason, summary: summary, rtp: reception)))
+    }
+
+    private func send(_ body: Event.Body) {
+        let datagram = publisher.publish(body, leg: identity)
+        eventSink?(body, datagram)
     }
 
     // MARK: Pipeline outputs → events
@@ -142,28 +147,23 @@ final class LiveLeg: @unchecked Sendable {
     private func publish(_ output: LegOutput) {
         switch output {
         case .started(let codec, let pt, let ssrc, let source):
-            publisher.publish(
+            send(
                 .legStart(
                     LegStart(
-                        codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: session.port,
-                        recording: identity.recording)),
-                leg: identity)
+                        codec: codec, payloadType: Int(pt), ssrc: ssrc, source: source, port: media.port,
+                        recording: identity.recording, stream: identity.stream)))
             refreshSnapshot()
         case .window(let window, let scores, let mood):
             // Silence gives no emotion verdict.
             guard let scores else { return }
-            publisher.publish(
-                .emotion(EmotionEvent(reading: EmotionReading(window: window, scores: scores), state: mood)),
-                leg: identity)
+            send(.emotion(EmotionEvent(reading: EmotionReading(window: window, scores: scores), state: mood)))
         case .stateChanged(let from, let to):
-            publisher.publish(
-                .state(StateChange(from: from, to: to, mediaSeconds: pipeline.mediaSeconds)), leg: identity)
+            send(.state(StateChange(from: from, to: to, mediaSeconds: pipeline.mediaSeconds)))
             refreshSnapshot()
         case .escalate(let seconds):
-            publisher.publish(
+            send(
                 .escalate(
-                    Escalation(upsetSeconds: seconds, withinSeconds: pipeline.decisions.policy.escalateWithinSeconds)),
-                leg: identity)
+                    Escalation(upsetSeconds: seconds, withinSeconds: pipeline.decisions.policy.escalateWithinSeconds)))
             refreshSnapshot()
         }
     }

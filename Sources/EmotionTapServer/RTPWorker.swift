@@ -111,7 +111,7 @@ final class RTPWorker: @unchecked Sendable {
     }
 
     private func register(_ leg: LiveLeg) {
-        let fd = leg.session.fileDescriptor
+        let fd = leg.media.fileDescriptor
         if et_epoll_add(epoll, fd) != 0 {
             logger.error(
                 "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])

@@ -54,6 +54,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var sip = SIPConfig()
     public var history = HistoryConfig()
     public var webhooks: [WebhookConfig] = []
+    public var streams = StreamsConfig()
 
     public init() {}
 
@@ -80,6 +81,7 @@ public struct ServerConfig: Sendable, Equatable {
             root, path: "",
             keys: [
                 "http", "auth_token", "rtp", "events", "model", "policy", "static_legs", "sip", "history", "webhooks",
+                "streams",
             ]
         ) {
             key, value in
@@ -227,6 +229,55 @@ public struct ServerConfig: Sendable, Equatable {
                 }
                 if config.sip.tlsListen != nil, config.sip.tlsCertificateDirectory == nil {
                     throw r.fail(value, "sip.tls_listen", "needs sip.tls_cert_dir (agent.pem and cafile.pem)")
+                }
+            case "streams":
+                try r.object(
+                    value, path: "streams",
+                    keys: ["audiosocket", "audiosocket_role", "websocket", "audiohook_keys", "max_queue_ms"]
+                ) { k, v in
+                    switch k {
+                    case "audiosocket":
+                        config.streams.audiosocketListen = try r.optionalString(v, "streams.audiosocket")
+                        if let l = config.streams.audiosocketListen {
+                            _ = try r.wrap(v, "streams.audiosocket") { () throws(ConfigError) in
+                                try StreamsConfig.hostPort(l)
+                            }
+                        }
+                    case "audiosocket_role":
+                        let role = try r.string(v, "streams.audiosocket_role")
+                        guard LegRequest.validIdentifier(role) else {
+                            throw r.fail(v, "streams.audiosocket_role", "must be 1-128 characters of letters, digits and ._:@+-")
+                        }
+                        config.streams.audiosocketRole = role
+                    case "websocket":
+                        guard let b = v.bool else { throw r.fail(v, "streams.websocket", "must be true or false") }
+                        config.streams.webSocket = b
+                    case "max_queue_ms": config.streams.maxQueueMilliseconds = try r.int(v, "streams.max_queue_ms", 200...60_000)
+                    case "audiohook_keys":
+                        guard case .sequence(let seq) = v else {
+                            throw r.fail(v, "streams.audiohook_keys", "must be a list of {api_key, client_secret}")
+                        }
+                        for (i, item) in seq.enumerated() {
+                            let path = "streams.audiohook_keys[\(i)]"
+                            var key = ""
+                            var secret: [UInt8] = []
+                            try r.object(item, path: path, keys: ["api_key", "client_secret"]) { k, v in
+                                switch k {
+                                case "api_key": key = try r.string(v, "\(path).api_key")
+                                case "client_secret":
+                                    let text = try r.string(v, "\(path).client_secret")
+                                    guard let data = Data(base64Encoded: text) else {
+                                        throw r.fail(v, "\(path).client_secret", "must be base64 (as Genesys shows it)")
+                                    }
+                                    secret = Array(data)
+                                default: throw r.unhandled(k, path)
+                                }
+                            }
+                            guard !key.isEmpty else { throw r.fail(item, "\(path).api_key", "is required") }
+                            config.streams.audiohookKeys[key] = secret
+                        }
+                    default: throw r.unhandled(k, "streams")
+                    }
                 }
             case "webhooks":
                 guard case .sequence(let seq) = value else { throw r.fail(value, "webhooks", "must be a list") }
@@ -555,5 +606,32 @@ public struct SIPConfig: Sendable, Equatable {
             parts[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" })
         else { throw ConfigError("must be HOST:PORT, e.g. 127.0.0.1:5070") }
         return "\(scheme):\(parts[0]):\(port)"
+    }
+}
+
+/// Stream sources of legs besides RTP: Asterisk AudioSocket (TCP) and the WebSocket protocols under
+/// `/v1/stream/` on the API's port.
+public struct StreamsConfig: Sendable, Equatable {
+    /// "host:port" to accept AudioSocket connections on; nil: off.
+    public var audiosocketListen: String?
+    /// The role of an AudioSocket leg the API did not announce (`POST /v1/legs` with `audiosocket_uuid`).
+    public var audiosocketRole = "customer"
+    /// `/v1/stream/audio-fork`, `/jambonz`, `/twilio` and `/audiohook` on the API's port.
+    public var webSocket = true
+    /// Genesys AudioHook: each API key's client secret (decoded; empty: unsigned requests allowed).
+    /// With none configured, AudioHook connections need the API token like the other streams.
+    public var audiohookKeys: [String: [UInt8]] = [:]
+    /// Audio a stream leg may hold for its worker before the oldest is dropped.
+    public var maxQueueMilliseconds = 4000
+
+    public init() {}
+
+    /// "host:port" with a port in 1-65535 (port 0 too: the system picks, for tests).
+    @discardableResult
+    public static func hostPort(_ text: String) throws(ConfigError) -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port), colon != text.startIndex
+        else { throw ConfigError("'\(text)' is not host:port") }
+        return (String(text[..<colon]), port)
     }
 }

@@ -26,6 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
     var eventLog: String?
     @Option(help: "Answer SIPREC recording sessions on HOST:PORT (UDP and TCP), e.g. 127.0.0.1:5070.")
     var sip: String?
+    @Option(help: "Accept Asterisk AudioSocket connections on HOST:PORT (TCP), e.g. 127.0.0.1:9092.")
+    var audiosocket: String?
     @Option(help: "Call history store: an SQLite path, a postgres:// URL, or 'none' (default: the config's).")
     var history: String?
     @OptionGroup var modelOption: ModelOption
@@ -81,6 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let sip {
             do { _ = try SIPConfig.url(sip, scheme: "sip") } catch { throw ConfigError("--sip \(error)") }
             settings.sip.listen = sip
+        }
+        if let audiosocket {
+            do { try StreamsConfig.hostPort(audiosocket) } catch { throw ConfigError("--audiosocket \(error)") }
+            settings.streams.audiosocketListen = audiosocket
         }
         try settings.validate(source: config ?? "command line")
         return settings.withEnvironment()

@@ -1,0 +1,33 @@
+import EmotionMedia
+import EmotionORTP
+
+/// Where a leg's packets come from: an oRTP session on a UDP port, or a stream connection (AudioSocket,
+/// WebSocket) that pushes audio into a `StreamInbox`. The worker waits on `fileDescriptor` in its epoll
+/// set and drains both the same way, so every source feeds the same `LegPipeline`.
+protocol LegMediaSource: AnyObject {
+    /// What the worker's epoll waits on: the RTP socket, or the inbox's eventfd.
+    var fileDescriptor: Int32 { get }
+    /// The leg's RTP port; 0 for a stream leg.
+    var port: Int { get }
+    /// Hands what is due to `handler`; returns how many packets it handed.
+    func drain(_ handler: (RTPPacket) -> Void) -> Int
+    /// The last read before the leg ends: everything still held.
+    func drainAll(_ handler: (RTPPacket) -> Void) -> Int
+    func update(payloadTypes: PayloadTypes)
+    /// Adds what the source dropped or refused before the pipeline saw it to the pipeline's figures.
+    func addDrops(to counters: inout LegCounters, _ statistics: inout ReceptionStatistics)
+}
+
+extension RTPReceiveSession: LegMediaSource {
+    func addDrops(to c: inout LegCounters, _ s: inout ReceptionStatistics) {
+        // One read of oRTP's counters for all of them.
+        let library = libraryStatistics
+        c.malformed = library.bad &+ malformed
+        c.queueOverflow = library.discarded
+        c.srtpAuthFailed = srtpAuthFailed
+        // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
+        c.late &+= library.outoftime
+        s.lateBeforeDelivery = library.outoftime
+        s.duplicatesBeforeDelivery = library.packet_dup_recv
+    }
+}
