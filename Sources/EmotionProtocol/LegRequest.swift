@@ -15,12 +15,17 @@ public struct LegRequest: Sendable, Equatable {
     /// Who handles the call, for reports (`agent_id`), and free string labels (`tags`).
     public var agentID: String?
     public var tags: [String: String] = [:]
+    /// An Asterisk AudioSocket stream the dialplan will connect with this UUID (lower case): the leg
+    /// waits for it instead of RTP.
+    public var audiosocketUUID: String?
 
     public struct Problem: Error, CustomStringConvertible, Equatable {
         public let description: String
     }
 
-    public static let knownFields = ["call_id", "role", "codec", "port", "payload_type", "srtp", "agent_id", "tags"]
+    public static let knownFields = [
+        "call_id", "role", "codec", "port", "payload_type", "srtp", "agent_id", "tags", "audiosocket_uuid",
+    ]
 
     /// Tags stay small: they travel in `leg.start` and `leg.end` datagrams.
     public static let maxTags = 8
@@ -127,6 +132,16 @@ public struct LegRequest: Sendable, Equatable {
             case .success(let checked): request.tags = checked
             case .failure(let problem): return .failure(problem)
             }
+        }
+        if let u = object["audiosocket_uuid"], !(u is NSNull) {
+            guard let text = u as? String, let uuid = UUID(uuidString: text) else {
+                return .failure(Problem(description: "audiosocket_uuid must be a UUID (as AudioSocket() takes it)"))
+            }
+            guard request.codec == nil, request.port == nil, request.payloadType == nil, request.srtp == nil else {
+                return .failure(
+                    Problem(description: "audiosocket_uuid goes without codec, port, payload_type and srtp (no RTP)"))
+            }
+            request.audiosocketUUID = uuid.uuidString.lowercased()
         }
         return .success(request)
     }

@@ -104,6 +104,18 @@ public struct AudioHookSession: Sendable {
         }
     }
 
+    /// Answers the client's first message with `disconnect` (reason `unauthorized`: its credentials
+    /// failed before the upgrade); its `close` then gets `closed`.
+    public mutating func reject(_ text: String, info: String) -> String {
+        if let data = text.data(using: .utf8),
+            let message = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let seq = message["seq"] as? Int
+        {
+            clientSeq = seq
+        }
+        return disconnect(reason: "unauthorized", info: info)
+    }
+
     /// After the legs of a `close` have ended.
     public mutating func closed() -> String {
         state = .closed

@@ -1,6 +1,7 @@
 import EmotionCore
 import EmotionMedia
 import EmotionProtocol
+import EmotionStreams
 import Foundation
 import Hummingbird
 import Prometheus
@@ -52,12 +53,16 @@ public struct ControlAPI: Sendable {
 
     /// The WebSocket stream protocols: their paths answer a plain GET (or a refused upgrade) with why.
     let streams: WebSocketStreams?
+    /// Where AudioSocket streams connect, for legs announced with `audiosocket_uuid`.
+    let audioSocket: AudioSocketServer?
 
     public init(
         manager: LegManager, recordings: RecordingSessions? = nil, registry: PrometheusCollectorRegistry,
-        authToken: String?, sharedHistory: SharedCallView? = nil, streams: WebSocketStreams? = nil
+        authToken: String?, sharedHistory: SharedCallView? = nil, streams: WebSocketStreams? = nil,
+        audioSocket: AudioSocketServer? = nil
     ) {
         self.streams = streams
+        self.audioSocket = audioSocket
         self.sharedHistory = sharedHistory
         self.manager = manager
         self.recordings = recordings
@@ -131,6 +136,7 @@ public struct ControlAPI: Sendable {
         case .failure(let problem): throw APIError(.badRequest, problem.description)
         }
         let (callID, role, codec, port) = (parsed.callID, parsed.role, parsed.codec, parsed.port)
+        if let uuid = parsed.audiosocketUUID { return try announceAudioSocket(parsed, uuid: uuid) }
         do throws(LegRequestError) {
             let s = try manager.create(
                 callID: callID, role: role, codec: codec, port: port, payloadType: parsed.payloadType,
@@ -140,6 +146,36 @@ public struct ControlAPI: Sendable {
                 .object([
                     ("leg_id", .string(s.identity.legID)), ("call_id", .string(callID)), ("role", .string(role)),
                     ("rtp", .object([("host", .string(manager.config.rtpHost)), ("port", .int(Int64(s.port)))])),
+                ]))
+        } catch {
+            throw error.apiError
+        }
+    }
+
+    /// A leg for an AudioSocket stream the dialplan is about to connect: it waits (state `waiting`, the
+    /// media timeout running) until a connection brings that UUID.
+    private func announceAudioSocket(_ parsed: LegRequest, uuid: String) throws -> Response {
+        guard let audioSocket, let listenerPort = audioSocket.port else {
+            throw APIError(.badRequest, "audiosocket_uuid: AudioSocket is off (set streams.audiosocket or --audiosocket)")
+        }
+        do throws(LegRequestError) {
+            let (s, _) = try manager.createStream(
+                callID: parsed.callID, role: parsed.role, codec: .l16,
+                origin: StreamOrigin(kind: "audiosocket", id: uuid), listenerPort: listenerPort,
+                source: SourceAddress(ipv4: 0, port: 0), agentID: parsed.agentID, tags: parsed.tags,
+                awaitConnection: true)
+            return Self.json(
+                .created,
+                .object([
+                    ("leg_id", .string(s.identity.legID)), ("call_id", .string(parsed.callID)),
+                    ("role", .string(parsed.role)),
+                    (
+                        "audiosocket",
+                        .object([
+                            ("uuid", .string(uuid)), ("host", .string(audioSocket.host)),
+                            ("port", .int(Int64(listenerPort))),
+                        ])
+                    ),
                 ]))
         } catch {
             throw error.apiError

@@ -125,6 +125,12 @@ public struct EmotionTapService: Sendable {
     /// Creates or upgrades the history store's schema; a store that is broken or from a newer release
     /// is refused here, before the service starts, with what to do.
     public func prepare() async throws(ServiceError) {
+        if let audioSocket {
+            // Bound before the service runs: a port in use fails the start, and the API knows the port.
+            do { _ = try await audioSocket.bind() } catch {
+                throw ServiceError("streams.audiosocket: cannot listen on \(audioSocket.host):\(audioSocket.requestedPort): \(error)")
+            }
+        }
         guard let history else { return }
         do { try await history.migrate() } catch { throw ServiceError("history store: \(error)") }
     }
@@ -144,7 +150,7 @@ public struct EmotionTapService: Sendable {
             }
         let api = ControlAPI(
             manager: manager, recordings: recordings, registry: registry, authToken: config.authToken,
-            sharedHistory: shared, streams: webSocketStreams)
+            sharedHistory: shared, streams: webSocketStreams, audioSocket: audioSocket)
         logger.info(
             "emotiontap serving",
             metadata: [

@@ -18,7 +18,9 @@ struct InProcessService {
     let directory: TemporaryDirectory
     let hmacKey = "in-process-\(UUID().uuidString)"
 
-    init(eventPort: Int, rtpPortCount: Int = 20, token: String? = nil) throws {
+    init(
+        eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, configure: (inout ServerConfig) -> Void = { _ in }
+    ) throws {
         directory = try TemporaryDirectory()
         var config = ServerConfig()
         // A random RTP range per test, so parallel tests never collide.
@@ -31,6 +33,7 @@ struct InProcessService {
         config.hmacKey = hmacKey
         config.authToken = token
         config.heartbeatSeconds = 1
+        configure(&config)
         service = try EmotionTapService(
             config: config, model: try EmotionModel.builtIn(), logger: Logger(label: "test"))
     }

@@ -121,18 +121,20 @@ public final class WebSocketStreams: Sendable {
         for kind in Kind.allCases {
             router.ws(
                 RouterPath("/v1/stream/\(kind.rawValue)"),
-                shouldUpgrade: { [self] request, _ in
-                    if let refusal = refusal(kind: kind, request: request) {
-                        refused[kind]?.increment()
-                        logger.notice(
-                            "stream connection refused", metadata: ["stream": "\(kind.rawValue)", "reason": "\(refusal.message)"])
-                        return .dontUpgrade
-                    }
-                    return .upgrade(Self.subprotocol(kind: kind, request: request))
-                },
+                // Refusals go over the socket: hummingbird-websocket answers a refused upgrade with a
+                // bare 400, and AudioHook's own way to say "unauthorized" is a `disconnect` message.
+                shouldUpgrade: { request, _ in .upgrade(Self.subprotocol(kind: kind, request: request)) },
                 onUpgrade: { [self] inbound, outbound, context in
                     let connection = StreamConnection(streams: self, kind: kind, request: context.request, outbound: outbound)
-                    await connection.run(inbound)
+                    if let refusal = refusal(kind: kind, request: context.request) {
+                        refused[kind]?.increment()
+                        logger.notice(
+                            "stream connection refused",
+                            metadata: ["stream": "\(kind.rawValue)", "reason": "\(refusal.message)"])
+                        await connection.refuse(inbound, refusal.message)
+                    } else {
+                        await connection.run(inbound)
+                    }
                 })
         }
         return router
@@ -192,6 +194,41 @@ final class StreamConnection: @unchecked Sendable {
             group.cancelAll()
         }
         for legs in legs { legs.end(reason: "closed") }
+    }
+
+    /// Tells a client it may not stream: AudioHook's `disconnect` (reason `unauthorized`) answering its
+    /// `open`, then `closed` for its `close`; the others get close code 1008 with the reason.
+    func refuse(_ inbound: WebSocketInboundStream, _ why: String) async {
+        guard kind == .audiohook else {
+            try? await outbound.close(.policyViolation, reason: String(why.prefix(120)))
+            return
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: WebSocketStreams.openTimeout * 2)
+                    throw CancellationError()
+                }
+                group.addTask { [self] in
+                    for try await message in inbound.messages(maxSize: WebSocketStreams.maxMessage) {
+                        guard case .text(let text) = message else { continue }
+                        let reply = hook.withLock { s -> String? in
+                            guard var session = s else { return nil }
+                            defer { s = session }
+                            if session.state == .awaitingOpen { return session.reject(text, info: why) }
+                            return session.receive(text).compactMap { action -> String? in
+                                if case .send(let t) = action { return t } else { return nil }
+                            }.first
+                        }
+                        if let reply { try await outbound.write(.text(reply)) }
+                        if hook.withLock({ $0?.state == .closed }) { return }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {}
+        try? await outbound.close(.normalClosure, reason: nil)
     }
 
     private func write() async {
