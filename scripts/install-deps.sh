@@ -22,6 +22,7 @@ packages=(
   curl             # the demo and the examples call the control API with it
   chromium         # the supervisor page's test: a real browser, headless, on the live view
   libsqlite3-dev   # the embedded history store (GRDB)
+  libpq-dev        # the shared history store (PostgreSQL's client library)
   postgresql       # the shared history store's tests: a throwaway server on loopback per test
   "$@"
 )
