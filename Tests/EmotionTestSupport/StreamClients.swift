@@ -87,7 +87,9 @@ public final class WebSocketTestClient: @unchecked Sendable {
     private var pending: [UInt8] = []
 
     /// Connects and upgrades; throws `Refused` with the status and body when the server says no.
-    public init(port: Int, path: String, headers: [String: String] = [:], host: String = "127.0.0.1") throws {
+    public init(
+        port: Int, path: String, headers: [String: String] = [:], host: String = "127.0.0.1", handshakeTimeout: Double = 5
+    ) throws {
         connection = try TCPConnection(port: port, host: host)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         var request =
@@ -100,7 +102,7 @@ public final class WebSocketTestClient: @unchecked Sendable {
         var head: [UInt8] = []
         let end: [UInt8] = [13, 10, 13, 10]
         while true {
-            guard let chunk = connection.receive(timeout: 5), !chunk.isEmpty else {
+            guard let chunk = connection.receive(timeout: handshakeTimeout), !chunk.isEmpty else {
                 throw TestFailure("no handshake response")
             }
             head += chunk

@@ -276,9 +276,15 @@ final class StreamConnection: @unchecked Sendable {
         }
     }
 
+    /// A message the connection could not use: counted on its legs (as `malformed`) and in the metric.
     private func countMalformed(_ why: String) {
-        streams.malformed[kind]?.increment()
         for l in legs { l.countMalformed() }
+        noteMalformed(why)
+    }
+
+    /// The metric and the log only (the legs counted it already).
+    private func noteMalformed(_ why: String) {
+        streams.malformed[kind]?.increment()
         logger.debug("stream message skipped", metadata: ["stream": "\(kind.rawValue)", "reason": "\(why)"])
     }
 
@@ -349,7 +355,7 @@ final class StreamConnection: @unchecked Sendable {
             }
             guard let legs = legs.first else { return countMalformed("no legs") }
             buffer.withUnsafeReadableBytes { bytes in
-                if !legs.push(bytes) { countMalformed("binary frame of \(bytes.count) bytes is not whole samples") }
+                if !legs.push(bytes) { noteMalformed("binary frame of \(bytes.count) bytes is not whole samples") }
             }
         }
     }
@@ -474,7 +480,7 @@ final class StreamConnection: @unchecked Sendable {
                 }
                 guard let legs = legs.first else { continue }  // a probe, or media: []
                 buffer.withUnsafeReadableBytes { bytes in
-                    if !legs.push(bytes) { countMalformed("audio frame of \(bytes.count) bytes is not whole samples") }
+                    if !legs.push(bytes) { noteMalformed("audio frame of \(bytes.count) bytes is not whole samples") }
                 }
             }
         }
