@@ -175,13 +175,25 @@ struct StreamLegTests {
         let ulaw = try StreamAudio.muLaw()
         try await s.run { client in
             let port = try #require(Int(client.baseURL.split(separator: ":").last ?? ""))
-            // Without the token: the socket is closed with 1008 (policy violation) and the reason.
+            // Without the token (URL or start parameter): closed with 1008 (policy violation) and the reason.
             let refused = try await onThread { () -> [UInt8]? in
                 let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
+                try ws.send(text: Self.twilioStart(streamSid: "MZ0", tracks: ["inbound"]))
                 return ws.receive(timeout: 5).flatMap { $0.opcode == 8 ? $0.payload : nil }
             }
             #expect(refused.map { Array($0.prefix(2)) } == [0x03, 0xf0])
             #expect(refused.map { String(decoding: $0.dropFirst(2), as: UTF8.self) }?.contains("token") == true)
+            // Twilio drops the URL's query: the token may come as a <Parameter> in `start` instead.
+            let viaParameter = try await onThread { () -> Bool in
+                let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
+                try ws.send(
+                    text: Self.twilioStart(streamSid: "MZ2", tracks: ["inbound"]).replacingOccurrences(
+                        of: #""call_id":"tw-call""#, with: #""call_id":"tw-param","token":"tw-token""#))
+                try ws.send(text: #"{"event":"stop","sequenceNumber":"2","stop":{}}"#)
+                return ws.receive(timeout: 5)?.opcode == 8
+            }
+            #expect(viaParameter)
+            #expect(receiver.wait(seconds: 5) { $0.contains { $0.leg?.callID == "tw-param" && $0.isLegEnd } })
             try await onThread {
                 let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio?token=tw-token")
                 try ws.send(text: #"{"event":"connected","protocol":"Call","version":"1.0.0"}"#)
@@ -197,8 +209,8 @@ struct StreamLegTests {
                 try ws.send(text: #"{"event":"stop","sequenceNumber":"\#(seq)","stop":{"accountSid":"AC0","callSid":"CA42"}}"#)
                 _ = ws.connection.closedByPeer(within: 5)
             }
-            #expect(receiver.wait(seconds: 10) { $0.filter(\.isLegEnd).count == 2 })
-            let starts = receiver.starts(stream: "twilio")
+            #expect(receiver.wait(seconds: 10) { $0.filter { $0.isLegEnd && $0.leg?.callID == "tw-call" }.count == 2 })
+            let starts = receiver.starts(stream: "twilio").filter { $0.leg?.callID == "tw-call" }
             #expect(Set(starts.compactMap { $0.leg?.role }) == ["customer", "agent"])
             for start in starts {
                 #expect(start.leg?.callID == "tw-call" && start.leg?.agentID == "agent-9")

@@ -1,9 +1,9 @@
 import CSoxr
 
 /// A streaming libsoxr resampler for 16-bit mono PCM from any rate to another (a stream source at 12,
-/// 16, 24, 44.1 or 48 kHz to the 8 kHz core). Output follows input with the resampler's short delay;
-/// nothing is invented at the start, so a stream yields slightly fewer samples than it sent until the
-/// delay is flushed (at most a few ms).
+/// 16, 24, 44.1 or 48 kHz to the 8 kHz core). Output follows input with the resampler's delay (about
+/// 80 ms for 16 to 8 kHz at medium quality); nothing is invented at the start, so a stream's last few
+/// tens of milliseconds stay in the resampler when it ends.
 public final class PCMResampler {
     public let inputRate: Int
     public let outputRate: Int

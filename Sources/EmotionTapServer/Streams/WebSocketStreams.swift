@@ -126,7 +126,12 @@ public final class WebSocketStreams: Sendable {
                 shouldUpgrade: { request, _ in .upgrade(Self.subprotocol(kind: kind, request: request)) },
                 onUpgrade: { [self] inbound, outbound, context in
                     let connection = StreamConnection(streams: self, kind: kind, request: context.request, outbound: outbound)
-                    if let refusal = refusal(kind: kind, request: context.request) {
+                    if kind == .twilio, let token = authToken, !Self.hasToken(context.request, token) {
+                        // Twilio drops a <Stream> URL's query and sends no headers: its token may come
+                        // in `start` as <Parameter name="token">, checked there.
+                        connection.requiredToken = token
+                        await connection.run(inbound)
+                    } else if let refusal = refusal(kind: kind, request: context.request) {
                         refused[kind]?.increment()
                         logger.notice(
                             "stream connection refused",
@@ -147,6 +152,8 @@ enum StreamOutput: Sendable {
     case text(String)
     case legEnded
     case close
+    /// Close code 1008 (policy violation) with the reason.
+    case refuse(String)
 }
 
 /// One WebSocket stream connection: reads messages, feeds the legs, writes replies and results.
@@ -165,6 +172,8 @@ final class StreamConnection: @unchecked Sendable {
     /// How many legs the connection made (the writer closes the socket when as many have ended).
     private let legTotal = Atomic<Int>(0)
     private let sendResults: Bool
+    /// Twilio without a token at the upgrade: `start` must carry it as a custom parameter.
+    var requiredToken: String?
 
     init(streams: WebSocketStreams, kind: WebSocketStreams.Kind, request: Request, outbound: WebSocketOutboundWriter) {
         self.streams = streams
@@ -239,6 +248,9 @@ final class StreamConnection: @unchecked Sendable {
                 case .text(let text): try await outbound.write(.text(text))
                 case .close:
                     try await outbound.close(.normalClosure, reason: nil)
+                    return
+                case .refuse(let why):
+                    try await outbound.close(.policyViolation, reason: String(why.prefix(120)))
                     return
                 case .legEnded:
                     ended += 1
@@ -384,11 +396,30 @@ final class StreamConnection: @unchecked Sendable {
 
     private func twilio(_ message: WebSocketMessage) {
         guard case .text(let text) = message else { return countMalformed("Twilio streams send text frames only") }
-        switch TwilioMediaStream.parse(text) {
+        let parsed = TwilioMediaStream.parse(text)
+        if requiredToken != nil {
+            // Nothing but `start` (and `connected`) counts before the token is checked.
+            switch parsed {
+            case .success(.start), .success(.connected): break
+            default: return
+            }
+        }
+        switch parsed {
         case .failure(let problem):
             countMalformed(problem.description)
         case .success(.start(let start)):
             guard legs.isEmpty else { return countMalformed("start twice") }
+            if let token = requiredToken {
+                guard let given = start.customParameters["token"],
+                    BearerTokenMiddleware.constantTimeEqual(Array(given.utf8), Array(token.utf8))
+                else {
+                    streams.refused[.twilio]?.increment()
+                    logger.notice("stream connection refused", metadata: ["stream": "twilio", "reason": "no valid token"])
+                    continuation.yield(.refuse("a valid token is required (URL ?token= or <Parameter name=\"token\">)"))
+                    return
+                }
+                requiredToken = nil
+            }
             guard start.encoding == "audio/x-mulaw", start.sampleRate == 8000, start.channels == 1 else {
                 logger.warning("Twilio stream refused", metadata: ["format": "\(start.encoding)/\(start.sampleRate)"])
                 continuation.yield(.close)
@@ -451,7 +482,7 @@ final class StreamConnection: @unchecked Sendable {
                     case .resume: for l in legs { l.setPaused(false) }
                     case .close(let reason):
                         endedByUs.store(true, ordering: .relaxed)
-                        await endLegs(reason: reason == "end" ? "close" : reason)
+                        await endLegs(reason: reason == "error" ? "error" : "close")
                         if let closed = hook.withLock({ s -> String? in
                             guard var session = s, session.state != .closed else { return nil }
                             defer { s = session }
