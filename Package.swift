@@ -182,7 +182,9 @@ let package = Package(
         // MARK: Tests: one target per module, shared helpers, and the black-box tests of the binary
         .target(
             name: "EmotionTestSupport",
-            dependencies: ["EmotionCore", "EmotionProtocol", "EmotionUDP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "EmotionCore", "EmotionProtocol", "EmotionUDP", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/EmotionTestSupport",
             resources: [.copy("Fixtures"), .copy("Goldens")],
             swiftSettings: swiftSettings

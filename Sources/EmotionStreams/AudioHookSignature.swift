@@ -85,7 +85,8 @@ public enum AudioHookSignature {
         nonce: String, created: Int, expires: Int
     ) -> (input: String, signature: String) {
         let list = "(" + components.map { "\"\($0)\"" }.joined(separator: " ") + ")"
-        let params = "\(list);keyid=\"\(apiKey)\";nonce=\"\(nonce)\";alg=\"hmac-sha256\";created=\(created);expires=\(expires)"
+        let params =
+            "\(list);keyid=\"\(apiKey)\";nonce=\"\(nonce)\";alg=\"hmac-sha256\";created=\(created);expires=\(expires)"
         var lines: [String] = []
         for name in components {
             let value =
@@ -123,7 +124,9 @@ public enum AudioHookSignature {
             let kv = part.split(separator: "=", maxSplits: 1)
             guard kv.count == 2 else { return nil }
             var value = String(kv[1])
-            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                value = String(value.dropFirst().dropLast())
+            }
             parameters[String(kv[0]).trimmingCharacters(in: .whitespaces)] = value
         }
         return Input(label: label, components: components, parameters: parameters, parametersText: rest)
@@ -133,7 +136,9 @@ public enum AudioHookSignature {
     static func signatureValue(_ header: String, label: String) -> Data? {
         for entry in header.split(separator: ",") {
             let trimmed = entry.trimmingCharacters(in: .whitespaces)
-            guard trimmed.hasPrefix(label + "=:"), trimmed.hasSuffix(":"), trimmed.count > label.count + 3 else { continue }
+            guard trimmed.hasPrefix(label + "=:"), trimmed.hasSuffix(":"), trimmed.count > label.count + 3 else {
+                continue
+            }
             let b64 = trimmed.dropFirst(label.count + 2).dropLast()
             return Data(base64Encoded: String(b64))
         }

@@ -51,7 +51,9 @@ public enum AudioSocket {
             }
             let b = Array(payload)
             let uuid = UUID(
-                uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+                uuid: (
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+                ))
             return .success(.uuid(uuid))
         case 0x03:
             guard payload.count == 1, "0123456789*#ABCD".utf8.contains(payload[0]) else {
@@ -65,7 +67,8 @@ public enum AudioSocket {
                 return .failure(Problem(description: "unknown kind 0x\(String(kind, radix: 16))"))
             }
             guard !payload.isEmpty, payload.count % 2 == 0 else {
-                return .failure(Problem(description: "audio frame of \(payload.count) bytes (whole 16-bit samples expected)"))
+                return .failure(
+                    Problem(description: "audio frame of \(payload.count) bytes (whole 16-bit samples expected)"))
             }
             return .success(.audio(sampleRate: rate))
         }

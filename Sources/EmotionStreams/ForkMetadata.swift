@@ -47,7 +47,9 @@ public struct ForkMetadata: Equatable, Sendable {
         let rateText = string("sample_rate", "sampleRate", "rate") ?? "8000"
         let rate = Int(rateText.lowercased().replacingOccurrences(of: "k", with: "000")) ?? -1
         guard rates.contains(rate) else {
-            return .failure(Problem(description: "sample rate '\(rateText.prefix(16))' (8000, 16000, 24000, 32000, 48000 or 64000)"))
+            return .failure(
+                Problem(description: "sample rate '\(rateText.prefix(16))' (8000, 16000, 24000, 32000, 48000 or 64000)")
+            )
         }
         let mixText = string("mix", "mixType", "mix_type") ?? "mono"
         guard let mix = Mix(rawValue: mixText.lowercased()) else {
@@ -59,7 +61,9 @@ public struct ForkMetadata: Equatable, Sendable {
             roles = (string("roles") ?? "customer,agent").split(separator: ",").map {
                 $0.trimmingCharacters(in: .whitespaces)
             }
-            guard roles.count == 2 else { return .failure(Problem(description: "roles: two names for a stereo stream")) }
+            guard roles.count == 2 else {
+                return .failure(Problem(description: "roles: two names for a stereo stream"))
+            }
         case .mono: roles = [string("role") ?? "customer"]
         case .mixed: roles = [string("role") ?? "mixed"]
         }

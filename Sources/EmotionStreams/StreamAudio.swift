@@ -50,7 +50,8 @@ public final class StreamAudioSplitter {
     /// payload is not a whole number of sample frames.
     @discardableResult
     public func split(
-        _ payload: UnsafeRawBufferPointer, _ emit: (_ channel: Int, _ bytes: UnsafeRawBufferPointer, _ samples: Int) -> Void
+        _ payload: UnsafeRawBufferPointer,
+        _ emit: (_ channel: Int, _ bytes: UnsafeRawBufferPointer, _ samples: Int) -> Void
     ) -> Bool {
         guard isWhole(payload) else { return false }
         let channels = format.channels

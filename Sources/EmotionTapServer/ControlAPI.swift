@@ -114,7 +114,8 @@ public struct ControlAPI: Sendable {
         router.get("/v1/stream/:kind") { request, context -> Response in
             let name = context.parameters.get("kind") ?? ""
             guard let streams, let kind = WebSocketStreams.Kind(rawValue: name) else {
-                throw APIError(.notFound, "no stream protocol '\(name.prefix(32))' (audio-fork, jambonz, twilio, audiohook)")
+                throw APIError(
+                    .notFound, "no stream protocol '\(name.prefix(32))' (audio-fork, jambonz, twilio, audiohook)")
             }
             if let refusal = streams.refusal(kind: kind, request: request) { throw refusal }
             throw APIError(.upgradeRequired, "/v1/stream/\(kind.rawValue) takes a WebSocket upgrade")
@@ -156,7 +157,8 @@ public struct ControlAPI: Sendable {
     /// media timeout running) until a connection brings that UUID.
     private func announceAudioSocket(_ parsed: LegRequest, uuid: String) throws -> Response {
         guard let audioSocket, let listenerPort = audioSocket.port else {
-            throw APIError(.badRequest, "audiosocket_uuid: AudioSocket is off (set streams.audiosocket or --audiosocket)")
+            throw APIError(
+                .badRequest, "audiosocket_uuid: AudioSocket is off (set streams.audiosocket or --audiosocket)")
         }
         do throws(LegRequestError) {
             let (s, _) = try manager.createStream(

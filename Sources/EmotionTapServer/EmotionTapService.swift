@@ -94,7 +94,8 @@ public struct EmotionTapService: Sendable {
         let legManager = manager
         audioSocket = try config.streams.audiosocketListen.map { listen throws(ServiceError) in
             try AudioSocketServer(
-                manager: legManager, listen: listen, role: config.streams.audiosocketRole, logger: logger, metrics: metrics)
+                manager: legManager, listen: listen, role: config.streams.audiosocketRole, logger: logger,
+                metrics: metrics)
         }
         webSocketStreams =
             config.streams.webSocket
@@ -128,7 +129,8 @@ public struct EmotionTapService: Sendable {
         if let audioSocket {
             // Bound before the service runs: a port in use fails the start, and the API knows the port.
             do { _ = try await audioSocket.bind() } catch {
-                throw ServiceError("streams.audiosocket: cannot listen on \(audioSocket.host):\(audioSocket.requestedPort): \(error)")
+                throw ServiceError(
+                    "streams.audiosocket: cannot listen on \(audioSocket.host):\(audioSocket.requestedPort): \(error)")
             }
         }
         guard let history else { return }

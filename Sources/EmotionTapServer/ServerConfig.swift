@@ -246,13 +246,15 @@ public struct ServerConfig: Sendable, Equatable {
                     case "audiosocket_role":
                         let role = try r.string(v, "streams.audiosocket_role")
                         guard LegRequest.validIdentifier(role) else {
-                            throw r.fail(v, "streams.audiosocket_role", "must be 1-128 characters of letters, digits and ._:@+-")
+                            throw r.fail(
+                                v, "streams.audiosocket_role", "must be 1-128 characters of letters, digits and ._:@+-")
                         }
                         config.streams.audiosocketRole = role
                     case "websocket":
                         guard let b = v.bool else { throw r.fail(v, "streams.websocket", "must be true or false") }
                         config.streams.webSocket = b
-                    case "max_queue_ms": config.streams.maxQueueMilliseconds = try r.int(v, "streams.max_queue_ms", 200...60_000)
+                    case "max_queue_ms":
+                        config.streams.maxQueueMilliseconds = try r.int(v, "streams.max_queue_ms", 200...60_000)
                     case "audiohook_keys":
                         guard case .sequence(let seq) = v else {
                             throw r.fail(v, "streams.audiohook_keys", "must be a list of {api_key, client_secret}")

@@ -33,7 +33,8 @@ struct AudioHookSignatureTests {
         #expect(
             AudioHookSignature.verify(
                 requestTarget: "/api/v1/voicebiometrics/ws", authority: "audiohook.example.com", headers: other,
-                secrets: secrets, now: created) .failureDescription == "signature verification failed")
+                secrets: secrets, now: created
+            ).failureDescription == "signature verification failed")
         #expect(
             (try? AudioHookSignature.verify(
                 requestTarget: "/api/v1/other", authority: "audiohook.example.com", headers: headers,
@@ -48,13 +49,15 @@ struct AudioHookSignatureTests {
         #expect(
             AudioHookSignature.verify(
                 requestTarget: "/api/v1/voicebiometrics/ws", authority: "audiohook.example.com", headers: headers,
-                secrets: ["another-key": []], now: created) .failureDescription == "unknown API key")
+                secrets: ["another-key": []], now: created
+            ).failureDescription == "unknown API key")
         // A minute later the same request is a replay.
         #expect(
             AudioHookSignature.verify(
                 requestTarget: "/api/v1/voicebiometrics/ws", authority: "audiohook.example.com", headers: headers,
-                secrets: secrets, now: created.addingTimeInterval(60))
-                .failureDescription == "the signature is too old or from the future")
+                secrets: secrets, now: created.addingTimeInterval(60)
+            )
+            .failureDescription == "the signature is too old or from the future")
     }
 
     @Test("a key with an empty secret may connect unsigned; one with a secret may not")

@@ -41,12 +41,14 @@ struct StreamProtocolTests {
         #expect(ok && out[0] == [1, 3, 5] && out[1] == [2, 4, 6])
         #expect([1, 2, 3].map(UInt8.init).withUnsafeBytes { pcmu.split($0) { _, _, _ in } } == false)
 
-        let l16 = try StreamAudioSplitter(format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: 8000, channels: 1))
+        let l16 = try StreamAudioSplitter(
+            format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: 8000, channels: 1))
         var be: [UInt8] = []
         _ = [0x34, 0x12, 0xff, 0x7f].map(UInt8.init).withUnsafeBytes { l16.split($0) { _, b, _ in be = Array(b) } }
         #expect(be == [0x12, 0x34, 0x7f, 0xff])
 
-        let wide = try StreamAudioSplitter(format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: 16_000, channels: 1))
+        let wide = try StreamAudioSplitter(
+            format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: 16_000, channels: 1))
         var total = 0
         let second = [UInt8](repeating: 0, count: 32_000)  // 1 s at 16 kHz
         for _ in 0..<3 { _ = second.withUnsafeBytes { wide.split($0) { _, _, n in total += n } } }
@@ -75,7 +77,9 @@ struct StreamProtocolTests {
 
     @Test("Twilio messages: connected, start, media, stop; bad base64 and a missing body are problems")
     func twilio() throws {
-        #expect(try TwilioMediaStream.parse(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#).get() == .connected)
+        #expect(
+            try TwilioMediaStream.parse(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#).get()
+                == .connected)
         let start = try TwilioMediaStream.parse(
             #"{"event":"start","sequenceNumber":"1","start":{"streamSid":"MZ1","callSid":"CA1","tracks":["inbound","outbound"],"customParameters":{"a":"b"},"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZ1"}"#
         ).get()
@@ -96,7 +100,8 @@ struct StreamProtocolTests {
         func msg(_ type: String, _ seq: Int, _ params: String = "{}") -> String {
             #"{"version":"2","type":"\#(type)","seq":\#(seq),"serverseq":0,"id":"\#(id)","position":"PT0S","parameters":\#(params)}"#
         }
-        let open = #"{"organizationId":"o","conversationId":"c","participant":{"id":"p"},"media":[{"type":"audio","format":"PCMU","channels":["external"],"rate":8000},{"type":"audio","format":"PCMU","channels":["external","internal"],"rate":8000}]}"#
+        let open =
+            #"{"organizationId":"o","conversationId":"c","participant":{"id":"p"},"media":[{"type":"audio","format":"PCMU","channels":["external"],"rate":8000},{"type":"audio","format":"PCMU","channels":["external","internal"],"rate":8000}]}"#
         var session = AudioHookSession(sessionID: id)
         #expect(!session.acceptsAudio)
         let opened = session.receive(msg("open", 1, open))
@@ -106,7 +111,9 @@ struct StreamProtocolTests {
         }
         #expect(reply.contains(#""type":"opened","seq":1,"clientseq":1"#))
         #expect(o.media?.channels == ["external", "internal"] && !o.isProbe && session.acceptsAudio)
-        #expect(session.receive(msg("ping", 2)).first == .send(#"{"version":"2","type":"pong","seq":2,"clientseq":2,"id":"\#(id)","parameters":{}}"#))
+        #expect(
+            session.receive(msg("ping", 2)).first
+                == .send(#"{"version":"2","type":"pong","seq":2,"clientseq":2,"id":"\#(id)","parameters":{}}"#))
         #expect(session.receive(msg("close", 3, #"{"reason":"end"}"#)) == [.close(reason: "end")])
         #expect(session.closed().contains(#""type":"closed","seq":3,"clientseq":3"#))
 
@@ -117,11 +124,18 @@ struct StreamProtocolTests {
         #expect(gap.receive(msg("close", 4, #"{"reason":"disconnect"}"#)).last == .close(reason: "disconnect"))
 
         var probe = AudioHookSession(sessionID: id)
-        let probeOpen = open.replacingOccurrences(of: #""conversationId":"c""#, with: #""conversationId":"00000000-0000-0000-0000-000000000000""#)
+        let probeOpen = open.replacingOccurrences(
+            of: #""conversationId":"c""#, with: #""conversationId":"00000000-0000-0000-0000-000000000000""#)
         guard case .start(let p)? = probe.receive(msg("open", 1, probeOpen)).last else { Issue.record("probe"); return }
         #expect(p.isProbe)
         var other = AudioHookSession(sessionID: id)
-        #expect(other.receive(msg("open", 1, #"{"organizationId":"o","conversationId":"c","media":[{"type":"audio","format":"L16","channels":["external"],"rate":16000}]}"#)).count == 2)
+        #expect(
+            other.receive(
+                msg(
+                    "open", 1,
+                    #"{"organizationId":"o","conversationId":"c","media":[{"type":"audio","format":"L16","channels":["external"],"rate":16000}]}"#
+                )
+            ).count == 2)
         #expect(other.state == .disconnecting)
     }
 }

@@ -71,7 +71,9 @@ struct StreamLegTests {
             let uuid = UUID()
             let announced = try await client.request(
                 "POST", "/v1/legs",
-                body: #"{"call_id":"as-call","role":"agent","agent_id":"agent-7","audiosocket_uuid":"\#(uuid.uuidString)"}"#)
+                body:
+                    #"{"call_id":"as-call","role":"agent","agent_id":"agent-7","audiosocket_uuid":"\#(uuid.uuidString)"}"#
+            )
             #expect(announced.status == 201)
             let legID = try #require(announced.json["leg_id"] as? String)
             #expect((announced.json["audiosocket"] as? [String: Any])?["port"] as? Int == port)
@@ -201,12 +203,15 @@ struct StreamLegTests {
                 var seq = 2
                 for start in stride(from: 0, to: ulaw.count - 160, by: 160) {
                     for track in ["inbound", "outbound"] {
-                        try ws.send(text: Self.twilioMedia("MZ1", track: track, seq: seq, chunk: ulaw[start..<(start + 160)]))
+                        try ws.send(
+                            text: Self.twilioMedia("MZ1", track: track, seq: seq, chunk: ulaw[start..<(start + 160)]))
                         seq += 1
                     }
                 }
-                try ws.send(text: #"{"event":"media","sequenceNumber":"9","media":{"track":"inbound","payload":"***"}}"#)
-                try ws.send(text: #"{"event":"stop","sequenceNumber":"\#(seq)","stop":{"accountSid":"AC0","callSid":"CA42"}}"#)
+                try ws.send(
+                    text: #"{"event":"media","sequenceNumber":"9","media":{"track":"inbound","payload":"***"}}"#)
+                try ws.send(
+                    text: #"{"event":"stop","sequenceNumber":"\#(seq)","stop":{"accountSid":"AC0","callSid":"CA42"}}"#)
                 _ = ws.connection.closedByPeer(within: 5)
             }
             #expect(receiver.wait(seconds: 10) { $0.filter { $0.isLegEnd && $0.leg?.callID == "tw-call" }.count == 2 })
@@ -283,7 +288,9 @@ struct StreamLegTests {
                 let ws = try WebSocketTestClient(
                     port: port, path: "/v1/stream/jambonz", headers: ["Sec-WebSocket-Protocol": "audio.jambonz.org"])
                 try ws.send(
-                    text: #"{"sampleRate":8000,"mixType":"mono","callSid":"jb-1","from":"+15550100","to":"+15550199","direction":"inbound"}"#)
+                    text:
+                        #"{"sampleRate":8000,"mixType":"mono","callSid":"jb-1","from":"+15550100","to":"+15550199","direction":"inbound"}"#
+                )
                 for start in stride(from: 0, to: pcm.count - 320, by: 320) {
                     try ws.send(binary: StreamAudio.littleEndian(pcm[start..<(start + 320)]))
                 }
@@ -306,7 +313,8 @@ struct StreamLegTests {
     /// The upgrade headers of an AudioHook client, signed as the protocol says (RFC 9421's signature base
     /// over the six components, HMAC-SHA256 with the decoded client secret), built here from the spec.
     static func audioHookHeaders(
-        port: Int, path: String, session: String, secret: String = clientSecret, created: Int = Int(Date().timeIntervalSince1970)
+        port: Int, path: String, session: String, secret: String = clientSecret,
+        created: Int = Int(Date().timeIntervalSince1970)
     ) -> [String: String] {
         let org = "d7934305-0972-4844-938e-9060eef73d05"
         let correlation = UUID().uuidString.lowercased()
@@ -316,7 +324,8 @@ struct StreamLegTests {
             + #";keyid="\#(apiKey)";nonce="\#(Data((0..<18).map { _ in UInt8.random(in: 0...255) }).base64EncodedString())";alg="hmac-sha256";created=\#(created);expires=\#(created + 30)"#
         let base = [
             "\"@request-target\": \(path)", "\"@authority\": \(authority)", "\"audiohook-organization-id\": \(org)",
-            "\"audiohook-session-id\": \(session)", "\"audiohook-correlation-id\": \(correlation)", "\"x-api-key\": \(apiKey)",
+            "\"audiohook-session-id\": \(session)", "\"audiohook-correlation-id\": \(correlation)",
+            "\"x-api-key\": \(apiKey)",
             "\"@signature-params\": \(params)",
         ].joined(separator: "\n")
         let mac = HMAC<SHA256>.authenticationCode(
@@ -338,7 +347,9 @@ struct StreamLegTests {
         """
     }
 
-    static func audioHook(_ type: String, session: String, seq: Int, serverSeq: Int, _ parameters: String = "{}") -> String {
+    static func audioHook(
+        _ type: String, session: String, seq: Int, serverSeq: Int, _ parameters: String = "{}"
+    ) -> String {
         """
         {"version":"2","type":"\(type)","seq":\(seq),"serverseq":\(serverSeq),"id":"\(session)","position":"PT1.5S",\
         "parameters":\(parameters)}
@@ -383,17 +394,20 @@ struct StreamLegTests {
                         clientSeq += 1
                         try ws.send(
                             text: Self.audioHook(
-                                "resumed", session: session, seq: clientSeq, serverSeq: 2, #"{"start":"PT2S","discarded":"PT0S"}"#))
+                                "resumed", session: session, seq: clientSeq, serverSeq: 2,
+                                #"{"start":"PT2S","discarded":"PT0S"}"#))
                     }
                 }
                 clientSeq += 1
-                try ws.send(text: Self.audioHook("close", session: session, seq: clientSeq, serverSeq: 2, #"{"reason":"end"}"#))
+                try ws.send(
+                    text: Self.audioHook("close", session: session, seq: clientSeq, serverSeq: 2, #"{"reason":"end"}"#))
                 seen += ws.texts(timeout: 10) { $0.contains("\"closed\"") }
                 return seen
             }
             let parsed = messages.map(Self.object)
             let opened = try #require(parsed.first { $0["type"] as? String == "opened" })
-            #expect(opened["seq"] as? Int == 1 && opened["clientseq"] as? Int == 1 && opened["id"] as? String == session)
+            #expect(
+                opened["seq"] as? Int == 1 && opened["clientseq"] as? Int == 1 && opened["id"] as? String == session)
             let media = (opened["parameters"] as? [String: Any])?["media"] as? [[String: Any]]
             #expect(media?.count == 1 && media?.first?["channels"] as? [String] == ["external", "internal"])
             let pong = try #require(parsed.first { $0["type"] as? String == "pong" })
@@ -426,7 +440,8 @@ struct StreamLegTests {
         }
     }
 
-    @Test("AudioHook: a bad signature is disconnected as unauthorized; a probe opens without legs; a seq gap is an error")
+    @Test(
+        "AudioHook: a bad signature is disconnected as unauthorized; a probe opens without legs; a seq gap is an error")
     func audioHookRefusals() async throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
@@ -450,11 +465,14 @@ struct StreamLegTests {
 
                 let probeSession = UUID().uuidString.lowercased()
                 let prober = try WebSocketTestClient(
-                    port: port, path: path, headers: Self.audioHookHeaders(port: port, path: path, session: probeSession))
+                    port: port, path: path,
+                    headers: Self.audioHookHeaders(port: port, path: path, session: probeSession))
                 try prober.send(
-                    text: Self.audioHookOpen(session: probeSession, conversation: "00000000-0000-0000-0000-000000000000"))
+                    text: Self.audioHookOpen(
+                        session: probeSession, conversation: "00000000-0000-0000-0000-000000000000"))
                 var b = prober.texts(timeout: 5) { $0.contains("opened") }
-                try prober.send(text: Self.audioHook("close", session: probeSession, seq: 2, serverSeq: 1, #"{"reason":"end"}"#))
+                try prober.send(
+                    text: Self.audioHook("close", session: probeSession, seq: 2, serverSeq: 1, #"{"reason":"end"}"#))
                 b += prober.texts(timeout: 5) { $0.contains("closed") }
 
                 let gapSession = UUID().uuidString.lowercased()
@@ -477,7 +495,9 @@ struct StreamLegTests {
             // Only the gap session made legs (and they end with the error).
             #expect(receiver.wait(seconds: 5) { $0.filter(\.isLegEnd).count == 2 })
             #expect(Set(receiver.events.compactMap(\.legEnd).map(\.reason)) == ["error"])
-            #expect(try await client.request("GET", "/metrics").body.contains(#"emotiontap_stream_connections_refused_total{stream="audiohook"} 1"#))
+            #expect(
+                try await client.request("GET", "/metrics").body.contains(
+                    #"emotiontap_stream_connections_refused_total{stream="audiohook"} 1"#))
         }
     }
 
@@ -493,12 +513,16 @@ struct StreamLegTests {
                 let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
                 try ws.send(text: Self.twilioStart(streamSid: "MZ-gone", tracks: ["inbound"]))
                 for (seq, start) in stride(from: 0, to: 8000, by: 160).enumerated() {
-                    try ws.send(text: Self.twilioMedia("MZ-gone", track: "inbound", seq: seq, chunk: ulaw[start..<(start + 160)]))
+                    try ws.send(
+                        text: Self.twilioMedia(
+                            "MZ-gone", track: "inbound", seq: seq, chunk: ulaw[start..<(start + 160)]))
                 }
                 // Then nothing: no stop, no close, the socket left open.
                 let deadline = Date().addingTimeInterval(8)
                 while Date() < deadline {
-                    guard let frame = ws.receive(timeout: deadline.timeIntervalSinceNow) else { return ws.connection.closedByPeer(within: 0.1) }
+                    guard let frame = ws.receive(timeout: deadline.timeIntervalSinceNow) else {
+                        return ws.connection.closedByPeer(within: 0.1)
+                    }
                     if frame.opcode == 8 { return true }
                 }
                 return false
@@ -522,11 +546,14 @@ struct StreamLegTests {
                 for n in 0..<count {
                     group.addTask {
                         try await onThread { () -> Bool in
-                            let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio", handshakeTimeout: 30)
+                            let ws = try WebSocketTestClient(
+                                port: port, path: "/v1/stream/twilio", handshakeTimeout: 30)
                             let sid = "MZ\(n)"
                             try ws.send(text: Self.twilioStart(streamSid: sid, tracks: ["inbound"]))
                             for (seq, start) in stride(from: 0, to: ulaw.count - 160, by: 160).enumerated() {
-                                try ws.send(text: Self.twilioMedia(sid, track: "inbound", seq: seq + 2, chunk: ulaw[start..<(start + 160)]))
+                                try ws.send(
+                                    text: Self.twilioMedia(
+                                        sid, track: "inbound", seq: seq + 2, chunk: ulaw[start..<(start + 160)]))
                             }
                             try ws.send(text: #"{"event":"stop","sequenceNumber":"999","stop":{}}"#)
                             return ws.connection.closedByPeer(within: 20)

@@ -14,7 +14,9 @@ public final class TCPConnection: @unchecked Sendable {
         addr.sin_port = UInt16(port).bigEndian
         inet_pton(AF_INET, host, &addr.sin_addr)
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else {
             Glibc.close(fd)
@@ -29,7 +31,9 @@ public final class TCPConnection: @unchecked Sendable {
     public func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
+            }
             guard n > 0 else { throw TestFailure("send: errno \(errno)") }
             sent += n
         }
@@ -88,7 +92,8 @@ public final class WebSocketTestClient: @unchecked Sendable {
 
     /// Connects and upgrades; throws `Refused` with the status and body when the server says no.
     public init(
-        port: Int, path: String, headers: [String: String] = [:], host: String = "127.0.0.1", handshakeTimeout: Double = 5
+        port: Int, path: String, headers: [String: String] = [:], host: String = "127.0.0.1",
+        handshakeTimeout: Double = 5
     ) throws {
         connection = try TCPConnection(port: port, host: host)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
@@ -116,7 +121,8 @@ public final class WebSocketTestClient: @unchecked Sendable {
         let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            responseHeaders[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            responseHeaders[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         guard status == 101 else {
             var body = pending

@@ -38,8 +38,11 @@ public final class AudioSocketServer: Service, @unchecked Sendable {
         self.role = role
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        refused = Counter(label: "emotiontap_stream_connections_refused_total", dimensions: [("stream", "audiosocket")], factory: metrics)
-        malformedFrames = Counter(label: "emotiontap_stream_malformed_total", dimensions: [("stream", "audiosocket")], factory: metrics)
+        refused = Counter(
+            label: "emotiontap_stream_connections_refused_total", dimensions: [("stream", "audiosocket")],
+            factory: metrics)
+        malformedFrames = Counter(
+            label: "emotiontap_stream_malformed_total", dimensions: [("stream", "audiosocket")], factory: metrics)
         manager.onLegEnded { [weak self] identity in self?.legEnded(identity.legID) }
     }
 
@@ -148,7 +151,10 @@ final class AudioSocketConnection: ChannelInboundHandler, @unchecked Sendable {
         case .success(.audio(let rate)):
             guard let legs else { return refuse(context, "audio before the UUID") }
             if rate != legs.format.sampleRate {
-                do { try legs.change(format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: rate, channels: 1)) } catch {
+                do {
+                    try legs.change(
+                        format: StreamAudioFormat(encoding: .l16LittleEndian, sampleRate: rate, channels: 1))
+                } catch {
                     legs.countMalformed()
                     return
                 }
@@ -194,7 +200,8 @@ final class AudioSocketConnection: ChannelInboundHandler, @unchecked Sendable {
     private func refuse(_ context: ChannelHandlerContext, _ why: String) {
         server.refused.increment()
         server.logger.warning(
-            "AudioSocket connection refused", metadata: ["reason": "\(why)", "peer": "\(context.remoteAddress?.description ?? "?")"])
+            "AudioSocket connection refused",
+            metadata: ["reason": "\(why)", "peer": "\(context.remoteAddress?.description ?? "?")"])
         context.close(promise: nil)
     }
 
@@ -215,6 +222,7 @@ final class AudioSocketConnection: ChannelInboundHandler, @unchecked Sendable {
 
     static func source(_ address: SocketAddress?) -> SourceAddress {
         guard case .v4(let a)? = address else { return SourceAddress(ipv4: 0, port: 0) }
-        return SourceAddress(ipv4: UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(a.address.sin_port.bigEndian))
+        return SourceAddress(
+            ipv4: UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(a.address.sin_port.bigEndian))
     }
 }

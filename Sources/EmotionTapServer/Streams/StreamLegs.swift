@@ -44,7 +44,9 @@ final class StreamLegs: @unchecked Sendable {
     }
 
     /// An AudioSocket leg the API made before the call connected.
-    init(manager: LegManager, claimed legID: String, role: String, inbox: StreamInbox, format: StreamAudioFormat)
+    init(
+        manager: LegManager, claimed legID: String, role: String, inbox: StreamInbox, format: StreamAudioFormat
+    )
         throws(LegRequestError)
     {
         self.manager = manager

@@ -49,7 +49,8 @@ public final class WebSocketStreams: Sendable {
         var m: [Kind: Counter] = [:]
         var r: [Kind: Counter] = [:]
         for kind in Kind.allCases {
-            m[kind] = Counter(label: "emotiontap_stream_malformed_total", dimensions: [("stream", kind.rawValue)], factory: metrics)
+            m[kind] = Counter(
+                label: "emotiontap_stream_malformed_total", dimensions: [("stream", kind.rawValue)], factory: metrics)
             r[kind] = Counter(
                 label: "emotiontap_stream_connections_refused_total", dimensions: [("stream", kind.rawValue)],
                 factory: metrics)
@@ -125,7 +126,8 @@ public final class WebSocketStreams: Sendable {
                 // bare 400, and AudioHook's own way to say "unauthorized" is a `disconnect` message.
                 shouldUpgrade: { request, _ in .upgrade(Self.subprotocol(kind: kind, request: request)) },
                 onUpgrade: { [self] inbound, outbound, context in
-                    let connection = StreamConnection(streams: self, kind: kind, request: context.request, outbound: outbound)
+                    let connection = StreamConnection(
+                        streams: self, kind: kind, request: context.request, outbound: outbound)
                     if kind == .twilio, let token = authToken, !Self.hasToken(context.request, token) {
                         // Twilio drops a <Stream> URL's query and sends no headers: its token may come
                         // in `start` as <Parameter name="token">, checked there.
@@ -256,7 +258,9 @@ final class StreamConnection: @unchecked Sendable {
                     ended += 1
                     // Ended on the service's side (media timeout, DELETE): end the stream too.
                     if ended >= legTotal.load(ordering: .relaxed), !endedByUs.load(ordering: .relaxed) {
-                        if kind == .audiohook, let text = hook.withLock({ $0?.disconnect(reason: "completed", info: "the legs ended") }) {
+                        if kind == .audiohook,
+                            let text = hook.withLock({ $0?.disconnect(reason: "completed", info: "the legs ended") })
+                        {
                             try await outbound.write(.text(text))
                         } else {
                             try await outbound.close(.normalClosure, reason: "leg ended")
@@ -380,7 +384,9 @@ final class StreamConnection: @unchecked Sendable {
             parsed = ForkMetadata.parse(text: nil, query: query)
         }
         guard case .success(let m) = parsed else {
-            if case .failure(let problem) = parsed { logger.warning("stream refused", metadata: ["reason": "\(problem)"]) }
+            if case .failure(let problem) = parsed {
+                logger.warning("stream refused", metadata: ["reason": "\(problem)"])
+            }
             streams.refused[kind]?.increment()
             continuation.yield(.close)
             return
@@ -414,7 +420,8 @@ final class StreamConnection: @unchecked Sendable {
                     BearerTokenMiddleware.constantTimeEqual(Array(given.utf8), Array(token.utf8))
                 else {
                     streams.refused[.twilio]?.increment()
-                    logger.notice("stream connection refused", metadata: ["stream": "twilio", "reason": "no valid token"])
+                    logger.notice(
+                        "stream connection refused", metadata: ["stream": "twilio", "reason": "no valid token"])
                     continuation.yield(.refuse("a valid token is required (URL ?token= or <Parameter name=\"token\">)"))
                     return
                 }
@@ -523,7 +530,8 @@ final class StreamConnection: @unchecked Sendable {
         let format = StreamAudioFormat(encoding: .pcmu, sampleRate: 8000, channels: media.channels.count)
         let session = hook.withLock { $0?.sessionID } ?? ""
         if makeLegs(
-            format: format, callID: open.conversationID, roles: roles, streamID: session, agentID: nil, tags: [:]) == nil
+            format: format, callID: open.conversationID, roles: roles, streamID: session, agentID: nil, tags: [:])
+            == nil
         {
             let actions = hook.withLock { s -> [AudioHookSession.Action] in
                 guard var session = s else { return [] }
