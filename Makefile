@@ -35,11 +35,15 @@ debug: deps
 TEST_BUILD_FLAGS ?= -Xswiftc -gnone -Xcc -g0
 test: deps format-check
 	$(SWIFT) build --build-tests $(TEST_BUILD_FLAGS)
-	@# Two runs: the black-box tests block their threads while they wait on child processes, and in the
-	@# same process that starves the in-process services' async handlers (a request timed out twice).
-	$(SWIFT) test --skip-build --skip EmotionTapEndToEndTests
+	@# Two test runs: the black-box tests block their threads while they wait on child processes, and in
+	@# the same process that starves the in-process services' async handlers (a request timed out twice).
+	@# The interop calls (real time, mostly waiting) run beside the first; their output follows it.
+	@log=$$(mktemp); tools/interop_kamailio.sh .build/debug/emotiontap > "$$log" 2>&1 & interop=$$!; \
+	 $(SWIFT) test --skip-build --skip EmotionTapEndToEndTests; unit=$$?; \
+	 wait $$interop; calls=$$?; cat "$$log"; rm -f "$$log"; \
+	 [ $$unit -eq 0 ] || { echo "make test: unit tests failed"; exit 1; }; \
+	 [ $$calls -eq 0 ] || { echo "make test: interop calls failed"; exit 1; }
 	$(SWIFT) test --skip-build --filter EmotionTapEndToEndTests
-	tools/interop_kamailio.sh .build/debug/emotiontap
 
 # swift-format (in the toolchain) with the checked-in .swift-format: `make format` rewrites,
 # `make format-check` fails on any file that is not formatted.
@@ -57,12 +61,15 @@ demo: build
 
 # Inner loops in times real time (package-benchmark, its own package); the live service and the
 # load generator side by side on loopback, one table row per step (G.711 steps BENCH_LEGS, Opus steps
-# BENCH_OPUS_LEGS, BENCH_SECONDS each); feature extraction against librosa on the same audio.
+# BENCH_OPUS_LEGS, Twilio WebSocket streams BENCH_STREAM_LEGS, BENCH_SECONDS each); feature extraction against librosa on the same audio.
 BENCH_OPUS_LEGS ?= 500 1000
+# The WebSocket step: Twilio media streams (JSON, base64 mu-law) instead of RTP.
+BENCH_STREAM_LEGS ?= 500
 bench: build
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
 	BIN=$(BIN) tools/bench_live.sh
 	BIN=$(BIN) BENCH_CODEC=opus BENCH_LEGS="$(BENCH_OPUS_LEGS)" tools/bench_live.sh
+	BIN=$(BIN) BENCH_STREAM=twilio BENCH_LEGS="$(BENCH_STREAM_LEGS)" tools/bench_live.sh
 	@if python3 -c 'import librosa, soundfile' 2>/dev/null; then python3 tools/features_speed.py --bin $(BIN); \
 	 else echo "features vs librosa: skipped (pip install -r tools/requirements-goldens.txt)"; fi
 

@@ -19,7 +19,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // Without its default ConfigurationSupport trait: swift-configuration is not used here (a minute of build).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
@@ -42,11 +41,18 @@ let package = Package(
             name: "CSofiaSIP", pkgConfig: "sofia-sip-ua", providers: [.apt(["libsofia-sip-ua-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CLinux"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: The shared core: audio in, codecs, streaming features, model, decisions
         .target(
             name: "EmotionCore",
             dependencies: ["COpus", "CFFTW", "CSpanDSP", "CSoxr", "COpenBLAS"],
+            swiftSettings: swiftSettings
+        ),
+        // MARK: HMAC-SHA256 and SHA-1 from OpenSSL's libcrypto (signatures, the WebSocket handshake)
+        .target(
+            name: "EmotionDigest",
+            dependencies: ["COpenSSL"],
             swiftSettings: swiftSettings
         ),
         // MARK: The per-leg media path on plain packet values (no sockets, no RTP library)
@@ -58,7 +64,7 @@ let package = Package(
         // MARK: The event protocol: typed events, the ordered JSON writer, signing, leg requests
         .target(
             name: "EmotionProtocol",
-            dependencies: ["EmotionCore", "EmotionMedia", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EmotionCore", "EmotionDigest", "EmotionMedia"],
             swiftSettings: swiftSettings
         ),
         // MARK: IPv4 UDP addresses and sockets
@@ -89,7 +95,7 @@ let package = Package(
         // MARK: Stream protocols as values (AudioSocket, mod_audio_fork/jambonz, Twilio, AudioHook): no sockets
         .target(
             name: "EmotionStreams",
-            dependencies: ["EmotionCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EmotionCore", "EmotionDigest"],
             swiftSettings: swiftSettings
         ),
         // MARK: History: the event log into a store (SQLite or PostgreSQL), and what reports read from it
@@ -151,6 +157,7 @@ let package = Package(
                 "EmotionProtocol",
                 "EmotionUDP",
                 "CLinux",
+                "EmotionDigest",
             ],
             swiftSettings: swiftSettings
         ),
@@ -183,7 +190,7 @@ let package = Package(
         .target(
             name: "EmotionTestSupport",
             dependencies: [
-                "EmotionCore", "EmotionProtocol", "EmotionUDP", .product(name: "Crypto", package: "swift-crypto"),
+                "EmotionCore", "EmotionProtocol", "EmotionUDP",
             ],
             path: "Tests/EmotionTestSupport",
             resources: [.copy("Fixtures"), .copy("Goldens")],
@@ -230,8 +237,8 @@ let package = Package(
         .testTarget(
             name: "EmotionTapServerTests",
             dependencies: [
-                "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionSIP", "EmotionTapServer", "EmotionTraffic",
-                "EmotionUDP", "EmotionTestSupport",
+                "EmotionCore", "EmotionDigest", "EmotionMedia", "EmotionProtocol", "EmotionSIP", "EmotionTapServer",
+                "EmotionTraffic", "EmotionUDP", "EmotionTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

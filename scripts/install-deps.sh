@@ -23,6 +23,7 @@ packages=(
   chromium         # the supervisor page's test: a real browser, headless, on the live view
   libsqlite3-dev   # the embedded history store (GRDB)
   libpq-dev        # the shared history store (PostgreSQL's client library)
+  libssl-dev       # HMAC-SHA256 and SHA-1 from libcrypto (event and AudioHook signatures)
   postgresql       # the shared history store's tests: a throwaway server on loopback per test
   "$@"
 )

@@ -7,6 +7,7 @@
 # LOADGEN_BIN runs the generator from another build (default: BIN), so two service builds can be
 # compared with the same generator: BIN=old/emotiontap LOADGEN_BIN=.build/release/emotiontap ...
 # BENCH_MODEL=FILE serves another model file (e.g. .build/model/fusion-leg.json from make model).
+# BENCH_STREAM=twilio streams the legs over WebSockets (/v1/stream/twilio) instead of RTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
@@ -28,6 +29,7 @@ for n in $LEGS; do
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
+           ${BENCH_STREAM:+--stream "$BENCH_STREAM"} \
            --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' || true)
   kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
   if [ -z "$line" ]; then echo "$n: no result (see loadgen's output)"; continue; fi

@@ -1,14 +1,13 @@
-import Crypto
+import EmotionDigest
 import Foundation
 
 /// The protocol's signature, both sides: HMAC-SHA256 over the event exactly as serialised without
 /// its `sig` field, which is then appended last as 64 lowercase hex digits.
-// SymmetricKey is an immutable value that swift-crypto does not mark Sendable; it is only read here.
-public struct EventSigner: @unchecked Sendable {
-    private let key: SymmetricKey
+public struct EventSigner: Sendable {
+    private let key: [UInt8]
 
     public init(key: String) {
-        self.key = SymmetricKey(data: Data(key.utf8))
+        self.key = Array(key.utf8)
     }
 
     /// `unsigned` (a serialised event object) with `"sig"` added as its last field.
@@ -26,15 +25,14 @@ public struct EventSigner: @unchecked Sendable {
         let claimed = datagram[range.upperBound..<datagram.index(datagram.endIndex, offsetBy: -2)]
         // Compare MACs, not strings, so the check takes the same time wherever they differ.
         guard claimed.utf8.count == 64, let bytes = Self.bytes(hex: claimed) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: Data(unsigned.utf8), using: key)
+        return Digest.equalInConstantTime(bytes, Digest.hmacSHA256(key: key, data: unsigned.utf8))
     }
 
     /// HMAC-SHA256 of a whole body as sent, for an HTTP header (webhooks), in lowercase hex.
     public func signature(ofBody body: String) -> String { signature(of: body) }
 
     private func signature(of text: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)
-        return Self.hex(mac)
+        Self.hex(Digest.hmacSHA256(key: key, data: text.utf8))
     }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {

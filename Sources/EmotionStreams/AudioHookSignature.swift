@@ -1,4 +1,4 @@
-import Crypto
+import EmotionDigest
 import Foundation
 
 /// The HTTP message signature on a Genesys AudioHook connection request (draft-ietf-httpbis-message-
@@ -71,11 +71,9 @@ public enum AudioHookSignature {
         }
         lines.append("\"@signature-params\": \(parsed.parametersText)")
         let base = lines.joined(separator: "\n")
-        // Compared in constant time.
-        guard
-            HMAC<SHA256>.isValidAuthenticationCode(
-                expected, authenticating: Data(base.utf8), using: SymmetricKey(data: secret))
-        else { return .failure(Problem(description: "signature verification failed")) }
+        guard Digest.equalInConstantTime(Array(expected), Digest.hmacSHA256(key: secret, data: base.utf8)) else {
+            return .failure(Problem(description: "signature verification failed"))
+        }
         return .success(())
     }
 
@@ -94,8 +92,7 @@ public enum AudioHookSignature {
             lines.append("\"\(name)\": \(value)")
         }
         lines.append("\"@signature-params\": \(params)")
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: Data(lines.joined(separator: "\n").utf8), using: SymmetricKey(data: secret))
+        let mac = Digest.hmacSHA256(key: secret, data: lines.joined(separator: "\n").utf8)
         return ("sig1=\(params)", "sig1=:\(Data(mac).base64EncodedString()):")
     }
 

@@ -16,16 +16,21 @@ public final class EventListener: @unchecked Sendable {
     private var latencies: [Double] = []
     private var startWall = 0.0, legCount = 1
     private var frozen = false
-    private let legIndex: [String: Int]
+    private var legIndex: [String: Int]
+    /// Stream legs get their ids from the service: leg i is the one whose `leg.start` names stream
+    /// `loadgen-i`.
+    private let learnsStreamLegs: Bool
     /// When leg i's first packet left, relative to the start (the generator staggers them).
     private let startOffset: @Sendable (Int, Int) -> Double
 
     public init(
-        address: UDPEndpoint, legIDs: [String], startOffset: @escaping @Sendable (Int, Int) -> Double
+        address: UDPEndpoint, legIDs: [String], learnsStreamLegs: Bool = false,
+        startOffset: @escaping @Sendable (Int, Int) -> Double
     ) throws(TrafficError) {
         var legIndex: [String: Int] = [:]
         for (i, id) in legIDs.enumerated() { legIndex[id] = i }
         self.legIndex = legIndex
+        self.learnsStreamLegs = learnsStreamLegs
         self.startOffset = startOffset
         do { socket = try UDPSocket(bindingTo: address, receiveBuffer: 8 << 20) } catch {
             throw TrafficError(error.description)
@@ -56,6 +61,12 @@ public final class EventListener: @unchecked Sendable {
             lock.withLock {
                 events += 1
                 switch event.body {
+                case .legStart(let start):
+                    if learnsStreamLegs, let id = event.leg?.legID, let stream = start.stream?.id,
+                        stream.hasPrefix("loadgen-"), let i = Int(stream.dropFirst(8))
+                    {
+                        legIndex[id] = i
+                    }
                 case .legEnd: legEnds += 1
                 case .emotion(let e):
                     guard let leg = event.leg.flatMap({ legIndex[$0.legID] }) else { break }

@@ -25,6 +25,8 @@ public struct LoadGenerator {
         public var hostileKinds = HostilePacket.allCases
         /// Sample the service's resident memory every this many seconds.
         public var rssEvery: Double?
+        /// Stream the legs over a WebSocket protocol instead of RTP (`twilio`: base64 mu-law in JSON).
+        public var stream: String?
         public init() {}
     }
 
@@ -41,6 +43,7 @@ public struct LoadGenerator {
 
     /// Creates the legs, streams, ends the legs; returns the report's lines.
     public func run(progress: (String) -> Void) async throws(TrafficError) -> [String] {
+        if options.stream != nil { return try await runStreams(progress: progress) }
         let frames = try PayloadFrames(audio, codec: options.codec, padLastFrame: false)
         let destination: UDPEndpoint
         do { destination = try UDPEndpoint(host: options.host, port: 9) } catch {
@@ -82,6 +85,20 @@ public struct LoadGenerator {
         try? await Task.sleep(for: .milliseconds(1000))
         listener?.stop()
 
+        return report(
+            legs: ports.count, stats: stats, listener: listener, before: before, after: after,
+            generatorSeconds: generatorAfter.cpuSeconds - generatorBefore.cpuSeconds, drops: drops, rssBefore: rssBefore
+        )
+    }
+
+    /// The report's lines, and the `bench:` line tools/bench_live.sh reads.
+    func report(
+        legs: Int, stats: StreamStats, listener: EventListener?, before: (cpuSeconds: Double, rssKB: Int)?,
+        after: (cpuSeconds: Double, rssKB: Int)?,
+        generatorSeconds: Double, drops: Int, rssBefore: Int
+    ) -> [String] {
+        let ports = [Int](repeating: 0, count: legs)
+        let codec = options.stream.map { "\(options.codec.rawValue)/\($0)" } ?? options.codec.rawValue
         var report = [
             String(
                 format:
@@ -126,7 +143,7 @@ public struct LoadGenerator {
             let cores = (after.cpuSeconds - before.cpuSeconds) / stats.seconds
             let perLeg = Double(after.rssKB - rssBefore) / Double(max(1, ports.count))
             // The generator's own CPU, to show how much of the machine the service had.
-            let generatorCores = (generatorAfter.cpuSeconds - generatorBefore.cpuSeconds) / stats.seconds
+            let generatorCores = generatorSeconds / stats.seconds
             // One machine-readable line for tools/bench_live.sh.
             report.append(
                 String(
@@ -134,7 +151,7 @@ public struct LoadGenerator {
                         "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f "
                         + "latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d "
                         + "generator_cores=%.3f",
-                    ports.count, options.codec.rawValue, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
+                    ports.count, codec, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
                     l.p99 * 1000,
                     Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
                     + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))

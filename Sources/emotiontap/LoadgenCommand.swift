@@ -26,6 +26,8 @@ struct LoadgenCommand: AsyncParsableCommand {
     var file: String = "config/samples/sample-call.wav"
     @Option(help: "Also listen for the service's events here (HOST:PORT) to count them and measure latency.")
     var listen: String?
+    @Option(help: "Stream the legs over a WebSocket protocol instead of RTP: twilio.")
+    var stream: String?
     @Option(help: "Bearer token for the control API.")
     var token: String?
     @Option(
@@ -90,6 +92,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         options.malformed = malformed
         options.hostileKinds = try hostileKinds()
         options.rssEvery = rssEvery
+        options.stream = stream
         let audio = try orExit { try AudioInput.load(URL(fileURLWithPath: file)) }
         let report = try await orExit {
             try await LoadGenerator(options: options, audio: audio).run { StandardError.line($0) }

@@ -104,6 +104,15 @@ final class HeadlessChromium {
         return value
     }
 
+    /// The value of a script run in the page; a promise is awaited (bounded by `timeout`).
+    func evaluate(_ expression: String, session: String, timeout: Double = 30) throws -> Any? {
+        let result = try call(
+            "Runtime.evaluate", ["expression": expression, "returnByValue": true, "awaitPromise": true],
+            session: session, timeout: timeout)
+        if let exception = result["exceptionDetails"] { throw HarnessError("script failed: \(exception)") }
+        return (result["result"] as? [String: Any])?["value"]
+    }
+
     /// A PNG of the viewport, as `--screenshot` takes it.
     func screenshot(_ session: String) throws -> Data {
         let result = try call("Page.captureScreenshot", ["format": "png"], session: session)

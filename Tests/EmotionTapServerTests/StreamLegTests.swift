@@ -1,9 +1,10 @@
-import Crypto
+import EmotionDigest
 import EmotionCore
 import EmotionMedia
 import EmotionProtocol
 import EmotionTapServer
 import EmotionTestSupport
+import EmotionTraffic
 import Foundation
 import Testing
 
@@ -179,7 +180,7 @@ struct StreamLegTests {
             let port = try #require(Int(client.baseURL.split(separator: ":").last ?? ""))
             // Without the token (URL or start parameter): closed with 1008 (policy violation) and the reason.
             let refused = try await onThread { () -> [UInt8]? in
-                let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
+                let ws = try WebSocketClient(port: port, path: "/v1/stream/twilio")
                 try ws.send(text: Self.twilioStart(streamSid: "MZ0", tracks: ["inbound"]))
                 return ws.receive(timeout: 5).flatMap { $0.opcode == 8 ? $0.payload : nil }
             }
@@ -187,7 +188,7 @@ struct StreamLegTests {
             #expect(refused.map { String(decoding: $0.dropFirst(2), as: UTF8.self) }?.contains("token") == true)
             // Twilio drops the URL's query: the token may come as a <Parameter> in `start` instead.
             let viaParameter = try await onThread { () -> Bool in
-                let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
+                let ws = try WebSocketClient(port: port, path: "/v1/stream/twilio")
                 try ws.send(
                     text: Self.twilioStart(streamSid: "MZ2", tracks: ["inbound"]).replacingOccurrences(
                         of: #""call_id":"tw-call""#, with: #""call_id":"tw-param","token":"tw-token""#))
@@ -197,7 +198,7 @@ struct StreamLegTests {
             #expect(viaParameter)
             #expect(receiver.wait(seconds: 5) { $0.contains { $0.leg?.callID == "tw-param" && $0.isLegEnd } })
             try await onThread {
-                let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio?token=tw-token")
+                let ws = try WebSocketClient(port: port, path: "/v1/stream/twilio?token=tw-token")
                 try ws.send(text: #"{"event":"connected","protocol":"Call","version":"1.0.0"}"#)
                 try ws.send(text: Self.twilioStart(streamSid: "MZ1", tracks: ["inbound", "outbound"]))
                 var seq = 2
@@ -240,7 +241,7 @@ struct StreamLegTests {
         try await s.run { client in
             let port = try #require(Int(client.baseURL.split(separator: ":").last ?? ""))
             let (results, subprotocol) = try await onThread { () -> ([String], String?) in
-                let ws = try WebSocketTestClient(
+                let ws = try WebSocketClient(
                     port: port, path: "/v1/stream/audio-fork?rate=16000&mix=stereo",
                     headers: ["Sec-WebSocket-Protocol": "audio.drachtio.org"])
                 // mod_audio_fork: the metadata first (a text frame), then interleaved L16 frames.
@@ -285,7 +286,7 @@ struct StreamLegTests {
         try await s.run { client in
             let port = try #require(Int(client.baseURL.split(separator: ":").last ?? ""))
             let subprotocol = try await onThread { () -> String? in
-                let ws = try WebSocketTestClient(
+                let ws = try WebSocketClient(
                     port: port, path: "/v1/stream/jambonz", headers: ["Sec-WebSocket-Protocol": "audio.jambonz.org"])
                 try ws.send(
                     text:
@@ -328,8 +329,7 @@ struct StreamLegTests {
             "\"x-api-key\": \(apiKey)",
             "\"@signature-params\": \(params)",
         ].joined(separator: "\n")
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: Data(base.utf8), using: SymmetricKey(data: Data(base64Encoded: secret)!))
+        let mac = Digest.hmacSHA256(key: Data(base64Encoded: secret)!, data: base.utf8)
         return [
             "Host": authority, "Audiohook-Organization-Id": org, "Audiohook-Session-Id": session,
             "Audiohook-Correlation-Id": correlation, "X-API-KEY": apiKey, "User-Agent": "GenesysCloud-AudioHook-Client",
@@ -375,7 +375,7 @@ struct StreamLegTests {
             let conversation = UUID().uuidString.lowercased()
             let messages = try await onThread { () -> [String] in
                 let path = "/v1/stream/audiohook"
-                let ws = try WebSocketTestClient(
+                let ws = try WebSocketClient(
                     port: port, path: path, headers: Self.audioHookHeaders(port: port, path: path, session: session))
                 var seen: [String] = []
                 try ws.send(text: Self.audioHookOpen(session: session, conversation: conversation))
@@ -453,7 +453,7 @@ struct StreamLegTests {
             let path = "/v1/stream/audiohook"
             let (unauthorized, probe, gap) = try await onThread { () -> ([String], [String], [String]) in
                 let session = UUID().uuidString.lowercased()
-                let forged = try WebSocketTestClient(
+                let forged = try WebSocketClient(
                     port: port, path: path,
                     headers: Self.audioHookHeaders(
                         port: port, path: path, session: session, secret: Data("wrong".utf8).base64EncodedString()))
@@ -464,7 +464,7 @@ struct StreamLegTests {
                 a += forged.texts(timeout: 5) { $0.contains("closed") }
 
                 let probeSession = UUID().uuidString.lowercased()
-                let prober = try WebSocketTestClient(
+                let prober = try WebSocketClient(
                     port: port, path: path,
                     headers: Self.audioHookHeaders(port: port, path: path, session: probeSession))
                 try prober.send(
@@ -476,7 +476,7 @@ struct StreamLegTests {
                 b += prober.texts(timeout: 5) { $0.contains("closed") }
 
                 let gapSession = UUID().uuidString.lowercased()
-                let skipper = try WebSocketTestClient(
+                let skipper = try WebSocketClient(
                     port: port, path: path, headers: Self.audioHookHeaders(port: port, path: path, session: gapSession))
                 try skipper.send(text: Self.audioHookOpen(session: gapSession, conversation: UUID().uuidString))
                 var c = skipper.texts(timeout: 5) { $0.contains("opened") }
@@ -510,7 +510,7 @@ struct StreamLegTests {
         try await s.run { client in
             let port = try #require(Int(client.baseURL.split(separator: ":").last ?? ""))
             let closed = try await onThread { () -> Bool in
-                let ws = try WebSocketTestClient(port: port, path: "/v1/stream/twilio")
+                let ws = try WebSocketClient(port: port, path: "/v1/stream/twilio")
                 try ws.send(text: Self.twilioStart(streamSid: "MZ-gone", tracks: ["inbound"]))
                 for (seq, start) in stride(from: 0, to: 8000, by: 160).enumerated() {
                     try ws.send(
@@ -546,7 +546,7 @@ struct StreamLegTests {
                 for n in 0..<count {
                     group.addTask {
                         try await onThread { () -> Bool in
-                            let ws = try WebSocketTestClient(
+                            let ws = try WebSocketClient(
                                 port: port, path: "/v1/stream/twilio", handshakeTimeout: 30)
                             let sid = "MZ\(n)"
                             try ws.send(text: Self.twilioStart(streamSid: sid, tracks: ["inbound"]))

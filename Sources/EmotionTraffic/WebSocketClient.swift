@@ -1,14 +1,14 @@
-import Crypto
+import EmotionDigest
 import Foundation
 import Glibc
 
-/// A blocking TCP connection on loopback, for AudioSocket and WebSocket clients in tests.
+/// A blocking TCP connection, for AudioSocket and WebSocket clients (tests, the load generator).
 public final class TCPConnection: @unchecked Sendable {
     public let fd: Int32
 
     public init(port: Int, host: String = "127.0.0.1") throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        guard fd >= 0 else { throw TrafficError("socket: \(errno)") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(port).bigEndian
@@ -20,7 +20,7 @@ public final class TCPConnection: @unchecked Sendable {
         }
         guard rc == 0 else {
             Glibc.close(fd)
-            throw TestFailure("connect to \(host):\(port): errno \(errno)")
+            throw TrafficError("connect to \(host):\(port): errno \(errno)")
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -34,7 +34,7 @@ public final class TCPConnection: @unchecked Sendable {
             let n = bytes.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
             }
-            guard n > 0 else { throw TestFailure("send: errno \(errno)") }
+            guard n > 0 else { throw TrafficError("send: errno \(errno)") }
             sent += n
         }
     }
@@ -67,10 +67,10 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A WebSocket client written from RFC 6455 for tests: the opening handshake (checks
-/// Sec-WebSocket-Accept), masked client frames, and reading the server's frames (answering pings).
-/// Deliberately none of the service's code.
-public final class WebSocketTestClient: @unchecked Sendable {
+/// A WebSocket client written from RFC 6455 for tests and the load generator: the opening handshake
+/// (checks Sec-WebSocket-Accept), masked client frames, and reading the server's frames (answering
+/// pings). Deliberately none of the service's code (it uses hummingbird-websocket's).
+public final class WebSocketClient: @unchecked Sendable {
     public enum Opcode: UInt8 { case continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10 }
 
     public struct Frame {
@@ -108,7 +108,7 @@ public final class WebSocketTestClient: @unchecked Sendable {
         let end: [UInt8] = [13, 10, 13, 10]
         while true {
             guard let chunk = connection.receive(timeout: handshakeTimeout), !chunk.isEmpty else {
-                throw TestFailure("no handshake response")
+                throw TrafficError("no handshake response")
             }
             head += chunk
             if let r = Self.find(end, in: head) {
@@ -130,10 +130,9 @@ public final class WebSocketTestClient: @unchecked Sendable {
             while body.count < length, let more = connection.receive(timeout: 2), !more.isEmpty { body += more }
             throw Refused(status: status, body: String(decoding: body, as: UTF8.self))
         }
-        let accept = Data(Insecure.SHA1.hash(data: Data((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)))
-            .base64EncodedString()
+        let accept = Data(Digest.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)).base64EncodedString()
         guard responseHeaders["sec-websocket-accept"] == accept else {
-            throw TestFailure("Sec-WebSocket-Accept is \(responseHeaders["sec-websocket-accept"] ?? "missing")")
+            throw TrafficError("Sec-WebSocket-Accept is \(responseHeaders["sec-websocket-accept"] ?? "missing")")
         }
     }
 
@@ -148,6 +147,13 @@ public final class WebSocketTestClient: @unchecked Sendable {
 
     /// One frame, FIN set, masked with a fresh key (RFC 6455 5.3).
     public func send(_ opcode: Opcode, _ payload: [UInt8]) throws {
+        try connection.send(Self.frame(opcode, payload, mask: (0..<4).map { _ in UInt8.random(in: 0...255) }))
+    }
+
+    /// A client frame built once (the load generator sends the same frames to many connections).
+    public func send(prepared frame: [UInt8]) throws { try connection.send(frame) }
+
+    public static func frame(_ opcode: Opcode, _ payload: [UInt8], mask: [UInt8]) -> [UInt8] {
         var frame: [UInt8] = [0x80 | opcode.rawValue]
         let n = payload.count
         if n < 126 {
@@ -158,10 +164,10 @@ public final class WebSocketTestClient: @unchecked Sendable {
             frame.append(0x80 | 127)
             for shift in stride(from: 56, through: 0, by: -8) { frame.append(UInt8((n >> shift) & 0xff)) }
         }
-        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
         frame += mask
+        frame.reserveCapacity(frame.count + n)
         for (i, b) in payload.enumerated() { frame.append(b ^ mask[i % 4]) }
-        try connection.send(frame)
+        return frame
     }
 
     /// Sends a close frame with `code`.
