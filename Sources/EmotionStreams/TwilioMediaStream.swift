@@ -55,6 +55,9 @@ public enum TwilioMediaStream {
     }
 
     public static func parse(_ text: String) -> Result<Message, Problem> {
+        // `media` is 50 messages a second per track: read its two strings without the JSON decoder (a
+        // sixth of the service's CPU with 500 streams, measured with perf), and decode anything else.
+        if let media = fastMedia(text) { return media }
         let envelope: Envelope
         do { envelope = try JSONDecoder().decode(Envelope.self, from: Data(text.utf8)) } catch {
             return .failure(Problem(description: "not a media stream message: \(Self.reason(error))"))
@@ -85,6 +88,56 @@ public enum TwilioMediaStream {
         default:
             return .success(.other(envelope.event))
         }
+    }
+
+    /// A `media` message's track and payload, when the message is one and both are plain strings (base64
+    /// and track names have no escapes); nil sends the message to the decoder.
+    static func fastMedia(_ text: String) -> Result<Message, Problem>? {
+        var text = text
+        return text.withUTF8 { bytes -> Result<Message, Problem>? in
+            guard let event = stringValue(of: "event", in: bytes), event.elementsEqual("media".utf8),
+                let payload = stringValue(of: "payload", in: bytes)
+            else { return nil }
+            let track = stringValue(of: "track", in: bytes).map { String(decoding: $0, as: UTF8.self) } ?? "inbound"
+            guard let data = Data(base64Encoded: Data(payload)), !data.isEmpty else {
+                return .failure(Problem(description: "media payload is not base64 audio"))
+            }
+            return .success(.media(track: track, payload: data))
+        }
+    }
+
+    /// The bytes of `"key":"value"`'s value (whitespace allowed around the colon), the first occurrence;
+    /// nil when the key is missing or its value is not a string without escapes.
+    static func stringValue(of key: String, in bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        let needle = Array("\"\(key)\"".utf8)
+        let n = bytes.count
+        var i = 0
+        while i + needle.count <= n {
+            var match = true
+            for j in 0..<needle.count where bytes[i + j] != needle[j] {
+                match = false
+                break
+            }
+            guard match else {
+                i += 1
+                continue
+            }
+            var k = i + needle.count
+            while k < n, bytes[k] == 0x20 || bytes[k] == 0x09 { k += 1 }
+            guard k < n, bytes[k] == 0x3a else { return nil }  // ':'
+            k += 1
+            while k < n, bytes[k] == 0x20 || bytes[k] == 0x09 { k += 1 }
+            guard k < n, bytes[k] == 0x22 else { return nil }  // a string
+            let start = k + 1
+            var end = start
+            while end < n, bytes[end] != 0x22 {
+                if bytes[end] == 0x5c { return nil }  // an escape: the decoder's job
+                end += 1
+            }
+            guard end < n else { return nil }
+            return UnsafeBufferPointer(rebasing: bytes[start..<end])
+        }
+        return nil
     }
 
     static func reason(_ error: any Error) -> String {

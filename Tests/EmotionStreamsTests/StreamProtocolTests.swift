@@ -91,6 +91,16 @@ struct StreamProtocolTests {
         #expect((try? TwilioMediaStream.parse(#"{"event":"media","media":{"payload":"@@"}}"#).get()) == nil)
         #expect((try? TwilioMediaStream.parse(#"{"event":"start"}"#).get()) == nil)
         #expect(try TwilioMediaStream.parse(#"{"event":"stop"}"#).get() == .stop)
+        // The media fast path reads what the decoder reads: spaces, key order, escapes (left to the decoder).
+        #expect(
+            try TwilioMediaStream.parse(
+                #"{ "media" : { "payload" : "AAEC", "track" : "outbound" }, "event" : "media" }"#
+            )
+            .get() == .media(track: "outbound", payload: Data([0, 1, 2])))
+        #expect(
+            try TwilioMediaStream.parse(#"{"event":"media","media":{"track":"in\u0062ound","payload":"AAEC"}}"#).get()
+                == .media(track: "inbound", payload: Data([0, 1, 2])))
+        #expect((try? TwilioMediaStream.parse(#"{"event":"media"}"#).get()) == nil)
         #expect(try TwilioMediaStream.parse(#"{"event":"dtmf","dtmf":{"digit":"1"}}"#).get() == .other("dtmf"))
     }
 

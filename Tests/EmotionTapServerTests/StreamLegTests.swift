@@ -484,6 +484,14 @@ struct StreamLegTests {
                 c += skipper.texts(timeout: 5) { $0.contains("disconnect") }
                 return (a, b, c)
             }
+            // A client that never sends `open` is closed after 5 s (Genesys itself waits 5 s for `opened`).
+            let silentClosed = try await onThread { () -> Bool in
+                let session = UUID().uuidString.lowercased()
+                let silent = try WebSocketClient(
+                    port: port, path: path, headers: Self.audioHookHeaders(port: port, path: path, session: session))
+                return silent.receive(timeout: 8)?.opcode == 8
+            }
+            #expect(silentClosed)
             let refusal = unauthorized.map(Self.object)
             #expect(refusal.first?["type"] as? String == "disconnect" && refusal.first?["seq"] as? Int == 1)
             #expect((refusal.first?["parameters"] as? [String: Any])?["reason"] as? String == "unauthorized")
