@@ -30,7 +30,7 @@ extension LegRequestError {
         switch self {
         case .invalid: APIError(.badRequest, description)
         case .portUnavailable: APIError(.conflict, description)
-        case .noFreePort, .legLimit: APIError(.serviceUnavailable, description)
+        case .noFreePort, .legLimit, .overloaded: APIError(.serviceUnavailable, description)
         case .notFound: APIError(.notFound, description)
         }
     }
@@ -74,7 +74,16 @@ public struct ControlAPI: Sendable {
         let router = Router()
         router.add(middleware: BearerTokenMiddleware(token: authToken))
         router.get("/healthz") { _, _ in
-            Self.json(.ok, .object([("status", "ok"), ("legs", .int(Int64(manager.activeCount)))]))
+            // Degraded (503, so a load balancer or dispatcher sends new calls elsewhere) while the
+            // workers are at their mark; the legs already here go on.
+            let busy = manager.workerBusy
+            let degraded = manager.isOverloaded
+            return Self.json(
+                degraded ? .serviceUnavailable : .ok,
+                .object([
+                    ("status", .string(degraded ? "degraded" : "ok")), ("legs", .int(Int64(manager.activeCount))),
+                    ("worker_busy", JSON.number(busy, places: 3)),
+                ]))
         }
         router.get("/metrics") { _, _ in
             var buffer = [UInt8]()

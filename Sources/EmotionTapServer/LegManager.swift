@@ -13,6 +13,8 @@ public enum LegRequestError: Error, Equatable, CustomStringConvertible {
     /// Every port tried failed to bind; the last reason.
     case noFreePort(String?)  // 503
     case legLimit(Int)  // 503
+    /// The busiest worker spent this share of the last second working, over `rtp.max_worker_busy`.
+    case overloaded(Double)  // 503
     case notFound(String)  // 404
 
     public var description: String {
@@ -22,6 +24,9 @@ public enum LegRequestError: Error, Equatable, CustomStringConvertible {
         case .noFreePort(let why):
             return "no free RTP port in the configured range" + (why.map { " (last: \($0))" } ?? "")
         case .legLimit(let n): return "leg limit reached (\(n) legs)"
+        case .overloaded(let busy):
+            return String(
+                format: "overloaded: the busiest RTP worker is %.0f %% busy; try another instance", busy * 100)
         case .notFound(let id): return "no leg '\(id)'"
         }
     }
@@ -42,6 +47,7 @@ public final class LegManager: @unchecked Sendable {
     private let created: Counter
     private let endedCounter: Counter
     private let activeGauge: Gauge
+    private let refusedOverload: Counter
     // Packet totals of ended legs, added once per leg (never per packet: no shared counter on the hot path).
     private let packetsReceived: Counter
     /// One counter per drop reason in the counter table.
@@ -59,6 +65,8 @@ public final class LegManager: @unchecked Sendable {
         created = Counter(label: "emotiontap_legs_created_total", factory: metrics)
         endedCounter = Counter(label: "emotiontap_legs_ended_total", factory: metrics)
         activeGauge = Gauge(label: "emotiontap_legs_active", factory: metrics)
+        refusedOverload = Counter(
+            label: "emotiontap_legs_refused_total", dimensions: [("reason", "overload")], factory: metrics)
         packetsReceived = Counter(label: "emotiontap_rtp_packets_total", factory: metrics)
         packetsDropped = RTPTotals.fields.compactMap { field in
             guard let reason = field.dropReason, case .count(let path) = field.value else { return nil }
@@ -72,7 +80,11 @@ public final class LegManager: @unchecked Sendable {
         let box = WeakBox()
         for i in 0..<config.workerCount {
             ws.append(
-                RTPWorker(index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger) { leg in
+                RTPWorker(
+                    index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger,
+                    busyGauge: Gauge(
+                        label: "emotiontap_worker_busy_ratio", dimensions: [("worker", "\(i)")], factory: metrics)
+                ) { leg in
                     box.manager?.ended(leg)
                 })
         }
@@ -186,6 +198,7 @@ public final class LegManager: @unchecked Sendable {
             throw .invalid("agent_id must be 1-128 characters of letters, digits and ._:@+-")
         }
         guard codec == .pcmu || codec == .l16 else { throw .invalid("a stream leg carries PCMU or L16/8000") }
+        try admit()
         let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let identity = LegIdentity(
             callID: callID, legID: String(legID), role: role, agentID: agentID, tags: tags, stream: origin)
@@ -265,6 +278,7 @@ public final class LegManager: @unchecked Sendable {
 
     /// Reserves the requested port, or up to 8 free ones from the range (the first that binds is kept).
     private func reservePorts(_ port: Int?) throws(LegRequestError) -> [Int] {
+        try admit()
         lock.lock()
         defer { lock.unlock() }
         guard legs.count < config.maxLegs else { throw .legLimit(config.maxLegs) }
@@ -285,6 +299,24 @@ public final class LegManager: @unchecked Sendable {
         cursor = p
         guard !candidates.isEmpty else { throw .noFreePort(nil) }
         return candidates
+    }
+
+    /// The busiest worker's share of the last second spent working (0-1): near 1, legs are about to fall
+    /// behind (events late, oRTP's queues growing).
+    public var workerBusy: Double { Double(workers.map { $0.busyPermille.load(ordering: .relaxed) }.max() ?? 0) / 1000 }
+
+    /// Whether new legs are refused (and `/healthz` says degraded): the busiest worker is over
+    /// `rtp.max_worker_busy`.
+    public var isOverloaded: Bool { config.maxWorkerBusy.map { workerBusy >= $0 } ?? false }
+
+    /// Admission control: no new leg while the workers are at their mark (counted by reason).
+    private func admit() throws(LegRequestError) {
+        guard let mark = config.maxWorkerBusy else { return }
+        let busy = workerBusy
+        guard busy < mark else {
+            refusedOverload.increment()
+            throw .overloaded(busy)
+        }
     }
 
     public func end(legID: String, reason: String = "api") throws(LegRequestError) -> LegSnapshot {

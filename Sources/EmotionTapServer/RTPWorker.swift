@@ -1,8 +1,10 @@
 import EmotionORTP
 import Foundation
+import Synchronization
 import CLinux
 import Glibc
 import Logging
+import Metrics
 
 /// One thread that owns a set of legs: epoll over their sockets, drains what is ready, checks
 /// timeouts. No task or actor hop per packet; legs arrive and leave through a locked queue.
@@ -22,8 +24,18 @@ final class RTPWorker: @unchecked Sendable {
     private let logger: Logger
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
+    /// The share of the last second the thread spent draining and housekeeping (not waiting), in
+    /// thousandths: how close the worker is to falling behind. Written once a second by the thread.
+    let busyPermille = Atomic<Int>(0)
 
-    init(index: Int, legTimeoutSeconds: Double, logger: Logger, onEnded: @escaping @Sendable (LiveLeg) -> Void) {
+    /// The busy share as a metric (`emotiontap_worker_busy_ratio{worker}`), recorded once a second.
+    private let busyGauge: Gauge?
+
+    init(
+        index: Int, legTimeoutSeconds: Double, logger: Logger, busyGauge: Gauge? = nil,
+        onEnded: @escaping @Sendable (LiveLeg) -> Void
+    ) {
+        self.busyGauge = busyGauge
         epoll = et_epoll_create()
         timeout = legTimeoutSeconds
         self.logger = logger
@@ -57,6 +69,7 @@ final class RTPWorker: @unchecked Sendable {
         var ready = [Int32](repeating: 0, count: 1024)
         var lastHousekeeping = 0.0
         var wokeAt = monotonicSeconds()
+        var load = WorkerLoad(since: wokeAt)
         while true {
             let (adds, ends, stop) = lock.withLock { () -> ([LiveLeg], [(String, String)], String?) in
                 defer { pendingAdds.removeAll(); pendingEnds.removeAll() }
@@ -77,7 +90,12 @@ final class RTPWorker: @unchecked Sendable {
             }
             // Wake at most once a tick: a packet waits up to a tick in its socket, and each wake drains
             // every leg that has something, instead of one wake (and one epoll_wait) per packet.
-            let sinceWake = monotonicSeconds() - wokeAt
+            let workDone = monotonicSeconds()
+            if let permille = load.record(busy: workDone - wokeAt, at: workDone) {
+                busyPermille.store(permille, ordering: .relaxed)
+                busyGauge?.record(Double(permille) / 1000)
+            }
+            let sinceWake = workDone - wokeAt
             if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
             let n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
             wokeAt = monotonicSeconds()
@@ -128,5 +146,25 @@ final class RTPWorker: @unchecked Sendable {
         legs[fd] = nil
         lock.withLock { assigned -= 1 }
         onEnded(leg)
+    }
+}
+
+/// A worker's busy share: time spent working (from a wake to the end of its pass) over wall time,
+/// reported once a second.
+struct WorkerLoad {
+    private var windowStart: Double
+    private var busy = 0.0
+
+    init(since start: Double) { windowStart = start }
+
+    /// Adds one pass; returns the last second's busy share in thousandths when a second has passed.
+    mutating func record(busy seconds: Double, at now: Double) -> Int? {
+        busy += max(0, seconds)
+        let elapsed = now - windowStart
+        guard elapsed >= 1 else { return nil }
+        let permille = Int((1000 * busy / elapsed).rounded())
+        windowStart = now
+        busy = 0
+        return min(1000, permille)
     }
 }

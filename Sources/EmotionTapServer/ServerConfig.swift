@@ -30,6 +30,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var rtpPorts = 40000...43999
     public var legTimeoutSeconds = 30.0
     public var maxLegs = 2000
+    /// Admission control: while the busiest RTP worker spends this share of a second working, new legs
+    /// are refused with 503 and `/healthz` says degraded (0 refuses everything: for tests). nil: off,
+    /// the default until the capacity work sets a measured mark (0.9 is a sensible one).
+    public var maxWorkerBusy: Double?
     public var workers = 0
     public var telephoneEventPayloadType: UInt8 = 101
     /// Playout delay that puts packets overtaken in the network back in order (oRTP's jitter buffer);
@@ -103,7 +107,7 @@ public struct ServerConfig: Sendable, Equatable {
                     value, path: "rtp",
                     keys: [
                         "host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
-                        "allow", "lock_source", "jitter_buffer_ms",
+                        "allow", "lock_source", "jitter_buffer_ms", "max_worker_busy",
                     ]
                 ) { k, v in
                     switch k {
@@ -121,6 +125,8 @@ public struct ServerConfig: Sendable, Equatable {
                     case "ports": config.rtpPorts = try r.portRange(v, "rtp.ports")
                     case "leg_timeout_s": config.legTimeoutSeconds = try r.double(v, "rtp.leg_timeout_s", 1...86400)
                     case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
+                    case "max_worker_busy":
+                        config.maxWorkerBusy = try r.optionalDouble(v, "rtp.max_worker_busy", 0...1)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
                     case "jitter_buffer_ms":
                         config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)

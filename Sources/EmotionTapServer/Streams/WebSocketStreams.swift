@@ -536,7 +536,7 @@ final class StreamConnection: @unchecked Sendable {
             let actions = hook.withLock { s -> [AudioHookSession.Action] in
                 guard var session = s else { return [] }
                 defer { s = session }
-                return session.abort("the service cannot take this call now (leg limit)")
+                return session.abort("the service cannot take this call now (leg limit or overload)")
             }
             for case .send(let reply) in actions { continuation.yield(.text(reply)) }
         }
