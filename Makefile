@@ -35,15 +35,21 @@ debug: deps
 TEST_BUILD_FLAGS ?= -Xswiftc -gnone -Xcc -g0
 test: deps format-check
 	$(SWIFT) build --build-tests $(TEST_BUILD_FLAGS)
-	@# Two test runs: the black-box tests block their threads while they wait on child processes, and in
-	@# the same process that starves the in-process services' async handlers (a request timed out twice).
-	@# The interop calls (real time, mostly waiting) run beside the first; their output follows it.
-	@log=$$(mktemp); tools/interop_kamailio.sh .build/debug/emotiontap > "$$log" 2>&1 & interop=$$!; \
+	@# Three at once: the unit tests (swift test), the black-box tests (the test bundle run directly:
+	@# SwiftPM locks .build, so a second swift test would wait for the first) and the interop calls.
+	@# The black-box tests are a process of their own because they block their threads while they wait
+	@# on child processes, which would starve the in-process services' handlers (a request timed out
+	@# twice). They and the calls mostly wait on real time; their output follows the unit tests'.
+	@e2e=$$(mktemp); calls=$$(mktemp); \
+	 .build/debug/EmotionTapPackageTests.xctest --testing-library swift-testing --filter EmotionTapEndToEndTests \
+	   > "$$e2e" 2>&1 & e2e_pid=$$!; \
+	 tools/interop_kamailio.sh .build/debug/emotiontap > "$$calls" 2>&1 & calls_pid=$$!; \
 	 $(SWIFT) test --skip-build --skip EmotionTapEndToEndTests; unit=$$?; \
-	 wait $$interop; calls=$$?; cat "$$log"; rm -f "$$log"; \
+	 wait $$calls_pid; calls_rc=$$?; wait $$e2e_pid; e2e_rc=$$?; \
+	 cat "$$e2e" "$$calls"; rm -f "$$e2e" "$$calls"; \
 	 [ $$unit -eq 0 ] || { echo "make test: unit tests failed"; exit 1; }; \
-	 [ $$calls -eq 0 ] || { echo "make test: interop calls failed"; exit 1; }
-	$(SWIFT) test --skip-build --filter EmotionTapEndToEndTests
+	 [ $$e2e_rc -eq 0 ] || { echo "make test: black-box tests failed"; exit 1; }; \
+	 [ $$calls_rc -eq 0 ] || { echo "make test: interop calls failed"; exit 1; }
 
 # swift-format (in the toolchain) with the checked-in .swift-format: `make format` rewrites,
 # `make format-check` fails on any file that is not formatted.
