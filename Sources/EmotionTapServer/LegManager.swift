@@ -116,22 +116,13 @@ public final class LegManager: @unchecked Sendable {
         callID: String, role: String, payloadTypes: PayloadTypes, port: Int?, recording: RecordedStream?,
         srtp: SDESCrypto? = nil, agentID: String? = nil, tags: [String: String] = [:]
     ) throws(LegRequestError) -> LegSnapshot {
-        guard LegRequest.validIdentifier(callID) else {
-            throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
-        }
-        guard LegRequest.validIdentifier(role) else {
-            throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-")
-        }
+        try Self.checkIdentity(callID: callID, role: role, agentID: agentID)
         if let port, !config.rtpPorts.contains(port) {
             throw .invalid(
                 "port \(port) is outside the RTP range \(config.rtpPorts.lowerBound)-\(config.rtpPorts.upperBound)")
         }
-        let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        if let agentID, !LegRequest.validIdentifier(agentID) {
-            throw .invalid("agent_id must be 1-128 characters of letters, digits and ._:@+-")
-        }
         let identity = LegIdentity(
-            callID: callID, legID: String(legID), role: role, recording: recording, agentID: agentID, tags: tags)
+            callID: callID, legID: Self.newLegID(), role: role, recording: recording, agentID: agentID, tags: tags)
         // Reserve a port under the lock, bind outside it.
         let candidates = try reservePorts(port)
         var session: RTPReceiveSession?
@@ -188,20 +179,11 @@ public final class LegManager: @unchecked Sendable {
         source: SourceAddress, agentID: String? = nil, tags: [String: String] = [:], awaitConnection: Bool = false,
         exclusive: Bool = false, eventSink: (@Sendable (Event.Body, String) -> Void)? = nil
     ) throws(LegRequestError) -> (LegSnapshot, StreamInbox) {
-        guard LegRequest.validIdentifier(callID) else {
-            throw .invalid("call_id must be 1-128 characters of letters, digits and ._:@+-")
-        }
-        guard LegRequest.validIdentifier(role) else {
-            throw .invalid("role must be 1-128 characters of letters, digits and ._:@+-")
-        }
-        if let agentID, !LegRequest.validIdentifier(agentID) {
-            throw .invalid("agent_id must be 1-128 characters of letters, digits and ._:@+-")
-        }
+        try Self.checkIdentity(callID: callID, role: role, agentID: agentID)
         guard codec == .pcmu || codec == .l16 else { throw .invalid("a stream leg carries PCMU or L16/8000") }
         try admit()
-        let legID = "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let identity = LegIdentity(
-            callID: callID, legID: String(legID), role: role, agentID: agentID, tags: tags, stream: origin)
+            callID: callID, legID: Self.newLegID(), role: role, agentID: agentID, tags: tags, stream: origin)
         let payloadType = StreamInbox.payloadType(of: codec)
         let payloadTypes = PayloadTypes(
             requestedCodec: codec, dynamicCodecs: codec == .l16 ? [payloadType: .l16] : [:],
@@ -268,6 +250,18 @@ public final class LegManager: @unchecked Sendable {
 
     private var waitingStreams: [String: (legID: String, inbox: StreamInbox)] = [:]
     private var claimedStreams = Set<String>()
+
+    /// The identifiers a leg is known by, checked as the API's body is (`LegRequest.validIdentifier`).
+    private static func checkIdentity(callID: String, role: String, agentID: String?) throws(LegRequestError) {
+        let rule = "must be 1-128 characters of letters, digits and ._:@+-"
+        guard LegRequest.validIdentifier(callID) else { throw .invalid("call_id \(rule)") }
+        guard LegRequest.validIdentifier(role) else { throw .invalid("role \(rule)") }
+        if let agentID, !LegRequest.validIdentifier(agentID) { throw .invalid("agent_id \(rule)") }
+    }
+
+    private static func newLegID() -> String {
+        "leg-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+    }
 
     /// The even ports of `range`, as first...last (empty ranges are refused by the config).
     static func evenPorts(in range: ClosedRange<Int>) -> ClosedRange<Int> {

@@ -1,5 +1,3 @@
-import CSoxr
-
 /// L16 (RFC 3551: 16-bit big-endian linear PCM) at 8 or 16 kHz, to the 8 kHz core; 16 kHz goes through
 /// a streaming libsoxr resampler. Lost packets are concealed with spandsp's PLC on the 8 kHz output.
 ///
@@ -9,7 +7,7 @@ public final class L16Decoder: PayloadDecoder {
     public var sampleRate: Int { 8000 }
     public let inputRate: Int
     private let plc = PacketLossConcealment()
-    private let resampler: soxr_t?
+    private let resampler: PCMResampler?
     /// Input samples in host order (for the resampler), and resampled output not yet handed out.
     private let scratch: UnsafeMutableBufferPointer<Int16>
     private let queue: UnsafeMutableBufferPointer<Int16>
@@ -26,13 +24,7 @@ public final class L16Decoder: PayloadDecoder {
         self.inputRate = inputRate
         ratio = inputRate / 8000
         if inputRate != 8000 {
-            var error: soxr_error_t?
-            var io = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I)
-            // Medium quality: band-limited, and a short delay for a live path.
-            var quality = soxr_quality_spec(UInt(SOXR_MQ), 0)
-            let r = soxr_create(Double(inputRate), 8000, 1, &error, &io, &quality, nil)
-            if let error { throw .resampler(String(cString: error)) }
-            resampler = r
+            do { resampler = try PCMResampler(inputRate: inputRate) } catch { throw .resampler(error.description) }
         } else {
             resampler = nil
         }
@@ -42,7 +34,6 @@ public final class L16Decoder: PayloadDecoder {
     }
 
     deinit {
-        if let resampler { soxr_delete(resampler) }
         scratch.deallocate()
         queue.deallocate()
     }
@@ -65,10 +56,9 @@ public final class L16Decoder: PayloadDecoder {
             scratch[i] = Int16(bitPattern: UInt16(payload[2 * i]) << 8 | UInt16(payload[2 * i + 1]))
         }
         if let resampler {
-            var done = 0
-            _ = soxr_process(
-                resampler, scratch.baseAddress, samples, nil, queue.baseAddress! + queued, queue.count - queued, &done)
-            queued += done
+            queued += resampler.process(
+                UnsafeBufferPointer(rebasing: scratch[0..<samples]),
+                into: UnsafeMutableBufferPointer(rebasing: queue[queued...]))
             // Until the resampler's delay has filled the queue, the missing part is silence at the start.
             let have = min(queued, count)
             let lead = count - have

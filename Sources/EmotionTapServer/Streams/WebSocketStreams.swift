@@ -223,14 +223,13 @@ final class StreamConnection: @unchecked Sendable {
                 group.addTask { [self] in
                     for try await message in inbound.messages(maxSize: WebSocketStreams.maxMessage) {
                         guard case .text(let text) = message else { continue }
-                        let reply = hook.withLock { s -> String? in
-                            guard var session = s else { return nil }
-                            defer { s = session }
-                            if session.state == .awaitingOpen { return session.reject(text, info: why) }
-                            return session.receive(text).compactMap { action -> String? in
-                                if case .send(let t) = action { return t } else { return nil }
-                            }.first
-                        }
+                        let reply =
+                            withSession { session -> String? in
+                                if session.state == .awaitingOpen { return session.reject(text, info: why) }
+                                return session.receive(text).compactMap { action -> String? in
+                                    if case .send(let t) = action { return t } else { return nil }
+                                }.first
+                            } ?? nil
                         if let reply { try await outbound.write(.text(reply)) }
                         if hook.withLock({ $0?.state == .closed }) { return }
                     }
@@ -338,10 +337,9 @@ final class StreamConnection: @unchecked Sendable {
             switch kind {
             case .audiohook:
                 // Numbered under the session's lock, so `seq` follows the order on the socket.
-                hook.withLock { session in
-                    guard var s = session, s.state != .closed else { return }
-                    continuation.yield(.text(s.event(datagram: datagram)))
-                    session = s
+                withSession { session in
+                    guard session.state != .closed else { return }
+                    continuation.yield(.text(session.event(datagram: datagram)))
                 }
             case .audioFork:
                 continuation.yield(.text("{\"type\":\"json\",\"data\":\(datagram)}"))
@@ -474,11 +472,7 @@ final class StreamConnection: @unchecked Sendable {
         for try await message in inbound.messages(maxSize: WebSocketStreams.maxMessage) {
             switch message {
             case .text(let text):
-                let actions = hook.withLock { session -> [AudioHookSession.Action] in
-                    guard var s = session else { return [] }
-                    defer { session = s }
-                    return s.receive(text)
-                }
+                let actions = withSession { $0.receive(text) } ?? []
                 for action in actions {
                     switch action {
                     case .send(let reply): continuation.yield(.text(reply))
@@ -490,11 +484,7 @@ final class StreamConnection: @unchecked Sendable {
                     case .close(let reason):
                         endedByUs.store(true, ordering: .relaxed)
                         await endLegs(reason: reason == "error" ? "error" : "close")
-                        if let closed = hook.withLock({ s -> String? in
-                            guard var session = s, session.state != .closed else { return nil }
-                            defer { s = session }
-                            return session.closed()
-                        }) {
+                        if let closed = withSession({ $0.state == .closed ? nil : $0.closed() }) ?? nil {
                             continuation.yield(.text(closed))
                         }
                     case .fail(let info):
@@ -507,12 +497,7 @@ final class StreamConnection: @unchecked Sendable {
             case .binary(let buffer):
                 let accepts = hook.withLock { $0?.acceptsAudio ?? false }
                 guard accepts else {
-                    let actions = hook.withLock { s -> [AudioHookSession.Action] in
-                        guard var session = s else { return [] }
-                        defer { s = session }
-                        return session.abort("audio before open")
-                    }
-                    for case .send(let reply) in actions { continuation.yield(.text(reply)) }
+                    abortAudioHook("audio before open")
                     countMalformed("audio before open")
                     continue
                 }
@@ -533,13 +518,22 @@ final class StreamConnection: @unchecked Sendable {
             format: format, callID: open.conversationID, roles: roles, streamID: session, agentID: nil, tags: [:])
             == nil
         {
-            let actions = hook.withLock { s -> [AudioHookSession.Action] in
-                guard var session = s else { return [] }
-                defer { s = session }
-                return session.abort("the service cannot take this call now (leg limit or overload)")
-            }
-            for case .send(let reply) in actions { continuation.yield(.text(reply)) }
+            abortAudioHook("the service cannot take this call now (leg limit or overload)")
         }
+    }
+
+    /// Runs `body` on the AudioHook session under its lock (nil for the other protocols).
+    private func withSession<T>(_ body: (inout AudioHookSession) -> T) -> T? {
+        hook.withLock { stored in
+            guard var session = stored else { return nil }
+            defer { stored = session }
+            return body(&session)
+        }
+    }
+
+    /// Sends `disconnect` (reason `error`) for a problem the connection found.
+    private func abortAudioHook(_ info: String) {
+        for case .send(let reply) in withSession({ $0.abort(info) }) ?? [] { continuation.yield(.text(reply)) }
     }
 
     /// Ends the legs and waits (2 s at most) until each has published `leg.end`, so those results go
