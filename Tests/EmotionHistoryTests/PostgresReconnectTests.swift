@@ -38,7 +38,10 @@ struct PostgresReconnectTests {
             #expect(error.description.contains("no answer from PostgreSQL in 2 s"))
         }
         await #expect(throws: HistoryError.self) { _ = try await store.schemaVersion() }
-        #expect(ContinuousClock.now - started < .seconds(6))
+        // Two 2 s bounds; the slack is for a busy machine (make test runs the black-box tests beside
+        // these, and the timeout's wake-up waits for a free thread of the cooperative pool). Without the
+        // bound both calls would wait until the lock is released below.
+        #expect(ContinuousClock.now - started < .seconds(15))
         // Once the lock is free the blocked statement completes and the store answers again.
         try await other.rawExecute("SELECT pg_advisory_unlock(99)")
         #expect(try await store.schemaVersion() == HistorySchema.latestVersion)
