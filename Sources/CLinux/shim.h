@@ -24,6 +24,10 @@ static inline int et_eventfd_create(void) { return eventfd(0, EFD_NONBLOCK | EFD
 static inline void et_eventfd_signal(int fd) { uint64_t one = 1; (void)!write(fd, &one, sizeof one); }
 static inline void et_eventfd_clear(int fd) { uint64_t n; (void)!read(fd, &n, sizeof n); }
 
+#include <malloc.h>
+/// Gives memory glibc's arenas hold free back to the system (after legs end).
+static inline void et_malloc_trim(void) { (void)malloc_trim(0); }
+
 /// Waits up to timeout_ms; writes the ready descriptors to fds (at most max) and returns their count.
 static inline int et_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
     struct epoll_event events[1024];

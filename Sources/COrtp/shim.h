@@ -45,4 +45,16 @@ static inline void et_rtp_session_resync_on_ssrc_change(RtpSession *s) {
     rtp_session_signal_connect(s, "ssrc_changed", (RtpCallback)rtp_session_resync, NULL);
 }
 static inline PayloadType *et_payload_type_opus(void) { return &payload_type_opus; }
+
+// oRTP's per-session buffer pool (one buffer per datagram read, kept for reuse) only grows: after a
+// backlog of N packets the leg keeps N buffers for good. Past `keep`, hand the pool back: its buffers
+// are reference counted, so one still held (queued, or with the caller) is freed when its holder lets go.
+static inline int et_rtp_session_trim_buffers(RtpSession *s, int keep) {
+    msgb_allocator_t *a = &s->rtp.gs.allocator;
+    int n = a->q.q_mcount;
+    if (n <= keep) return 0;
+    msgb_allocator_uninit(a);
+    msgb_allocator_init(a);
+    return n;
+}
 #endif

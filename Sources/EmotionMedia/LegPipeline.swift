@@ -66,8 +66,10 @@ public final class LegPipeline {
     public func update(payloadTypes: PayloadTypes) {
         self.payloadTypes = payloadTypes
     }
-    /// Media seconds analysed so far.
-    public var mediaSeconds: Double { analyzer.elapsed }
+    /// Media seconds so far: analysed, and skipped as read too late (`shed`), so that event times
+    /// stay on the leg's own timeline after a backlog.
+    public var mediaSeconds: Double { analyzer.elapsed + shedSeconds }
+    private var shedSeconds: Double { Double(shedSamples) / Double(Self.sampleRate) }
     public var mood: LegMood { decisions.mood }
 
     // MARK: Packets
@@ -99,6 +101,34 @@ public final class LegPipeline {
         expectedTimestamp = packet.timestamp &+ UInt32(n) &* timestampsPerSample
         analyse(count: n)
     }
+
+    /// A packet read too late to be worth analysing (the worker fell behind): counted as
+    /// `queue_overflow` and in the reception statistics (it did arrive), its audio skipped without
+    /// decoding, and the playout moved past it so that the next packet is not concealed over it.
+    /// Returns the samples skipped (what the windows it would have made are counted from).
+    @discardableResult
+    public func shed(_ packet: RTPPacket) -> Int {
+        counters.packets += 1
+        guard admits(packet.source) else { return 0 }
+        guard let decoder = decoder(for: packet) else { return 0 }
+        counters.queueOverflow += 1
+        let disposition = statistics.record(
+            sequence: packet.sequenceNumber, timestamp: packet.timestamp,
+            ssrc: packet.ssrc, arrival: packet.arrival)
+        latestArrival = max(latestArrival, packet.arrival)
+        if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
+        switch disposition {
+        case .duplicate, .reordered: return 0
+        case .inOrder, .newSource: break
+        }
+        let n = decoder.sampleCount(of: packet.payload) ?? 0
+        if started { expectedTimestamp = packet.timestamp &+ UInt32(n) &* timestampsPerSample }
+        shedSamples &+= UInt64(n)
+        return n
+    }
+
+    /// Audio skipped unanalysed because it was read too late (`shed`), in samples at the analysis rate.
+    public private(set) var shedSamples: UInt64 = 0
 
     /// The source policy: an allow-list, and a lock to the first sender.
     @inline(__always)
@@ -227,7 +257,14 @@ public final class LegPipeline {
         let scores = runner.predict(window: window)
         if let scores { lastScores = scores }
         let outputs = decisions.add(window: window, scores: scores)
-        emit(.window(window, scores, mood: decisions.mood))
+        if shedSamples > 0 {
+            var shown = window
+            shown.start += shedSeconds
+            shown.end += shedSeconds
+            emit(.window(shown, scores, mood: decisions.mood))
+        } else {
+            emit(.window(window, scores, mood: decisions.mood))
+        }
         for output in outputs {
             switch output {
             case .stateChanged(let from, let to): emit(.stateChanged(from: from, to: to))

@@ -33,7 +33,7 @@ public final class RTPReceiveSession {
     /// The leg's declared codec (in `payloadTypes`) sets the clock from the start; else it is learned
     /// from the first packets.
     public init(
-        host: String, port: Int, jitterBufferMilliseconds: Int = 0,
+        host: String, port: Int, jitterBufferMilliseconds: Int = 0, maxQueuedPackets: Int = 2000,
         payloadTypes: PayloadTypes = PayloadTypes(), srtp: SDESCrypto? = nil
     ) throws(RTPSessionError) {
         ORTPLibrary.initialize()
@@ -50,10 +50,12 @@ public final class RTPReceiveSession {
         rtp_session_set_scheduling_mode(s, 0)
         rtp_session_set_blocking_mode(s, 0)
         // oRTP moves everything on the socket into its queue and drops the oldest past max_packets
-        // (200 by default): allow a few seconds of backlog so a stalled worker loses nothing.
+        // (200 by default, counted as `discarded`): room for a sender that sends a file at full speed.
+        // Behind a paced sender the queue is bounded by the socket's buffer, and audio that waited too
+        // long is shed by the leg (`rtp.max_delay_ms`); the buffers a burst took are trimmed after it.
         var jitter = JBParameters()
         rtp_session_get_jitter_buffer_params(s, &jitter)
-        jitter.max_packets = 2000
+        jitter.max_packets = Int32(max(1, maxQueuedPackets))
         jitter.enabled = jitterBufferMilliseconds > 0 ? 1 : 0
         jitter.adaptive = 0
         jitter.min_size = Int32(jitterBufferMilliseconds)
@@ -180,8 +182,13 @@ public final class RTPReceiveSession {
             count += 1
             if et_rtp_session_queued(session) == 0 { break }
         }
+        // After a backlog, give back the buffers it took (at steady pace a leg uses two or three).
+        if count > Self.keptBuffers { et_rtp_session_trim_buffers(session, Int32(Self.keptBuffers)) }
         return count
     }
+
+    /// oRTP buffers a leg keeps between reads; more, and the read that needed them frees them.
+    static let keptBuffers = 16
 
     /// Hands every packet still held to `handler` whatever its time (a leg's last drain).
     @discardableResult

@@ -27,7 +27,13 @@ public indirect enum JSON: Sendable, Equatable {
         case .double(let d):
             if d.isFinite {
                 // Short, stable, round-trippable enough for probabilities and seconds.
-                out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(format: "%.6g", d)
+                if d == d.rounded() && abs(d) < 1e15 {
+                    out += String(Int64(d))
+                } else if let short = JSON.shortDecimal(d) {
+                    out += short
+                } else {
+                    out += String(format: "%.6g", d)
+                }
             } else {
                 out += "null"
             }
@@ -51,8 +57,37 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
 
+    /// `%.6g`'s text without the C formatter, for the values events carry (rounded to a few places):
+    /// when the shortest round-trip text has at most 6 significant digits and no exponent, `%.6g`
+    /// writes those same digits. Nil otherwise (the caller formats it).
+    @inline(__always)
+    static func shortDecimal(_ d: Double) -> String? {
+        let magnitude = abs(d)
+        guard magnitude >= 1e-4, magnitude < 1e6 else { return nil }
+        let text = d.description
+        var significant = 0
+        var leading = true
+        for c in text.utf8 {
+            switch c {
+            case UInt8(ascii: "0") where leading: continue
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                leading = false
+                significant += 1
+            case UInt8(ascii: "."), UInt8(ascii: "-"): continue
+            default: return nil  // an exponent
+            }
+        }
+        return significant <= 6 ? text : nil
+    }
+
     public static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings (ids, labels, roles) need no escape: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -30,7 +30,7 @@ extension LegRequestError {
         switch self {
         case .invalid: APIError(.badRequest, description)
         case .portUnavailable: APIError(.conflict, description)
-        case .noFreePort, .legLimit, .overloaded: APIError(.serviceUnavailable, description)
+        case .noFreePort, .legLimit, .overloaded, .backlogged: APIError(.serviceUnavailable, description)
         case .notFound: APIError(.notFound, description)
         }
     }
@@ -77,13 +77,14 @@ public struct ControlAPI: Sendable {
             // Degraded (503, so a load balancer or dispatcher sends new calls elsewhere) while the
             // workers are at their mark; the legs already here go on.
             let busy = manager.workerBusy
-            let degraded = manager.isOverloaded
-            return Self.json(
-                degraded ? .serviceUnavailable : .ok,
-                .object([
-                    ("status", .string(degraded ? "degraded" : "ok")), ("legs", .int(Int64(manager.activeCount))),
-                    ("worker_busy", JSON.number(busy, places: 3)),
-                ]))
+            let overload = manager.overload
+            var fields: [(String, JSON)] = [
+                ("status", .string(overload == nil ? "ok" : "degraded")), ("legs", .int(Int64(manager.activeCount))),
+                ("worker_busy", JSON.number(busy, places: 3)),
+                ("worker_backlog_ms", .int(Int64(manager.workerBacklogMilliseconds))),
+            ]
+            if let overload { fields.append(("reason", .string(overload.description))) }
+            return Self.json(overload == nil ? .ok : .serviceUnavailable, .object(fields))
         }
         router.get("/metrics") { _, _ in
             var buffer = [UInt8]()

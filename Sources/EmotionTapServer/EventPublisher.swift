@@ -21,7 +21,6 @@ public final class EventPublisher: @unchecked Sendable {
     private let log: RotatingLog?
     private let logger: Logger
     private let socket: UDPSocket
-    private let formatter: ISO8601DateFormatter
     private let sent: Counter
     private let sendErrors: Counter
     private let logErrors: Counter
@@ -42,9 +41,6 @@ public final class EventPublisher: @unchecked Sendable {
         log = try logPath.map { try RotatingLog(path: $0, maxBytes: logMaxBytes, keep: logKeep) }
         self.logger = logger
         socket = try UDPSocket(nonBlocking: true)
-        formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
         sent = Counter(label: "emotiontap_events_sent_total", factory: metrics)
         sendErrors = Counter(label: "emotiontap_event_send_errors_total", factory: metrics)
         logErrors = Counter(label: "emotiontap_event_log_errors_total", factory: metrics)
@@ -61,7 +57,7 @@ public final class EventPublisher: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         sequence += 1
-        let event = Event(sequence: sequence, timestamp: formatter.string(from: Date()), leg: leg, body: body)
+        let event = Event(sequence: sequence, timestamp: EventTimestamp.now(), leg: leg, body: body)
         var text = event.serialized()
         if let signer { text = signer.sign(text) }
         if text.utf8.count > Event.maxDatagram {

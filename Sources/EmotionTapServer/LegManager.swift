@@ -15,6 +15,8 @@ public enum LegRequestError: Error, Equatable, CustomStringConvertible {
     case legLimit(Int)  // 503
     /// The busiest worker spent this share of the last second working, over `rtp.max_worker_busy`.
     case overloaded(Double)  // 503
+    /// A worker read its oldest packet this many ms after it arrived, over `rtp.max_backlog_ms`.
+    case backlogged(Int)  // 503
     case notFound(String)  // 404
 
     public var description: String {
@@ -27,6 +29,8 @@ public enum LegRequestError: Error, Equatable, CustomStringConvertible {
         case .overloaded(let busy):
             return String(
                 format: "overloaded: the busiest RTP worker is %.0f %% busy; try another instance", busy * 100)
+        case .backlogged(let ms):
+            return "overloaded: an RTP worker is reading audio \(ms) ms late; try another instance"
         case .notFound(let id): return "no leg '\(id)'"
         }
     }
@@ -77,13 +81,20 @@ public final class LegManager: @unchecked Sendable {
             )
         }
         var ws: [RTPWorker] = []
+        let windowsSkipped = Counter(label: "emotiontap_windows_skipped_total", factory: metrics)
         let box = WeakBox()
         for i in 0..<config.workerCount {
             ws.append(
                 RTPWorker(
                     index: i, legTimeoutSeconds: config.legTimeoutSeconds, logger: logger,
-                    busyGauge: Gauge(
-                        label: "emotiontap_worker_busy_ratio", dimensions: [("worker", "\(i)")], factory: metrics)
+                    metrics: RTPWorker.LoadMetrics(
+                        busy: Gauge(
+                            label: "emotiontap_worker_busy_ratio", dimensions: [("worker", "\(i)")], factory: metrics),
+                        backlog: Gauge(
+                            label: "emotiontap_worker_backlog_seconds", dimensions: [("worker", "\(i)")],
+                            factory: metrics),
+                        windowsSkipped: windowsSkipped),
+                    windowHopSeconds: model.windows.hop
                 ) { leg in
                     box.manager?.ended(leg)
                 })
@@ -149,7 +160,8 @@ public final class LegManager: @unchecked Sendable {
             leg = try LiveLeg(
                 identity: identity, media: session, payloadTypes: payloadTypes, model: model, policy: config.policy,
                 sourcePolicy: SourcePolicy(allowed: config.rtpAllow, lockToFirstSource: config.lockSource),
-                publisher: publisher)
+                publisher: publisher,
+                maxDelaySeconds: Double(config.maxDelayMilliseconds + config.jitterBufferMilliseconds) / 1000)
         } catch {
             lock.withLock { _ = portsInUse.remove(session.port) }
             throw .invalid("cannot set up the leg: \(error)")
@@ -198,7 +210,8 @@ public final class LegManager: @unchecked Sendable {
         do {
             leg = try LiveLeg(
                 identity: identity, media: inbox, payloadTypes: payloadTypes, model: model, policy: config.policy,
-                sourcePolicy: SourcePolicy(), publisher: publisher, eventSink: eventSink)
+                sourcePolicy: SourcePolicy(), publisher: publisher,
+                maxDelaySeconds: Double(config.maxDelayMilliseconds) / 1000, eventSink: eventSink)
             leg.exclusiveStream = awaitConnection || exclusive
         } catch {
             throw .invalid("cannot set up the leg: \(error)")
@@ -299,18 +312,32 @@ public final class LegManager: @unchecked Sendable {
     /// behind (events late, oRTP's queues growing).
     public var workerBusy: Double { Double(workers.map { $0.busyPermille.load(ordering: .relaxed) }.max() ?? 0) / 1000 }
 
-    /// Whether new legs are refused (and `/healthz` says degraded): the busiest worker is over
-    /// `rtp.max_worker_busy`.
-    public var isOverloaded: Bool { config.maxWorkerBusy.map { workerBusy >= $0 } ?? false }
+    /// The largest backlog of any worker: how late (ms) it read its oldest packet in the last second.
+    public var workerBacklogMilliseconds: Int {
+        workers.map { $0.backlogMilliseconds.load(ordering: .relaxed) }.max() ?? 0
+    }
+
+    /// Why new legs are refused (and `/healthz` says degraded), or nil: a worker over
+    /// `rtp.max_worker_busy`, or reading audio later than `rtp.max_backlog_ms`.
+    public var overload: LegRequestError? {
+        if let mark = config.maxWorkerBusy {
+            let busy = workerBusy
+            if busy >= mark { return .overloaded(busy) }
+        }
+        if let mark = config.maxBacklogMilliseconds {
+            let backlog = workerBacklogMilliseconds
+            if backlog >= mark { return .backlogged(backlog) }
+        }
+        return nil
+    }
+
+    public var isOverloaded: Bool { overload != nil }
 
     /// Admission control: no new leg while the workers are at their mark (counted by reason).
     private func admit() throws(LegRequestError) {
-        guard let mark = config.maxWorkerBusy else { return }
-        let busy = workerBusy
-        guard busy < mark else {
-            refusedOverload.increment()
-            throw .overloaded(busy)
-        }
+        guard let refusal = overload else { return }
+        refusedOverload.increment()
+        throw refusal
     }
 
     public func end(legID: String, reason: String = "api") throws(LegRequestError) -> LegSnapshot {

@@ -23,7 +23,7 @@ extension RTPReceiveSession: LegMediaSource {
         // One read of oRTP's counters for all of them.
         let library = libraryStatistics
         c.malformed = library.bad &+ malformed
-        c.queueOverflow = library.discarded
+        c.queueOverflow &+= library.discarded  // beside what the worker shed as too late
         c.srtpAuthFailed = srtpAuthFailed
         // Packets older than what the leg already played: oRTP drops them before the pipeline sees them.
         c.late &+= library.outoftime

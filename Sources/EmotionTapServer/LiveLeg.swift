@@ -46,10 +46,11 @@ final class LiveLeg: @unchecked Sendable {
 
     init(
         identity: LegIdentity, media: any LegMediaSource, payloadTypes: PayloadTypes, model: EmotionModel,
-        policy: LegPolicy, sourcePolicy: SourcePolicy, publisher: EventPublisher,
+        policy: LegPolicy, sourcePolicy: SourcePolicy, publisher: EventPublisher, maxDelaySeconds: Double,
         eventSink: (@Sendable (Event.Body, String) -> Void)? = nil
     ) throws {
         self.identity = identity
+        self.maxDelaySeconds = maxDelaySeconds
         self.media = media
         self.eventSink = eventSink
         self.publisher = publisher
@@ -87,10 +88,31 @@ final class LiveLeg: @unchecked Sendable {
         pipeline.update(payloadTypes: types)
     }
 
-    func drain(now: Double) {
+    /// Audio read later than this after it arrived is skipped unanalysed (`rtp.max_delay_ms`): a worker
+    /// that fell behind drops the oldest audio and catches up, instead of falling further behind.
+    let maxDelaySeconds: Double
+
+    /// What one read found: how late its oldest packet was read, and the audio skipped as too late.
+    struct Read {
+        var oldestDelay = 0.0
+        var shedSamples = 0
+    }
+
+    @discardableResult
+    func drain(now: Double) -> Read {
         applyPendingPayloadTypes()
-        let n = media.drain { packet in pipeline.handle(packet) }
+        var read = Read()
+        let due = now - maxDelaySeconds
+        let n = media.drain { packet in
+            read.oldestDelay = max(read.oldestDelay, now - packet.arrival)
+            if packet.arrival < due {
+                read.shedSamples += pipeline.shed(packet)
+            } else {
+                pipeline.handle(packet)
+            }
+        }
         if n > 0 { lastPacketAt = now }
+        return read
     }
 
     /// The last read before the leg ends: everything, due or not.

@@ -28,14 +28,28 @@ final class RTPWorker: @unchecked Sendable {
     /// thousandths: how close the worker is to falling behind. Written once a second by the thread.
     let busyPermille = Atomic<Int>(0)
 
-    /// The busy share as a metric (`emotiontap_worker_busy_ratio{worker}`), recorded once a second.
-    private let busyGauge: Gauge?
+    /// How late (ms) the thread read the oldest packet it read in the last second: its backlog.
+    /// Written once a second by the thread.
+    let backlogMilliseconds = Atomic<Int>(0)
+
+    /// The load as metrics, recorded once a second: `emotiontap_worker_busy_ratio{worker}`,
+    /// `emotiontap_worker_backlog_seconds{worker}` and `emotiontap_windows_skipped_total` (windows
+    /// whose audio was read too late to analyse, `rtp.max_delay_ms`).
+    struct LoadMetrics {
+        var busy: Gauge
+        var backlog: Gauge
+        var windowsSkipped: Counter
+    }
+    private let metrics: LoadMetrics?
+    /// Samples of skipped audio that make one window (the model's hop at the analysis rate).
+    private let samplesPerWindow: Double
 
     init(
-        index: Int, legTimeoutSeconds: Double, logger: Logger, busyGauge: Gauge? = nil,
-        onEnded: @escaping @Sendable (LiveLeg) -> Void
+        index: Int, legTimeoutSeconds: Double, logger: Logger, metrics: LoadMetrics? = nil,
+        windowHopSeconds: Double = 1, onEnded: @escaping @Sendable (LiveLeg) -> Void
     ) {
-        self.busyGauge = busyGauge
+        self.metrics = metrics
+        samplesPerWindow = max(1, windowHopSeconds * 8000)
         epoll = et_epoll_create()
         timeout = legTimeoutSeconds
         self.logger = logger
@@ -91,9 +105,16 @@ final class RTPWorker: @unchecked Sendable {
             // Wake at most once a tick: a packet waits up to a tick in its socket, and each wake drains
             // every leg that has something, instead of one wake (and one epoll_wait) per packet.
             let workDone = monotonicSeconds()
-            if let permille = load.record(busy: workDone - wokeAt, at: workDone) {
+            if let (permille, backlog) = load.record(busy: workDone - wokeAt, at: workDone) {
                 busyPermille.store(permille, ordering: .relaxed)
-                busyGauge?.record(Double(permille) / 1000)
+                backlogMilliseconds.store(Int((backlog * 1000).rounded()), ordering: .relaxed)
+                metrics?.busy.record(Double(permille) / 1000)
+                metrics?.backlog.record(backlog)
+                let windows = (shedSamples / samplesPerWindow).rounded(.down)
+                if windows > 0 {
+                    metrics?.windowsSkipped.increment(by: Int64(windows))
+                    shedSamples -= windows * samplesPerWindow
+                }
             }
             let sinceWake = workDone - wokeAt
             if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
@@ -102,11 +123,22 @@ final class RTPWorker: @unchecked Sendable {
             let readAt = Date().timeIntervalSince1970
             if n > 0 {
                 for i in 0..<Int(n) {
-                    if let leg = legs[ready[i]] { leg.drain(now: readAt) }
+                    // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg
+                    // judged by the pass's start would analyse audio already too late.
+                    if let leg = legs[ready[i]] {
+                        take(leg.drain(now: i == 0 ? readAt : Self.wallClock()), into: &load)
+                    }
                 }
             }
             if readAt - lastHousekeeping >= 1 {
                 lastHousekeeping = readAt
+                if endedSinceTrim > 0, readAt - lastTrim >= Self.trimInterval {
+                    // Legs that ended (or a backlog that cleared) left freed memory in malloc's arenas,
+                    // which glibc keeps from the system: give it back, so that RSS follows the load.
+                    et_malloc_trim()
+                    endedSinceTrim = 0
+                    lastTrim = readAt
+                }
                 for (fd, leg) in legs {
                     leg.refreshSnapshot()
                     if leg.mediaPaused.load(ordering: .relaxed) {
@@ -117,6 +149,26 @@ final class RTPWorker: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    private var endedSinceTrim = 0
+    private var lastTrim = 0.0
+    /// At most this often (s), memory freed by ended legs goes back to the system.
+    static let trimInterval = 5.0
+
+    static func wallClock() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// Skipped audio not yet a whole window, carried to the next second.
+    private var shedSamples = 0.0
+
+    @inline(__always)
+    private func take(_ read: LiveLeg.Read, into load: inout WorkerLoad) {
+        load.note(delay: read.oldestDelay)
+        if read.shedSamples > 0 { shedSamples += Double(read.shedSamples) }
     }
 
     /// How often the worker wakes when packets keep coming; adds at most this much to event latency.
@@ -136,7 +188,7 @@ final class RTPWorker: @unchecked Sendable {
         }
         legs[fd] = leg
         // Whatever arrived before registration is still queued on the socket.
-        leg.drain(now: Date().timeIntervalSince1970)
+        shedSamples += Double(leg.drain(now: Date().timeIntervalSince1970).shedSamples)
     }
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
@@ -145,26 +197,35 @@ final class RTPWorker: @unchecked Sendable {
         leg.end(reason: reason, now: now)
         legs[fd] = nil
         lock.withLock { assigned -= 1 }
+        endedSinceTrim += 1
         onEnded(leg)
     }
 }
 
-/// A worker's busy share: time spent working (from a wake to the end of its pass) over wall time,
-/// reported once a second.
+/// A worker's load, reported once a second: its busy share (time spent working, from a wake to the
+/// end of its pass, over wall time) and its backlog (how late it read the oldest packet it read).
 struct WorkerLoad {
     private var windowStart: Double
     private var busy = 0.0
+    private var oldestDelay = 0.0
 
     init(since start: Double) { windowStart = start }
 
-    /// Adds one pass; returns the last second's busy share in thousandths when a second has passed.
-    mutating func record(busy seconds: Double, at now: Double) -> Int? {
+    /// A read whose oldest packet had waited `delay` seconds.
+    @inline(__always)
+    mutating func note(delay: Double) { oldestDelay = max(oldestDelay, delay) }
+
+    /// Adds one pass; when a second has passed, returns its busy share in thousandths and its backlog
+    /// in seconds.
+    mutating func record(busy seconds: Double, at now: Double) -> (Int, Double)? {
         busy += max(0, seconds)
         let elapsed = now - windowStart
         guard elapsed >= 1 else { return nil }
         let permille = Int((1000 * busy / elapsed).rounded())
+        let backlog = oldestDelay
         windowStart = now
         busy = 0
-        return min(1000, permille)
+        oldestDelay = 0
+        return (min(1000, permille), backlog)
     }
 }

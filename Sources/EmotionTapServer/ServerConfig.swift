@@ -34,6 +34,13 @@ public struct ServerConfig: Sendable, Equatable {
     /// are refused with 503 and `/healthz` says degraded (0 refuses everything: for tests). nil: off,
     /// the default until the capacity work sets a measured mark (0.9 is a sensible one).
     public var maxWorkerBusy: Double?
+    /// Admission control on the backlog: while a worker reads its oldest packet this many ms after it
+    /// arrived, new legs are refused with 503 and `/healthz` says degraded. nil: off.
+    public var maxBacklogMilliseconds: Int?
+    /// Audio read this long after it arrived (a worker that fell behind) is dropped unanalysed, counted
+    /// as `queue_overflow` and as skipped windows, so the worker catches up instead of falling further
+    /// behind; it also bounds each leg's queue (and memory) at any offered load.
+    public var maxDelayMilliseconds = 2000
     public var workers = 0
     public var telephoneEventPayloadType: UInt8 = 101
     /// Playout delay that puts packets overtaken in the network back in order (oRTP's jitter buffer);
@@ -107,7 +114,7 @@ public struct ServerConfig: Sendable, Equatable {
                     value, path: "rtp",
                     keys: [
                         "host", "ports", "leg_timeout_s", "max_legs", "workers", "telephone_event_payload_type",
-                        "allow", "lock_source", "jitter_buffer_ms", "max_worker_busy",
+                        "allow", "lock_source", "jitter_buffer_ms", "max_worker_busy", "max_backlog_ms", "max_delay_ms",
                     ]
                 ) { k, v in
                     switch k {
@@ -127,6 +134,9 @@ public struct ServerConfig: Sendable, Equatable {
                     case "max_legs": config.maxLegs = try r.int(v, "rtp.max_legs", 1...100_000)
                     case "max_worker_busy":
                         config.maxWorkerBusy = try r.optionalDouble(v, "rtp.max_worker_busy", 0...1)
+                    case "max_backlog_ms":
+                        config.maxBacklogMilliseconds = try r.optionalInt(v, "rtp.max_backlog_ms", 10...60000)
+                    case "max_delay_ms": config.maxDelayMilliseconds = try r.int(v, "rtp.max_delay_ms", 100...60000)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
                     case "jitter_buffer_ms":
                         config.jitterBufferMilliseconds = try r.int(v, "rtp.jitter_buffer_ms", 0...1000)
@@ -478,6 +488,11 @@ public struct ServerConfig: Sendable, Equatable {
         ) throws(ConfigError) -> Double? {
             if case .scalar(let s) = node, s.string == "null" || s.string == "~" || s.string.isEmpty { return nil }
             return try double(node, path, range)
+        }
+
+        func optionalInt(_ node: Node, _ path: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            if case .scalar(let s) = node, s.string == "null" || s.string == "~" || s.string.isEmpty { return nil }
+            return try int(node, path, range)
         }
 
         func stringList(_ node: Node, _ path: String) throws(ConfigError) -> [String] {

@@ -49,6 +49,8 @@ struct ConfigTests {
             ("rtp: [1, 2]\n", "rtp (line 1): must be a mapping"),
             ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
             ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
+            ("rtp:\n  max_delay_ms: 10\n", "rtp.max_delay_ms (line 2): must be in 100...60000"),
+            ("rtp:\n  max_backlog_ms: soon\n", "rtp.max_backlog_ms (line 2): must be an integer"),
             ("sip:\n  media_address: 0.0.0.0\n", "sip.media_address (line 2): must be a unicast IPv4 address"),
             ("sip:\n  session_expires: 60\n  min_session_expires: 120\n", "sip.min_session_expires"),
         ]
@@ -60,6 +62,15 @@ struct ConfigTests {
                 #expect(error.description.contains(expected), "\(error.description) should mention \(expected)")
             }
         }
+    }
+
+    @Test("the overload marks: max_delay_ms defaults to 2 s, max_backlog_ms is off unless set")
+    func overloadMarks() throws {
+        #expect(ServerConfig().maxDelayMilliseconds == 2000 && ServerConfig().maxBacklogMilliseconds == nil)
+        let config = try ServerConfig.load(
+            yaml: "rtp: {max_delay_ms: 1500, max_backlog_ms: 400, max_worker_busy: 0.9}\n", source: "c.yaml")
+        #expect(config.maxDelayMilliseconds == 1500 && config.maxBacklogMilliseconds == 400)
+        #expect(config.maxWorkerBusy == 0.9)
     }
 
     @Test(

@@ -34,8 +34,9 @@ public final class FrameNetStream {
     private let topCapacity: Int
 
     // GEMM scratch.
-    private let columns: UnsafeMutablePointer<Float>
-    private let product: UnsafeMutablePointer<Float>
+    /// Floats of GEMM scratch one chunk needs (columns, then product), taken from the thread.
+    private let scratchColumns: Int
+    private let scratchCount: Int
     private let pooled: UnsafeMutablePointer<Float>
     private let hiddenOut: UnsafeMutablePointer<Float>
     private let weights: UnsafeMutablePointer<Float>
@@ -73,8 +74,8 @@ public final class FrameNetStream {
         pairSpeech = .allocate(capacity: topCapacity)
         let widestK = net.blocks.map { $0.kernel * $0.inputs }.max()!
         let widestOut = max(net.blocks.map(\.outputs).max()!, net.attention.outputs)
-        columns = .allocate(capacity: chunk * max(widestK, net.channels))
-        product = .allocate(capacity: chunk * widestOut)
+        scratchColumns = chunk * max(widestK, net.channels)
+        scratchCount = scratchColumns + chunk * widestOut
         pooled = .allocate(capacity: 2 * net.channels)
         hiddenOut = .allocate(capacity: max(net.hidden.outputs, Emotion.allCases.count + 1))
         weights = .allocate(capacity: windowOutputs + 1)
@@ -86,8 +87,6 @@ public final class FrameNetStream {
         speech.deallocate()
         logits.deallocate()
         pairSpeech.deallocate()
-        columns.deallocate()
-        product.deallocate()
         pooled.deallocate()
         hiddenOut.deallocate()
         weights.deallocate()
@@ -120,11 +119,14 @@ public final class FrameNetStream {
         if framesIn - rings[1].count * net.blocks[0].stride >= Self.chunk * net.blocks[0].stride { advance() }
     }
 
-    /// Runs every block over the outputs its inputs now allow, a chunk at a time, with this leg's own scratch.
+    /// Runs every block over the outputs its inputs now allow, a chunk at a time, with the thread's scratch.
     private func advance() {
+        let columns = ThreadScratch.floats(scratchCount)
         var me = self
         withUnsafeMutablePointer(to: &me) {
-            Self.advance(UnsafeBufferPointer(start: $0, count: 1), columns: columns, product: product, rows: Self.chunk)
+            Self.advance(
+                UnsafeBufferPointer(start: $0, count: 1), columns: columns, product: columns + scratchColumns,
+                rows: Self.chunk)
         }
     }
 

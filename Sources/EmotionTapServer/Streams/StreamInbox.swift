@@ -127,7 +127,7 @@ final class StreamInbox: LegMediaSource, @unchecked Sendable {
 
     func addDrops(to counters: inout LegCounters, _ statistics: inout ReceptionStatistics) {
         lock.withLock {
-            counters.queueOverflow = overflowed
+            counters.queueOverflow &+= overflowed  // beside what the worker shed as too late
             counters.malformed = malformed
         }
     }
