@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Where the live service's CPU goes, per stage (receive, decode, features, window statistics, model,
+# decisions, publishing), in ms of CPU per leg-second: the service and `loadgen` on loopback as in
+# tools/bench_live.sh, perf sampling the service's threads for PROFILE_SECONDS in the steady middle.
+#   PROFILE_LEGS=800 PROFILE_CODEC=pcmu tools/profile_stages.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.build/release/emotiontap}
+LEGS=${PROFILE_LEGS:-800}
+CODEC=${PROFILE_CODEC:-pcmu}
+SECONDS_PROFILED=${PROFILE_SECONDS:-10}
+HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
+EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+command -v perf >/dev/null || { echo "profile_stages: needs perf (apt-get install linux-perf)"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'rtp:\n  max_legs: 20000\n' > "$work/config.yaml"
+"$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
+  --config "$work/config.yaml" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &
+pid=$!
+for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN" loadgen --legs "$LEGS" --duration $((SECONDS_PROFILED + 15)) --codec "$CODEC" --via-api "http://$HTTP" \
+  --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' > "$work/bench" &
+gen=$!
+sleep 10  # past the staggered starts
+perf record -F 499 -g -p "$pid" -o "$work/perf.data" -- sleep "$SECONDS_PROFILED" >/dev/null 2>&1
+wait "$gen" || true
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+cat "$work/bench"
+cores=$(tr ' ' '\n' < "$work/bench" | sed -n 's/^cores=//p')
+python3 tools/profile_stages.py "$work/perf.data" "${cores:-0}" "$LEGS"
