@@ -66,16 +66,13 @@ demo: build
 	BIN=$(BIN) scripts/demo.sh
 
 # Inner loops in times real time (package-benchmark, its own package); the live service and the
-# load generator side by side on loopback, one table row per step (G.711 steps BENCH_LEGS, Opus steps
-# BENCH_OPUS_LEGS, Twilio WebSocket streams BENCH_STREAM_LEGS, BENCH_SECONDS each); feature extraction against librosa on the same audio.
-BENCH_OPUS_LEGS ?= 500 1000
-# The WebSocket step: Twilio media streams (JSON, base64 mu-law) instead of RTP.
-BENCH_STREAM_LEGS ?= 500
+# load generator side by side on loopback, one table for every step (BENCH_STEPS: G.711 legs, Opus
+# legs, Twilio WebSocket streams, BENCH_SECONDS each; tools/bench_live.sh); feature extraction
+# against librosa on the same audio.
+BENCH_STEPS ?= 500:pcmu 1000:pcmu 1500:pcmu 2000:pcmu 3000:pcmu 500:opus 1000:opus 500:pcmu:twilio
 bench: build
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
-	BIN=$(BIN) tools/bench_live.sh
-	BIN=$(BIN) BENCH_CODEC=opus BENCH_LEGS="$(BENCH_OPUS_LEGS)" tools/bench_live.sh
-	BIN=$(BIN) BENCH_STREAM=twilio BENCH_LEGS="$(BENCH_STREAM_LEGS)" tools/bench_live.sh
+	BIN=$(BIN) BENCH_STEPS="$(BENCH_STEPS)" tools/bench_live.sh
 	@if python3 -c 'import librosa, soundfile' 2>/dev/null; then python3 tools/features_speed.py --bin $(BIN); \
 	 else echo "features vs librosa: skipped (pip install -r tools/requirements-goldens.txt)"; fi
 

@@ -1,39 +1,51 @@
 #!/usr/bin/env bash
-# The live benchmark: the service and the load generator side by side on loopback, one step per
-# leg count, real-time pace. Prints, per step, the service's CPU (cores), packets dropped at its
-# sockets, events per second, event latency (end of a window's audio -> datagram), resident memory,
-# and the generator's own CPU (it shares the machine).
-#   BENCH_LEGS="100 500 1000" BENCH_SECONDS=30 BENCH_CODEC=pcmu tools/bench_live.sh
+# The live benchmark: the service and the load generator side by side on loopback, one step per row
+# of one table, real-time pace. Per step: the service's CPU (cores) and the generator's beside it,
+# CPU per leg-second, emotion events per leg-second, event latency (end of a window's audio ->
+# datagram), resident memory per leg, and what was dropped: at the sockets (kernel) and as
+# queue_overflow (too late to analyse, rtp.max_delay_ms, or a full queue).
+#   BENCH_STEPS="1000:pcmu 500:opus 500:pcmu:twilio" BENCH_SECONDS=30 tools/bench_live.sh
+# A step is LEGS:CODEC[:STREAM] (STREAM=twilio streams the legs over /v1/stream/twilio instead of RTP).
+# Without BENCH_STEPS, BENCH_LEGS x BENCH_CODEC (and BENCH_STREAM) make the steps.
 # LOADGEN_BIN runs the generator from another build (default: BIN), so two service builds can be
 # compared with the same generator: BIN=old/emotiontap LOADGEN_BIN=.build/release/emotiontap ...
 # BENCH_MODEL=FILE serves another model file (e.g. .build/model/fusion-leg.json from make model).
-# BENCH_STREAM=twilio streams the legs over WebSockets (/v1/stream/twilio) instead of RTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
 LOADGEN_BIN=${LOADGEN_BIN:-$BIN}
-LEGS=${BENCH_LEGS:-"100 500 1000 2000 3000"}
 SECONDS_PER_STEP=${BENCH_SECONDS:-30}
-CODEC=${BENCH_CODEC:-pcmu}
 HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
 EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+if [ -z "${BENCH_STEPS:-}" ]; then
+  BENCH_STEPS=""
+  for n in ${BENCH_LEGS:-"100 500 1000 2000 3000"}; do
+    BENCH_STEPS+="$n:${BENCH_CODEC:-pcmu}${BENCH_STREAM:+:$BENCH_STREAM} "
+  done
+fi
 
 config=$(mktemp)
 trap 'rm -f "$config"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$config"
 
-printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s %15s\n' legs codec cores socket_drops events/s p50_ms p99_ms rss_mb rss/leg_kB generator_cores
-for n in $LEGS; do
+row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %8s %11s %13s\n' "$@"; }
+row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms kB/leg socket_drops queue_overflow
+for step in $BENCH_STEPS; do
+  IFS=: read -r n codec stream <<< "$step"
   "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
     --config "$config" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$CODEC" --via-api "http://$HTTP" \
-           ${BENCH_STREAM:+--stream "$BENCH_STREAM"} \
+  line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$codec" --via-api "http://$HTTP" \
+           ${stream:+--stream "$stream"} \
            --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' || true)
+  overflow=$(curl -s "http://$HTTP/metrics" | awk '/emotiontap_rtp_packets_dropped_total\{reason="queue_overflow"\}/ {print $2}')
   kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
-  if [ -z "$line" ]; then echo "$n: no result (see loadgen's output)"; continue; fi
+  if [ -z "$line" ]; then echo "$step: no result (see loadgen's output)"; continue; fi
   get() { printf '%s' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-  printf '%-6s %-6s %8s %13s %10s %11s %11s %9s %11s %15s\n' "$(get legs)" "$(get codec)" "$(get cores)" "$(get socket_drops)" \
-    "$(get events_per_s)" "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get rss_mb)" "$(get rss_per_leg_kb)" "$(get generator_cores)"
+  cores=$(get cores)
+  row "$n" "$codec${stream:+/$stream}" "$cores" "$(get generator_cores)" \
+    "$(awk -v c="$cores" -v n="$n" 'BEGIN{printf "%.3f", 1000 * c / n}')" \
+    "$(awk -v e="$(get events_per_s)" -v n="$n" 'BEGIN{printf "%.2f", e / n}')" \
+    "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get rss_per_leg_kb)" "$(get socket_drops)" "${overflow:-0}"
 done

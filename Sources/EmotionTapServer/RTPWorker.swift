@@ -12,6 +12,8 @@ final class RTPWorker: @unchecked Sendable {
     // `legs` belongs to the worker thread; `pending*`, `assigned` and `stopReason` are guarded by `lock`.
     private let epoll: Int32
     private var legs: [Int32: LiveLeg] = [:]
+    /// The same legs indexed by descriptor, for the per-wake lookup (no hashing).
+    private var legsByDescriptor = ContiguousArray<LiveLeg?>()
     private let lock = NSLock()
     private var pendingAdds: [LiveLeg] = []
     private var pendingEnds: [(String, String)] = []
@@ -118,17 +120,23 @@ final class RTPWorker: @unchecked Sendable {
             }
             let sinceWake = workDone - wokeAt
             if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
-            let n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
+            var n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
             wokeAt = monotonicSeconds()
             let readAt = Date().timeIntervalSince1970
-            if n > 0 {
+            var rounds = 0
+            while n > 0 {
                 for i in 0..<Int(n) {
                     // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg
                     // judged by the pass's start would analyse audio already too late.
-                    if let leg = legs[ready[i]] {
-                        take(leg.drain(now: i == 0 ? readAt : Self.wallClock()), into: &load)
+                    let fd = Int(ready[i])
+                    if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
+                        take(leg.drain(now: i == 0 && rounds == 0 ? readAt : Self.wallClock()), into: &load)
                     }
                 }
+                // A full list: more legs are ready than one wait returns; take them in this wake too.
+                rounds += 1
+                guard Int(n) == ready.count, rounds < Self.maxRoundsPerWake else { break }
+                n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
             }
             if readAt - lastHousekeeping >= 1 {
                 lastHousekeeping = readAt
@@ -171,6 +179,9 @@ final class RTPWorker: @unchecked Sendable {
         if read.shedSamples > 0 { shedSamples += Double(read.shedSamples) }
     }
 
+    /// Ready lists (of up to 1024 legs) one wake takes before it sleeps again.
+    static let maxRoundsPerWake = 8
+
     /// How often the worker wakes when packets keep coming; adds at most this much to event latency.
     static let tick = 0.010
 
@@ -187,6 +198,10 @@ final class RTPWorker: @unchecked Sendable {
                 "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
         }
         legs[fd] = leg
+        if Int(fd) >= legsByDescriptor.count {
+            legsByDescriptor.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - legsByDescriptor.count))
+        }
+        legsByDescriptor[Int(fd)] = leg
         // Whatever arrived before registration is still queued on the socket.
         shedSamples += Double(leg.drain(now: Date().timeIntervalSince1970).shedSamples)
     }
@@ -196,6 +211,7 @@ final class RTPWorker: @unchecked Sendable {
         leg.drainAll(now: now)
         leg.end(reason: reason, now: now)
         legs[fd] = nil
+        legsByDescriptor[Int(fd)] = nil
         lock.withLock { assigned -= 1 }
         endedSinceTrim += 1
         onEnded(leg)

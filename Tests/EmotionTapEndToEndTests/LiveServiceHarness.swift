@@ -28,6 +28,7 @@ final class ServiceProcess {
     init(
         eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0,
+        maxDelayMilliseconds: Int = 2000,
         policy: String? = nil, extraConfig: String? = nil, historyStore: String? = nil,
         historyInstance: String = "e2e", streamKeepAlive: Double = 15
     ) throws {
@@ -50,6 +51,7 @@ final class ServiceProcess {
               leg_timeout_s: \(legTimeout)
               max_legs: \(maxLegs)
               jitter_buffer_ms: \(jitterBufferMilliseconds)
+              max_delay_ms: \(maxDelayMilliseconds)
             events: {targets: ["127.0.0.1:\(eventPort)"], hmac_key: \(hmacKey), log: \(logPath.path), heartbeat_s: 1}
             static_legs: \(staticLegs)
             history: {store: "\(historyStore ?? directory.appendingPathComponent("history.sqlite").path)", instance: \(historyInstance)}
