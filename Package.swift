@@ -256,7 +256,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionTrafficTests",
-            dependencies: ["EmotionCore", "EmotionMedia", "EmotionTraffic", "EmotionTestSupport"],
+            dependencies: ["EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTraffic", "EmotionTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

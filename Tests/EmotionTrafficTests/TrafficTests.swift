@@ -1,5 +1,6 @@
 import EmotionCore
 import EmotionMedia
+import EmotionProtocol
 import EmotionTestSupport
 import EmotionTraffic
 import Foundation
@@ -104,5 +105,36 @@ struct TrafficTests {
         #expect(abs(heard.seconds - reference.seconds) < 1e-9, "every packet yields its 20 ms at 8 kHz")
         #expect(heard.upset.count == reference.upset.count && !heard.upset.isEmpty)
         for (a, b) in zip(heard.upset, reference.upset) { #expect(abs(a - b) < 0.1, "\(codec): \(a) against \(b)") }
+    }
+}
+
+@Suite("the load generator's event listener")
+struct EventListenerTests {
+    static func headline(_ text: String) -> (String, Double)? {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { EventListener.emotionHeadline($0, count: bytes.count) }
+    }
+
+    @Test("an emotion event's leg and window end are read without the decoder; anything else is left to it")
+    func emotionHeadline() throws {
+        let leg = LegIdentity(callID: "c-1", legID: "leg-00ab", role: "customer", tags: ["end": "x"])
+        let reading = EmotionReading(
+            start: 18, end: 21.5, speech: 0.6, upset: 0.94, label: .fear,
+            scores: [0.3, 0.05, 0.4, 0.03, 0.01, 0.16, 0.05])
+        let emotion = Event(
+            sequence: 7, timestamp: "2026-12-02T15:33:12.963Z", leg: leg,
+            body: .emotion(EmotionEvent(reading: reading, state: .upset)))
+        let read = try #require(Self.headline(emotion.serialized()))
+        #expect(read.0 == "leg-00ab" && read.1 == 21.5)
+        // The same answer the decoder gives.
+        let decoded = try Event(decoding: Data(emotion.serialized().utf8))
+        guard case .emotion(let e) = decoded.body else { Issue.record("not an emotion event"); return }
+        #expect(e.reading.end == read.1 && decoded.leg?.legID == read.0)
+
+        let heartbeat = Event(
+            sequence: 8, timestamp: "2026-12-02T15:33:13.000Z", leg: nil, body: .heartbeat(Heartbeat(legs: 1)))
+        #expect(Self.headline(heartbeat.serialized()) == nil)
+        #expect(Self.headline(#"{"v":1,"type":"emotion","seq":1"#) == nil)  // cut short
+        #expect(Self.headline(#"{"v":1,"type":"emotion","leg_id":"a\"b","end":3}"#) == nil)  // an escape
     }
 }
