@@ -23,6 +23,8 @@ extension LoadGenerator {
                         .utf8), mask: mask)
         }
         let path = "/v1/stream/twilio" + (options.token.map { "?token=\($0)" } ?? "")
+        // Before the streams (and so their legs) exist, as for RTP legs: the memory they take per leg.
+        let rssBefore = options.reportPID.map { ProcessSample.read($0).rssKB } ?? 0
         var clients: [WebSocketClient] = []
         let connectStart = Date()
         for i in 0..<options.legs {
@@ -47,7 +49,6 @@ extension LoadGenerator {
                 Double(Self.startOffsetMilliseconds(leg: leg, of: legs)) / 1000
             }
         }
-        let rssBefore = options.reportPID.map { ProcessSample.read($0).rssKB } ?? 0
         let before = options.reportPID.map { ProcessSample.read($0) }
         let generatorBefore = ProcessSample.read(getpid())
         var stats = StreamStats()
