@@ -187,7 +187,11 @@ public struct ServerConfig: Sendable, Equatable {
                     case "escalate_upset":
                         config.decisionOverride.escalateUpset = try r.optionalDouble(v, "policy.escalate_upset", 0...1)
                     case "escalate_upset_s":
-                        config.policy.escalateUpsetSeconds = try r.double(v, "policy.escalate_upset_s", 1...3600)
+                        // null: the model's tuned value (20 s for a model that carries none).
+                        if let seconds = try r.optionalDouble(v, "policy.escalate_upset_s", 1...3600) {
+                            config.policy.escalateUpsetSeconds = seconds
+                            config.decisionOverride.escalateUpsetSeconds = seconds
+                        }
                     case "escalate_within_s":
                         config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
                     case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
@@ -530,6 +534,7 @@ public struct DecisionOverride: Sendable, Equatable {
     public var exitUpset: Double?
     public var enterWindows: Int?
     public var escalateUpset: Double?
+    public var escalateUpsetSeconds: Double?
     public init() {}
 }
 
@@ -542,6 +547,7 @@ extension ServerConfig {
         if let v = decisionOverride.exitUpset { p.exitUpset = v }
         if let v = decisionOverride.enterWindows { p.enterWindows = v }
         if let v = decisionOverride.escalateUpset { p.escalateUpset = v }
+        if let v = decisionOverride.escalateUpsetSeconds { p.escalateUpsetSeconds = v }
         guard p.exitUpset <= p.enterUpset else {
             throw ConfigError(
                 "policy.exit_upset (\(p.exitUpset)) must not exceed enter_upset (\(p.enterUpset), "

@@ -294,6 +294,9 @@ public enum PolicySearch {
     /// Levels for the escalation's own threshold (nil: all upset speech counts); a level at or below the
     /// entry threshold changes nothing and is skipped.
     public static let escalateLevels: [Double?] = [nil, 0.9, 0.925, 0.95, 0.975]
+    /// Seconds of such speech that escalate: the simulated upset stretches last 20-40 s, and at 20 s the
+    /// rule seldom fired on them (3 of 404).
+    public static let escalateSeconds: [Double] = [8, 12, 16, 20]
 
     public static var candidates: [DecisionTuning] {
         var out: [DecisionTuning] = []
@@ -302,10 +305,12 @@ public enum PolicySearch {
                 for g in gaps {
                     for k in enterWindows {
                         for level in escalateLevels where level.map({ $0 > e }) ?? true {
-                            out.append(
-                                DecisionTuning(
-                                    smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k,
-                                    escalateUpset: level, chosenFor: ""))
+                            for seconds in escalateSeconds {
+                                out.append(
+                                    DecisionTuning(
+                                        smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k,
+                                        escalateUpset: level, escalateUpsetSeconds: seconds, chosenFor: ""))
+                            }
                         }
                     }
                 }

@@ -293,7 +293,8 @@ public enum TrainingRun {
         let untuned = CallReplay.figures(everything, policy: base.tuned(by: .untuned), calibration: .identity)
         log(
             "policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset), "
-                + "escalate at \(chosen.escalateUpset.map { "\($0)" } ?? "any upset")")
+                + "escalate at \(chosen.escalateUpset.map { "\($0)" } ?? "any upset") "
+                + "for \(chosen.escalateUpsetSeconds.map { "\($0)" } ?? "20") s")
         return CallResults(
             calls: everything.count, untuned: untuned, heldOut: heldOut, heldOutChoices: choices, chosen: chosen,
             chosenFigures: all[c])

@@ -53,6 +53,13 @@ struct ModelFileTests {
         decision["enterUpset"] = 0.5
         json["decision"] = decision
         #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
+
+        // An escalation after no time at all is out of range too.
+        json = try Self.builtInJSON()
+        decision = try #require(json["decision"] as? [String: Any])
+        decision["escalateUpsetSeconds"] = 0
+        json["decision"] = decision
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
     }
 
     @Test("a model whose frame network does not fit, or has no fusion weight, is refused with its reason")

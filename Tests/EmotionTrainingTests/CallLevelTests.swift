@@ -96,14 +96,19 @@ struct CallLevelTests {
         #expect(PolicySearch.choose([steady, escalatesStretches], candidates: candidates, budget: 0.1) == 1)
     }
 
-    @Test("the search's escalation levels: only above the entry threshold, and the plain rule for every entry")
+    @Test(
+        "the search's escalation levels: only above the entry threshold, the plain rule for every entry, each with every duration"
+    )
     func escalationLevels() {
         let all = PolicySearch.candidates
         #expect(all.allSatisfy { c in c.escalateUpset.map { $0 > c.enterUpset } ?? true })
         #expect(
             all.filter { $0.escalateUpset == nil }.count == PolicySearch.smoothings.count
-                * PolicySearch.enters.count * PolicySearch.gaps.count * PolicySearch.enterWindows.count)
-        #expect(all.contains { $0.enterUpset == 0.5 && $0.escalateUpset == 0.975 })
+                * PolicySearch.enters.count * PolicySearch.gaps.count * PolicySearch.enterWindows.count
+                * PolicySearch.escalateSeconds.count)
+        #expect(all.contains { $0.enterUpset == 0.5 && $0.escalateUpset == 0.975 && $0.escalateUpsetSeconds == 8 })
+        #expect(Set(all.compactMap(\.escalateUpsetSeconds)) == Set(PolicySearch.escalateSeconds))
+        #expect(all.count == 15_264)
     }
 
     @Test("Platt scaling recovers a known calibration; ROC AUC on small cases")

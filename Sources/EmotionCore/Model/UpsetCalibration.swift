@@ -34,18 +34,22 @@ public struct DecisionTuning: Codable, Sendable, Equatable {
     public var enterWindows: Int
     /// The smoothed level at which upset speech counts toward escalation (nil: all upset speech does).
     public var escalateUpset: Double?
+    /// Seconds of such speech (within the policy's escalation window) that raise an escalation; nil keeps
+    /// the policy's own (20 s; models before it was searched carry none).
+    public var escalateUpsetSeconds: Double?
     /// What it was chosen for, in words (e.g. "calm speech shown upset <= 8 % on held-out calls").
     public var chosenFor: String
 
     public init(
         smoothing: Double, enterUpset: Double, exitUpset: Double, enterWindows: Int = 1, escalateUpset: Double? = nil,
-        chosenFor: String
+        escalateUpsetSeconds: Double? = nil, chosenFor: String
     ) {
         self.smoothing = smoothing
         self.enterUpset = enterUpset
         self.exitUpset = exitUpset
         self.enterWindows = enterWindows
         self.escalateUpset = escalateUpset
+        self.escalateUpsetSeconds = escalateUpsetSeconds
         self.chosenFor = chosenFor
     }
 
@@ -63,6 +67,7 @@ extension LegPolicy {
         p.exitUpset = decision.exitUpset
         p.enterWindows = decision.enterWindows
         p.escalateUpset = decision.escalateUpset
+        if let seconds = decision.escalateUpsetSeconds { p.escalateUpsetSeconds = seconds }
         return p
     }
 }
