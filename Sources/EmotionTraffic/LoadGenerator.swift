@@ -266,7 +266,7 @@ public struct LoadGenerator {
                 let n = HostilePacket.hugeDatagram.write(
                     into: &huge, at: 0, seq: packetSeq, timestamp: packetTS, ssrc: packetSSRC, rng: &rng)
                 if let to = try? UDPEndpoint(host: options.host, port: port) {
-                    huge.withUnsafeBytes { socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: to) }
+                    _ = huge.withUnsafeBytes { socket.send(UnsafeRawBufferPointer(rebasing: $0[0..<n]), to: to) }
                 }
             }
             hugeTo.removeAll(keepingCapacity: true)

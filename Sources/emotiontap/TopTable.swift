@@ -112,7 +112,7 @@ struct TopTable {
     /// The lines to print; at most `maxLines` (the terminal's height), the rows cut with a note when they
     /// do not all fit.
     func lines(maxLines: Int? = nil) -> [String] {
-        var lines = [header(), titles()]
+        let lines = [header(), titles()]
         var rows = legs.map(row)
         if rows.isEmpty {
             rows = [call.map { "(no active legs for call \(Self.printable($0)))" } ?? "(no active legs)"]

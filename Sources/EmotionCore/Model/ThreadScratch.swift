@@ -2,7 +2,8 @@ import Glibc
 
 /// Scratch floats owned by the calling thread, reused by every caller on it: the frame network's GEMM
 /// columns are needed only while one leg computes, and a worker thread computes one leg at a time, so
-/// one buffer per thread replaces one per leg (about 70 kB of each leg's memory).
+/// one buffer per thread replaces one per leg (about 30 kB of each leg's memory: 1,500 legs took 359 MB
+/// instead of 399 MB).
 enum ThreadScratch {
     private final class Buffer {
         var pointer: UnsafeMutablePointer<Float>
