@@ -25,10 +25,13 @@ final class ServiceProcess {
     /// crashing serve's backtracer (and with it the test) once it fills.
     private let errors = ErrorBuffer()
 
+    /// `maxDelayMilliseconds`: 30 s, not the service's 2 s: these tests run a debug build beside the
+    /// other test phases on a busy machine, where a 2 s deadline sheds audio the checks count on.
+    /// Shedding is tested where it is the subject (OverloadTests, tools/overload_check.sh).
     init(
         eventPort: Int, rtpPortCount: Int = 20, token: String? = nil, legTimeout: Double = 30, staticLeg: Bool = false,
         maxLegs: Int = 2000, eventLog: String? = nil, jitterBufferMilliseconds: Int = 0,
-        maxDelayMilliseconds: Int = 2000,
+        maxDelayMilliseconds: Int = 30_000,
         policy: String? = nil, extraConfig: String? = nil, historyStore: String? = nil,
         historyInstance: String = "e2e", streamKeepAlive: Double = 15
     ) throws {

@@ -298,10 +298,7 @@ struct LoadTests {
     func shortSoak() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        // 4 s legs: a debug build sharing the machine with the other test phases can fall more than
-        // rtp.max_delay_ms behind and shed a leg's first seconds (its only window). This test is about
-        // loss and hostile packets, not shedding (OverloadTests and tools/overload_check.sh are).
-        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 800, maxDelayMilliseconds: 30_000)
+        let service = try ServiceProcess(eventPort: receiver.port, rtpPortCount: 800)
         let (status, out, err) = try emotiontap(
             [
                 "loadgen", "--legs", "300", "--duration", "4", "--loss", "0.05", "--malformed", "0.01",

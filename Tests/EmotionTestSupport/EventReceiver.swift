@@ -5,32 +5,30 @@ import Foundation
 /// A UDP socket on loopback that collects event datagrams, as a consumer would: each one decoded
 /// as a protocol-v1 event (and counted when it is not one).
 public final class EventReceiver: @unchecked Sendable {
-    // `datagrams` and `decoded` are guarded by `lock`; the socket is read by one background thread.
+    // `datagrams`, `decoded`, `failures` and `decodedCount` are guarded by `lock`; the socket is read by one
+    // background thread, which only stores what it reads: decoding there (a debug build, a busy machine)
+    // let bursts overflow the socket's buffer and lose events the service had sent.
     public let port: Int
     private let socket: UDPSocket
     private let lock = NSLock()
     private var datagrams: [String] = []
     private var decoded: [Event] = []
     private var failures: [String] = []
+    /// How many of `datagrams` have been decoded into `decoded` or `failures`.
+    private var decodedCount = 0
     private var running = true
     private var finished = false
 
     public init() throws {
-        socket = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0), receiveTimeout: 0.1)
+        socket = try UDPSocket(
+            bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0), receiveBuffer: 4 << 20, receiveTimeout: 0.1)
         port = Int(socket.localPort)
         let thread = Thread { [unowned self] in
             var buffer = [UInt8](repeating: 0, count: 65536)
             while self.lock.withLock({ self.running }) {
                 guard let n = self.socket.receive(into: &buffer) else { continue }
                 let text = String(decoding: buffer[0..<n], as: UTF8.self)
-                let event = Result { () throws(EventDecodingError) in try Event(decoding: text) }
-                self.lock.withLock {
-                    self.datagrams.append(text)
-                    switch event {
-                    case .success(let e): self.decoded.append(e)
-                    case .failure(let why): self.failures.append("\(why): \(text)")
-                    }
-                }
+                self.lock.withLock { self.datagrams.append(text) }
             }
             self.lock.withLock { self.finished = true }
         }
@@ -45,9 +43,30 @@ public final class EventReceiver: @unchecked Sendable {
     /// The datagrams as received.
     public var received: [String] { lock.withLock { datagrams } }
     /// The typed events, in arrival order.
-    public var events: [Event] { lock.withLock { decoded } }
+    public var events: [Event] {
+        lock.withLock {
+            decodeNew(); return decoded
+        }
+    }
     /// Datagrams that were not valid events, with the reason.
-    public var undecodable: [String] { lock.withLock { failures } }
+    public var undecodable: [String] {
+        lock.withLock {
+            decodeNew(); return failures
+        }
+    }
+
+    /// Decodes what arrived since the last look (under `lock`).
+    private func decodeNew() {
+        while decodedCount < datagrams.count {
+            let text = datagrams[decodedCount]
+            decodedCount += 1
+            do throws(EventDecodingError) {
+                decoded.append(try Event(decoding: text))
+            } catch {
+                failures.append("\(error): \(text)")
+            }
+        }
+    }
 
     /// The events as plain JSON objects, for field-by-field checks.
     public var parsed: [[String: Any]] {
