@@ -75,15 +75,7 @@ public final class LegPipeline {
     // MARK: Packets
 
     public func handle(_ packet: RTPPacket) {
-        counters.packets += 1
-        guard admits(packet.source) else { return }
-        guard let decoder = decoder(for: packet) else { return }
-        let disposition = statistics.record(
-            sequence: packet.sequenceNumber, timestamp: packet.timestamp,
-            ssrc: packet.ssrc, arrival: packet.arrival)
-        if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
-        latestArrival = max(latestArrival, packet.arrival)
-        if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
+        guard let (decoder, disposition) = receive(packet) else { return }
         if !started {
             started = true
             expectedTimestamp = packet.timestamp
@@ -108,15 +100,8 @@ public final class LegPipeline {
     /// Returns the samples skipped (what the windows it would have made are counted from).
     @discardableResult
     public func shed(_ packet: RTPPacket) -> Int {
-        counters.packets += 1
-        guard admits(packet.source) else { return 0 }
-        guard let decoder = decoder(for: packet) else { return 0 }
+        guard let (decoder, disposition) = receive(packet) else { return 0 }
         counters.queueOverflow += 1
-        let disposition = statistics.record(
-            sequence: packet.sequenceNumber, timestamp: packet.timestamp,
-            ssrc: packet.ssrc, arrival: packet.arrival)
-        latestArrival = max(latestArrival, packet.arrival)
-        if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
         switch disposition {
         case .duplicate, .reordered: return 0
         case .inOrder, .newSource: break
@@ -125,6 +110,23 @@ public final class LegPipeline {
         if started { expectedTimestamp = packet.timestamp &+ UInt32(n) &* timestampsPerSample }
         shedSamples &+= UInt64(n)
         return n
+    }
+
+    /// What every packet goes through, played or shed: counted, admitted by the source policy, given its
+    /// decoder (nil, counted by reason, when it carries no audio this leg plays), recorded in the
+    /// reception statistics, and the leg locked to its first sender.
+    @inline(__always)
+    private func receive(_ packet: RTPPacket) -> ((any PayloadDecoder), ReceptionStatistics.Disposition)? {
+        counters.packets += 1
+        guard admits(packet.source) else { return nil }
+        guard let decoder = decoder(for: packet) else { return nil }
+        let disposition = statistics.record(
+            sequence: packet.sequenceNumber, timestamp: packet.timestamp,
+            ssrc: packet.ssrc, arrival: packet.arrival)
+        if case .inOrder = disposition, packet.arrival < latestArrival { statistics.countReorderedArrival() }
+        latestArrival = max(latestArrival, packet.arrival)
+        if lockedSource == nil { lockedSource = (packet.source.ipv4, packet.source.port) }
+        return (decoder, disposition)
     }
 
     /// Audio skipped unanalysed because it was read too late (`shed`), in samples at the analysis rate.

@@ -33,7 +33,7 @@ public final class RTPReceiveSession {
     /// The leg's declared codec (in `payloadTypes`) sets the clock from the start; else it is learned
     /// from the first packets.
     public init(
-        host: String, port: Int, jitterBufferMilliseconds: Int = 0, maxQueuedPackets: Int = 2000,
+        host: String, port: Int, jitterBufferMilliseconds: Int = 0,
         payloadTypes: PayloadTypes = PayloadTypes(), srtp: SDESCrypto? = nil
     ) throws(RTPSessionError) {
         ORTPLibrary.initialize()
@@ -55,7 +55,7 @@ public final class RTPReceiveSession {
         // long is shed by the leg (`rtp.max_delay_ms`); the buffers a burst took are trimmed after it.
         var jitter = JBParameters()
         rtp_session_get_jitter_buffer_params(s, &jitter)
-        jitter.max_packets = Int32(max(1, maxQueuedPackets))
+        jitter.max_packets = 2000
         jitter.enabled = jitterBufferMilliseconds > 0 ? 1 : 0
         jitter.adaptive = 0
         jitter.min_size = Int32(jitterBufferMilliseconds)

@@ -92,7 +92,7 @@ final class RTPWorker: @unchecked Sendable {
                 return (pendingAdds, pendingEnds, stopReason)
             }
             for leg in adds { register(leg) }
-            let now = Date().timeIntervalSince1970
+            let now = Self.wallClock()
             for (id, reason) in ends {
                 if let (fd, leg) = legs.first(where: { $0.value.identity.legID == id }) {
                     finish(fd, leg, reason: reason, now: now)
@@ -122,7 +122,7 @@ final class RTPWorker: @unchecked Sendable {
             if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
             var n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
             wokeAt = monotonicSeconds()
-            let readAt = Date().timeIntervalSince1970
+            let readAt = Self.wallClock()
             var rounds = 0
             while n > 0 {
                 for i in 0..<Int(n) {
@@ -130,7 +130,7 @@ final class RTPWorker: @unchecked Sendable {
                     // judged by the pass's start would analyse audio already too late.
                     let fd = Int(ready[i])
                     if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
-                        take(leg.drain(now: i == 0 && rounds == 0 ? readAt : Self.wallClock()), into: &load)
+                        take(leg.drain(now: Self.wallClock()), into: &load)
                     }
                 }
                 // A full list: more legs are ready than one wait returns; take them in this wake too.
@@ -164,12 +164,6 @@ final class RTPWorker: @unchecked Sendable {
     /// At most this often (s), memory freed by ended legs goes back to the system.
     static let trimInterval = 5.0
 
-    static func wallClock() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-
     /// Skipped audio not yet a whole window, carried to the next second.
     private var shedSamples = 0.0
 
@@ -185,11 +179,16 @@ final class RTPWorker: @unchecked Sendable {
     /// How often the worker wakes when packets keep coming; adds at most this much to event latency.
     static let tick = 0.010
 
-    private func monotonicSeconds() -> Double {
+    /// Seconds on `clock`: CLOCK_MONOTONIC for the worker's own timing, CLOCK_REALTIME for what is
+    /// compared with packets' arrival stamps.
+    @inline(__always)
+    private static func seconds(_ clock: clockid_t) -> Double {
         var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
+        clock_gettime(clock, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
+    private func monotonicSeconds() -> Double { Self.seconds(CLOCK_MONOTONIC) }
+    static func wallClock() -> Double { seconds(CLOCK_REALTIME) }
 
     private func register(_ leg: LiveLeg) {
         let fd = leg.media.fileDescriptor
@@ -203,7 +202,7 @@ final class RTPWorker: @unchecked Sendable {
         }
         legsByDescriptor[Int(fd)] = leg
         // Whatever arrived before registration is still queued on the socket.
-        shedSamples += Double(leg.drain(now: Date().timeIntervalSince1970).shedSamples)
+        shedSamples += Double(leg.drain(now: Self.wallClock()).shedSamples)
     }
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {

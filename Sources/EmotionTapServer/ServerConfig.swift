@@ -188,10 +188,8 @@ public struct ServerConfig: Sendable, Equatable {
                         config.decisionOverride.escalateUpset = try r.optionalDouble(v, "policy.escalate_upset", 0...1)
                     case "escalate_upset_s":
                         // null: the model's tuned value (20 s for a model that carries none).
-                        if let seconds = try r.optionalDouble(v, "policy.escalate_upset_s", 1...3600) {
-                            config.policy.escalateUpsetSeconds = seconds
-                            config.decisionOverride.escalateUpsetSeconds = seconds
-                        }
+                        config.decisionOverride.escalateUpsetSeconds = try r.optionalDouble(
+                            v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s":
                         config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
                     case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
