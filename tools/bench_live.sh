@@ -9,6 +9,7 @@
 # Without BENCH_STEPS, BENCH_LEGS x BENCH_CODEC (and BENCH_STREAM) make the steps.
 # LOADGEN_BIN runs the generator from another build (default: BIN), so two service builds can be
 # compared with the same generator: BIN=old/emotiontap LOADGEN_BIN=.build/release/emotiontap ...
+# BENCH_READ_INTERVAL_MS=N serves with rtp.read_interval_ms N.
 # BENCH_MODEL=FILE serves another model file (e.g. .build/model/fusion-leg.json from make model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ fi
 config=$(mktemp)
 trap 'rm -f "$config"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$config"
+# BENCH_READ_INTERVAL_MS sets rtp.read_interval_ms (how often each leg's socket is read in full).
+[ -n "${BENCH_READ_INTERVAL_MS:-}" ] && printf '  read_interval_ms: %s\n' "$BENCH_READ_INTERVAL_MS" >> "$config"
 
 row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %8s %11s %13s\n' "$@"; }
 row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms kB/leg socket_drops queue_overflow

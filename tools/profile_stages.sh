@@ -13,7 +13,8 @@ HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
 EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
 command -v perf >/dev/null || { echo "profile_stages: needs perf (apt-get install linux-perf)"; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# PROFILE_KEEP=FILE keeps the perf data there (for perf report).
+trap '[ -n "${PROFILE_KEEP:-}" ] && cp "$work/perf.data" "$PROFILE_KEEP"; rm -rf "$work"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$work/config.yaml"
 "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
   --config "$work/config.yaml" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &

@@ -23,8 +23,15 @@ public final class LegPipeline {
     private var decoder: (any PayloadDecoder)?
     private var expectedTimestamp: UInt32 = 0
     private var timestampsPerSample: UInt32 = 1
-    private var pcm: UnsafeMutableBufferPointer<Int16>
-    private var floats: UnsafeMutableBufferPointer<Float>
+    /// A packet's decoded samples and their float copy for the analysis: the worker thread's, not the
+    /// leg's (used only while this leg handles a packet; 48 kB a leg held for nothing otherwise).
+    /// 120 ms of Opus at 8 kHz is the longest packet; concealment is done in slices of this size.
+    private var pcm: UnsafeMutableBufferPointer<Int16> {
+        ThreadScratch.buffer(Int16.self, Self.sampleRate, for: .decodedSamples)
+    }
+    private var floats: UnsafeMutableBufferPointer<Float> {
+        ThreadScratch.buffer(Float.self, Self.sampleRate, for: .analysisSamples)
+    }
     private let emit: (LegOutput) -> Void
     private var started = false
     private var latestArrival = 0.0
@@ -47,16 +54,6 @@ public final class LegPipeline {
         analyzer = try StreamingAnalyzer(for: model, feeding: runner)
         decisions = LegDecisions(policy: policy, role: identity.role)
         self.emit = emit
-        // 120 ms of Opus at 8 kHz is the longest packet; concealment is done in slices of this size.
-        pcm = .allocate(capacity: Self.sampleRate)
-        pcm.initialize(repeating: 0)
-        floats = .allocate(capacity: Self.sampleRate)
-        floats.initialize(repeating: 0)
-    }
-
-    deinit {
-        pcm.deallocate()
-        floats.deallocate()
     }
 
     public var requestedCodec: VoiceCodec? { payloadTypes.requestedCodec }
@@ -71,6 +68,11 @@ public final class LegPipeline {
     public var mediaSeconds: Double { analyzer.elapsed + shedSeconds }
     private var shedSeconds: Double { Double(shedSamples) / Double(Self.sampleRate) }
     public var mood: LegMood { decisions.mood }
+    /// Media seconds still to come before the next window's verdict: when a reader should look again
+    /// promptly, so that the verdict is not held back by a coarse read interval.
+    public var secondsUntilNextWindow: Double {
+        Double(analyzer.samplesUntilNextWindow) / Double(Self.sampleRate)
+    }
 
     // MARK: Packets
 

@@ -94,7 +94,8 @@ public final class LegManager: @unchecked Sendable {
                             label: "emotiontap_worker_backlog_seconds", dimensions: [("worker", "\(i)")],
                             factory: metrics),
                         windowsSkipped: windowsSkipped),
-                    windowHopSeconds: model.windows.hop
+                    windowHopSeconds: model.windows.hop,
+                    readIntervalSeconds: Double(config.readIntervalMilliseconds) / 1000
                 ) { leg in
                     box.manager?.ended(leg)
                 })

@@ -94,24 +94,37 @@ final class LiveLeg: @unchecked Sendable {
 
     /// What one read found: how late its oldest packet was read, and the audio skipped as too late.
     struct Read {
+        var packets = 0
         var oldestDelay = 0.0
+        /// When the newest packet read arrived (0 when none was).
+        var newestArrival = 0.0
         var shedSamples = 0
     }
+
+    /// The worker's schedule for this leg (the worker's alone): when to read it ahead of the next full
+    /// pass (its next window's last audio is due then), and whether it is on the worker's prompt list.
+    var promptAt = Double.infinity
+    var onPromptList = false
+    /// Read every tick until then (a new leg, or one whose packets came in a burst).
+    var hotUntil = 0.0
+    /// When the worker last read this leg (wall clock, s): what a burst is measured against.
+    var lastReadAt = 0.0
 
     @discardableResult
     func drain(now: Double) -> Read {
         applyPendingPayloadTypes()
         var read = Read()
         let due = now - maxDelaySeconds
-        let n = media.drain { packet in
+        read.packets = media.drain { packet in
             read.oldestDelay = max(read.oldestDelay, now - packet.arrival)
+            read.newestArrival = max(read.newestArrival, packet.arrival)
             if packet.arrival < due {
                 read.shedSamples += pipeline.shed(packet)
             } else {
                 pipeline.handle(packet)
             }
         }
-        if n > 0 { lastPacketAt = now }
+        if read.packets > 0 { lastPacketAt = now }
         return read
     }
 

@@ -8,6 +8,13 @@ import Metrics
 
 /// One thread that owns a set of legs: epoll over their sockets, drains what is ready, checks
 /// timeouts. No task or actor hop per packet; legs arrive and leave through a locked queue.
+///
+/// Every `rtp.read_interval_ms` a full pass reads each leg whose socket holds audio: several packets
+/// per read, so each leg's state is brought into the cache (and its socket asked until it would
+/// block) once per interval, not once per packet. A leg whose next window ends before the next pass
+/// goes on the prompt list and is read every tick from when that window's last packet is due, so a
+/// verdict waits at most a tick for its audio, whatever the interval. New legs and bursting ones
+/// (packets faster than real time) are read every tick too, so a burst does not overflow the socket.
 final class RTPWorker: @unchecked Sendable {
     // `legs` belongs to the worker thread; `pending*`, `assigned` and `stopReason` are guarded by `lock`.
     private let epoll: Int32
@@ -26,6 +33,8 @@ final class RTPWorker: @unchecked Sendable {
     private let logger: Logger
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
+    /// Cuts the thread's sleep short: a leg to add, or a stop.
+    private let wake = DispatchSemaphore(value: 0)
     /// The share of the last second the thread spent draining and housekeeping (not waiting), in
     /// thousandths: how close the worker is to falling behind. Written once a second by the thread.
     let busyPermille = Atomic<Int>(0)
@@ -48,9 +57,10 @@ final class RTPWorker: @unchecked Sendable {
 
     init(
         index: Int, legTimeoutSeconds: Double, logger: Logger, metrics: LoadMetrics? = nil,
-        windowHopSeconds: Double = 1, onEnded: @escaping @Sendable (LiveLeg) -> Void
+        windowHopSeconds: Double = 1, readIntervalSeconds: Double = 0.1, onEnded: @escaping @Sendable (LiveLeg) -> Void
     ) {
         self.metrics = metrics
+        readInterval = max(Self.tick, readIntervalSeconds)
         samplesPerWindow = max(1, windowHopSeconds * 8000)
         epoll = et_epoll_create()
         timeout = legTimeoutSeconds
@@ -71,6 +81,9 @@ final class RTPWorker: @unchecked Sendable {
             pendingAdds.append(leg)
             assigned += 1
         }
+        // A new leg is read from its first packet, not from the next full pass: its sender may start
+        // with a burst.
+        wake.signal()
     }
 
     func end(legID: String, reason: String) { lock.withLock { pendingEnds.append((legID, reason)) } }
@@ -78,6 +91,7 @@ final class RTPWorker: @unchecked Sendable {
     /// Ends every leg with `reason` and stops the thread; returns when done.
     func stop(reason: String) {
         lock.withLock { stopReason = reason }
+        wake.signal()
         done.wait()
     }
 
@@ -85,6 +99,7 @@ final class RTPWorker: @unchecked Sendable {
         var ready = [Int32](repeating: 0, count: 1024)
         var lastHousekeeping = 0.0
         var wokeAt = monotonicSeconds()
+        var nextFullRead = wokeAt
         var load = WorkerLoad(since: wokeAt)
         while true {
             let (adds, ends, stop) = lock.withLock { () -> ([LiveLeg], [(String, String)], String?) in
@@ -104,8 +119,6 @@ final class RTPWorker: @unchecked Sendable {
                 done.signal()
                 return
             }
-            // Wake at most once a tick: a packet waits up to a tick in its socket, and each wake drains
-            // every leg that has something, instead of one wake (and one epoll_wait) per packet.
             let workDone = monotonicSeconds()
             if let (permille, backlog) = load.record(busy: workDone - wokeAt, at: workDone) {
                 busyPermille.store(permille, ordering: .relaxed)
@@ -118,26 +131,17 @@ final class RTPWorker: @unchecked Sendable {
                     shedSamples -= windows * samplesPerWindow
                 }
             }
-            let sinceWake = workDone - wokeAt
-            if sinceWake < Self.tick { usleep(UInt32((Self.tick - sinceWake) * 1e6)) }
-            var n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 20) }
+            // Sleep to the next full read, or a tick when legs wait on the prompt list.
+            let wakeAt = prompt.isEmpty ? nextFullRead : min(nextFullRead, wokeAt + Self.tick)
+            if wakeAt > workDone { _ = wake.wait(timeout: .now() + min(wakeAt - workDone, 1)) }
             wokeAt = monotonicSeconds()
-            let readAt = Self.wallClock()
-            var rounds = 0
-            while n > 0 {
-                for i in 0..<Int(n) {
-                    // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg
-                    // judged by the pass's start would analyse audio already too late.
-                    let fd = Int(ready[i])
-                    if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
-                        take(leg.drain(now: Self.wallClock()), into: &load)
-                    }
-                }
-                // A full list: more legs are ready than one wait returns; take them in this wake too.
-                rounds += 1
-                guard Int(n) == ready.count, rounds < Self.maxRoundsPerWake else { break }
-                n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
+            if wokeAt >= nextFullRead {
+                // Never more than one pass behind: a slow pass moves the schedule rather than piling up.
+                nextFullRead = max(nextFullRead + readInterval, wokeAt + readInterval / 2)
+                readReady(&ready, into: &load)
             }
+            if !prompt.isEmpty { readPrompt(into: &load) }
+            let readAt = Self.wallClock()
             if readAt - lastHousekeeping >= 1 {
                 lastHousekeeping = readAt
                 if endedSinceTrim > 0, readAt - lastTrim >= Self.trimInterval {
@@ -159,6 +163,109 @@ final class RTPWorker: @unchecked Sendable {
         }
     }
 
+    /// The full pass: every leg whose socket holds something, however many there are.
+    private func readReady(_ ready: inout [Int32], into load: inout WorkerLoad) {
+        var n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
+        var rounds = 0
+        while n > 0 {
+            for i in 0..<Int(n) {
+                // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg
+                // judged by the pass's start would analyse audio already too late.
+                let fd = Int(ready[i])
+                if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
+                    let now = Self.wallClock()
+                    let read = leg.drain(now: now)
+                    take(read, into: &load)
+                    if read.packets > 0 { schedule(leg, after: read, now: now) }
+                }
+                // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
+                if i % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
+                    readPrompt(into: &load)
+                }
+            }
+            // A full list: more legs are ready than one wait returns; take them in this wake too.
+            rounds += 1
+            guard Int(n) == ready.count, rounds < Self.maxRoundsPerWake else { break }
+            n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
+        }
+    }
+
+    /// After a full pass read a leg: on the prompt list when its audio comes faster than real time
+    /// (a burst that would overflow its socket before the next pass), or when its next window's last
+    /// audio should arrive before the next pass (read from a tick before then, its verdict waits at
+    /// most a tick, not a read interval).
+    private func schedule(_ leg: LiveLeg, after read: LiveLeg.Read, now: Double) {
+        if isBurst(read, of: leg, now: now) { leg.hotUntil = now + Self.hotSeconds }
+        leg.lastReadAt = now
+        guard !leg.onPromptList else { return }
+        let until = leg.pipeline.secondsUntilNextWindow
+        if now < leg.hotUntil {
+            leg.promptAt = now
+        } else if until < readInterval {
+            leg.promptAt = read.newestArrival + until - Self.tick
+        } else {
+            return
+        }
+        leg.onPromptList = true
+        prompt.append(leg)
+    }
+
+    /// More packets than `burstPacketsPerSecond` since the leg's previous read.
+    @inline(__always)
+    private func isBurst(_ read: LiveLeg.Read, of leg: LiveLeg, now: Double) -> Bool {
+        Double(read.packets) > Self.burstPacketsPerSecond * max(now - leg.lastReadAt, Self.tick)
+    }
+
+    /// Reads the prompt list's legs that are due: hot ones every tick, the others from their
+    /// `promptAt`. A leg leaves the list once it is neither hot nor waiting for a window's last packet
+    /// (its window is out, or its audio stopped coming); the full passes read it as before.
+    private func readPrompt(into load: inout WorkerLoad) {
+        var i = prompt.count - 1
+        let now = Self.wallClock()
+        while i >= 0 {
+            let leg = prompt[i]
+            let hot = now < leg.hotUntil
+            if hot || (now >= leg.promptAt && leg.pipeline.secondsUntilNextWindow < readInterval) {
+                let read = leg.drain(now: now)
+                take(read, into: &load)
+                if isBurst(read, of: leg, now: now) { leg.hotUntil = now + Self.hotSeconds }
+                leg.lastReadAt = now
+            }
+            var keep = now < leg.hotUntil
+            if !keep {
+                let until = leg.pipeline.secondsUntilNextWindow
+                // A leg that just cooled was read every tick: its window's last packet is due in `until`.
+                if hot, until < readInterval { leg.promptAt = now + until - Self.tick }
+                keep = until < readInterval && now - leg.promptAt <= Self.promptPatience
+            }
+            if !keep {
+                leg.onPromptList = false
+                leg.promptAt = .infinity
+                prompt.swapAt(i, prompt.count - 1)
+                prompt.removeLast()
+            }
+            i -= 1
+        }
+    }
+
+    /// Legs a full pass reads between two looks at the prompt list.
+    static let legsBetweenPromptReads = 32
+
+    /// Legs read every tick: new or bursting ones, and those waiting for their next window's last packet.
+    private var prompt = ContiguousArray<LiveLeg>()
+
+    /// How long (s) a prompt-listed leg is read every tick when its audio does not come.
+    static let promptPatience = 0.25
+
+    /// A leg whose packets come faster than this (four times a 20 ms stream, twice a 10 ms one) is
+    /// bursting: a sender catching up, or one sending a file at full speed. It is read every tick for
+    /// `hotSeconds` after, as new legs are, so that its socket does not overflow between passes.
+    static let burstPacketsPerSecond = 200.0
+    static let hotSeconds = 1.0
+
+    /// How often (s) every leg with audio waiting is read (`rtp.read_interval_ms`).
+    private let readInterval: Double
+
     private var endedSinceTrim = 0
     private var lastTrim = 0.0
     /// At most this often (s), memory freed by ended legs goes back to the system.
@@ -176,7 +283,7 @@ final class RTPWorker: @unchecked Sendable {
     /// Ready lists (of up to 1024 legs) one wake takes before it sleeps again.
     static let maxRoundsPerWake = 8
 
-    /// How often the worker wakes when packets keep coming; adds at most this much to event latency.
+    /// How often a leg on the prompt list is read: what a window's verdict may wait for its last packet.
     static let tick = 0.010
 
     /// Seconds on `clock`: CLOCK_MONOTONIC for the worker's own timing, CLOCK_REALTIME for what is
@@ -201,8 +308,15 @@ final class RTPWorker: @unchecked Sendable {
             legsByDescriptor.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - legsByDescriptor.count))
         }
         legsByDescriptor[Int(fd)] = leg
-        // Whatever arrived before registration is still queued on the socket.
-        shedSamples += Double(leg.drain(now: Self.wallClock()).shedSamples)
+        // Whatever arrived before registration is still queued on the socket. A new leg is read every
+        // tick until its pace is known: a sender may start with a burst.
+        let now = Self.wallClock()
+        shedSamples += Double(leg.drain(now: now).shedSamples)
+        leg.lastReadAt = now
+        leg.hotUntil = now + Self.hotSeconds
+        leg.promptAt = now
+        leg.onPromptList = true
+        prompt.append(leg)
     }
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
@@ -211,6 +325,10 @@ final class RTPWorker: @unchecked Sendable {
         leg.end(reason: reason, now: now)
         legs[fd] = nil
         legsByDescriptor[Int(fd)] = nil
+        if leg.onPromptList, let i = prompt.firstIndex(where: { $0 === leg }) {
+            prompt.remove(at: i)
+            leg.onPromptList = false
+        }
         lock.withLock { assigned -= 1 }
         endedSinceTrim += 1
         onEnded(leg)

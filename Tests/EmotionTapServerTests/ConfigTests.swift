@@ -57,6 +57,7 @@ struct ConfigTests {
             ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
             ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
             ("rtp:\n  max_delay_ms: 10\n", "rtp.max_delay_ms (line 2): must be in 100...60000"),
+            ("rtp:\n  read_interval_ms: 5\n", "rtp.read_interval_ms (line 2): must be in 10...200"),
             ("rtp:\n  max_backlog_ms: soon\n", "rtp.max_backlog_ms (line 2): must be an integer"),
             ("sip:\n  media_address: 0.0.0.0\n", "sip.media_address (line 2): must be a unicast IPv4 address"),
             ("sip:\n  session_expires: 60\n  min_session_expires: 120\n", "sip.min_session_expires"),
@@ -78,6 +79,9 @@ struct ConfigTests {
             yaml: "rtp: {max_delay_ms: 1500, max_backlog_ms: 400, max_worker_busy: 0.9}\n", source: "c.yaml")
         #expect(config.maxDelayMilliseconds == 1500 && config.maxBacklogMilliseconds == 400)
         #expect(config.maxWorkerBusy == 0.9)
+        #expect(ServerConfig().readIntervalMilliseconds == 100)
+        let interval = try ServerConfig.load(yaml: "rtp: {read_interval_ms: 20}\n", source: "c.yaml")
+        #expect(interval.readIntervalMilliseconds == 20)
     }
 
     @Test(

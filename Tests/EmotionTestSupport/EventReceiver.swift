@@ -12,7 +12,10 @@ public final class EventReceiver: @unchecked Sendable {
     private let socket: UDPSocket
     private let lock = NSLock()
     private var datagrams: [String] = []
+    /// When each datagram was read (wall clock, s), beside `datagrams`.
+    private var arrivals: [Double] = []
     private var decoded: [Event] = []
+    private var decodedArrivals: [Double] = []
     private var failures: [String] = []
     /// How many of `datagrams` have been decoded into `decoded` or `failures`.
     private var decodedCount = 0
@@ -27,8 +30,12 @@ public final class EventReceiver: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: 65536)
             while self.lock.withLock({ self.running }) {
                 guard let n = self.socket.receive(into: &buffer) else { continue }
+                let arrival = Date().timeIntervalSince1970
                 let text = String(decoding: buffer[0..<n], as: UTF8.self)
-                self.lock.withLock { self.datagrams.append(text) }
+                self.lock.withLock {
+                    self.datagrams.append(text)
+                    self.arrivals.append(arrival)
+                }
             }
             self.lock.withLock { self.finished = true }
         }
@@ -48,6 +55,12 @@ public final class EventReceiver: @unchecked Sendable {
             decodeNew(); return decoded
         }
     }
+    /// The typed events with when each was read (wall clock, s).
+    public var timedEvents: [(event: Event, arrival: Double)] {
+        lock.withLock {
+            decodeNew(); return Array(zip(decoded, decodedArrivals))
+        }
+    }
     /// Datagrams that were not valid events, with the reason.
     public var undecodable: [String] {
         lock.withLock {
@@ -62,6 +75,7 @@ public final class EventReceiver: @unchecked Sendable {
             decodedCount += 1
             do throws(EventDecodingError) {
                 decoded.append(try Event(decoding: text))
+                decodedArrivals.append(arrivals[decodedCount - 1])
             } catch {
                 failures.append("\(error): \(text)")
             }

@@ -43,6 +43,14 @@ public final class StreamingAnalyzer {
     /// Media seconds of audio pushed so far.
     public var elapsed: Double { Double(extractor.samplesReceived) / Double(features.sampleRate) }
 
+    /// Samples still to push before the next window comes out (0: the next push completes it).
+    public var samplesUntilNextWindow: Int {
+        // Frame f is analysed once the signal reaches its end: f * hop + n_fft, less the n_fft / 2 of
+        // left padding.
+        let needed = aggregator.nextWindowLastFrame * features.hopLength + features.nFFT / 2
+        return max(0, needed - extractor.samplesReceived)
+    }
+
     public func push(_ samples: UnsafeBufferPointer<Float>, onWindow: (WindowFeatures) -> Void) {
         extractor.push(samples) { frame in take(frame, onWindow) }
     }

@@ -85,6 +85,9 @@ public final class WindowAggregator {
         nextWindowEndFrame = framesPerWindow
     }
 
+    /// The index of the frame that completes the next window.
+    public var nextWindowLastFrame: Int { nextWindowEndFrame - 1 }
+
     /// Adds one frame; returns the window it completes, if any.
     ///
     /// A window is handed out as soon as its last frame is in, not when the next frame arrives:

@@ -1,0 +1,77 @@
+import EmotionCore
+import EmotionMedia
+import EmotionProtocol
+import EmotionTestSupport
+import EmotionTraffic
+import EmotionUDP
+import Foundation
+import Testing
+
+@Suite("the worker's read schedule: full passes every read interval, windows read promptly")
+struct ReadScheduleTests {
+    @Test("with a 500 ms read interval a window's verdict still leaves within a few ticks of its last packet")
+    func windowsAreReadPromptly() async throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let s = try InProcessService(eventPort: receiver.port) { c in c.readIntervalMilliseconds = 500 }
+        let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: s.directory.url)
+        let frames = try PayloadFrames(try AudioInput.load(clip), codec: .pcmu)
+        try await s.run { client in
+            let created = try await client.request(
+                "POST", "/v1/legs", body: #"{"call_id":"schedule","role":"customer","codec":"pcmu"}"#)
+            let legID = try #require(created.json["leg_id"] as? String)
+            let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
+            let destination = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+            // Real-time pace: packet k leaves at about `sentAt + 20k ms`.
+            let sentAt = Date().timeIntervalSince1970
+            _ = try await onThread { try RTPFileSender(frames: frames, destination: destination).run() }
+            #expect(receiver.wait(seconds: 10) { $0.filter { $0.legID == legID && $0.isEmotion }.count >= 4 })
+            _ = try await client.request("DELETE", "/v1/legs/\(legID)")
+            // Live windows only: those whose audio had all been sent before the leg was ended.
+            let latencies = receiver.timedEvents.compactMap { timed -> Double? in
+                guard timed.event.legID == legID, let reading = timed.event.emotion?.reading else { return nil }
+                let lastPacketSent = sentAt + reading.end - 0.02
+                return timed.arrival - lastPacketSent
+            }.sorted()
+            try #require(latencies.count >= 4, "\(latencies)")
+            // Read only by full passes, a window would wait 250 ms on average for its last packet.
+            let median = latencies[latencies.count / 2]
+            #expect(median < 0.15, "window latencies \(latencies)")
+        }
+    }
+
+    @Test("a leg read every 200 ms and sent a file 80 times faster than real time loses nothing at the socket")
+    func burstsAreReadEveryTick() async throws {
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let s = try InProcessService(eventPort: receiver.port) { c in c.readIntervalMilliseconds = 200 }
+        try await s.run { client in
+            let created = try await client.request(
+                "POST", "/v1/legs",
+                body: #"{"call_id":"burst","role":"customer","codec":"l16-16000","payload_type":98}"#)
+            let legID = try #require(created.json["leg_id"] as? String)
+            let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
+            let destination = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+            // 20 s of 16 kHz L16 in 0.25 s (a file sent at full speed): 200 ms of it is about 1.8 MB in
+            // the kernel, more than three times the leg's socket buffer (512 kB).
+            let sent = try await onThread { () throws -> Int in
+                let socket = try UDPSocket()
+                let payload = [UInt8](repeating: 0x10, count: 640)
+                var sent = 0
+                for i in 0..<1000 {
+                    let packet = RTPHeader.packet(
+                        payloadType: 98, marker: i == 0, sequence: UInt16(i), timestamp: UInt32(i * 320), ssrc: 7,
+                        payload: payload)
+                    if socket.send(packet, to: destination) { sent += 1 }
+                    if i % 40 == 39 { usleep(10_000) }
+                }
+                return sent
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            _ = try await client.request("DELETE", "/v1/legs/\(legID)")
+            let end = try #require(receiver.ended(legID))
+            #expect(sent == 1000)
+            #expect(end.rtp.received == 1000 && end.rtp.lost == 0, "\(end.rtp)")
+        }
+    }
+}
