@@ -27,7 +27,7 @@ public final class FrameFeatureExtractor {
     private let shapeDenominator: Float
     private let lowBandEnd: Int
     private let pitchLags: ClosedRange<Int>
-    private let windowAutocorrelation: UnsafeMutablePointer<Float>
+    private let inverseWindowAutocorrelation: UnsafeMutablePointer<Float>
 
     // MARK: Streaming state
     private let capacity: Int
@@ -55,6 +55,7 @@ public final class FrameFeatureExtractor {
     private let magnitude: UnsafeMutablePointer<Float>
     private let previousShape: UnsafeMutablePointer<Float>
     private let melEnergy: UnsafeMutablePointer<Float>  // mel bands in dB
+    private let melPower: UnsafeMutablePointer<Float>  // the same as power (floored at 1e-10)
     private let row: UnsafeMutablePointer<Float>
 
     public init(config: FeatureConfig = FeatureConfig()) throws(FeatureConfig.Invalid) {
@@ -122,7 +123,7 @@ public final class FrameFeatureExtractor {
             wacf[lag] = Float(s)
         }
         let w0 = max(wacf[0], .leastNormalMagnitude)
-        windowAutocorrelation = .copy(wacf.map { max($0 / w0, 1e-6) })
+        inverseWindowAutocorrelation = .copy(wacf.map { 1 / max($0 / w0, 1e-6) })
 
         fft = RealFFT(size: n)
         capacity = 2 * n + config.hopLength
@@ -131,14 +132,15 @@ public final class FrameFeatureExtractor {
         magnitude = .zeroed(bins)
         previousShape = .zeroed(bins)
         melEnergy = .zeroed(config.nMels)
+        melPower = .zeroed(config.nMels)
         row = .zeroed(FrameLayout.count)
         reset()
     }
 
     deinit {
         for p in [
-            window, frequencies, melWeights, chromaWeights, dct, shapeX, windowAutocorrelation,
-            buffer, power, magnitude, previousShape, melEnergy, row,
+            window, frequencies, melWeights, chromaWeights, dct, shapeX, inverseWindowAutocorrelation,
+            buffer, power, magnitude, previousShape, melEnergy, melPower, row,
         ] { p.deallocate() }
         melStart.deallocate()
         melLength.deallocate()
@@ -283,9 +285,10 @@ public final class FrameFeatureExtractor {
     private func melAndMFCC() {
         let nMels = config.nMels
         for m in 0..<nMels {
-            let e = VectorMath.dot(melWeights + melOffset[m], power + melStart[m], melLength[m])
-            // power_to_db(M, ref=1, amin=1e-10, top_db=None)
-            melEnergy[m] = 10 * log10(max(e, 1e-10))
+            let e = max(VectorMath.dot(melWeights + melOffset[m], power + melStart[m], melLength[m]), 1e-10)
+            // power_to_db(M, ref=1, amin=1e-10, top_db=None); the power itself is kept for the shape.
+            melPower[m] = e
+            melEnergy[m] = 10 * log10(e)
         }
         for c in 0..<FeatureConfig.mfccCount {
             row[FrameLayout.mfcc.lowerBound + c] = VectorMath.dot(dct + c * nMels, melEnergy, nMels)
@@ -326,7 +329,7 @@ public final class FrameFeatureExtractor {
         for (j, m) in shapeBands.enumerated() {
             let db = melEnergy[m]
             dbSum += db
-            linearSum += pow(10, db / 10)
+            linearSum += melPower[m]
             numerator += shapeX[j] * db
         }
         let count = Float(shapeBands.count)
@@ -374,7 +377,8 @@ public final class FrameFeatureExtractor {
         transform.inverseTransform()
         let acf = transform.input
         let zero = acf[0]
-        @inline(__always) func r(_ lag: Int) -> Float { acf[lag] / zero / windowAutocorrelation[lag] }
+        let inverseZero = 1 / zero
+        @inline(__always) func r(_ lag: Int) -> Float { acf[lag] * inverseZero * inverseWindowAutocorrelation[lag] }
 
         var bestLag = 0
         var best: Float = 0
