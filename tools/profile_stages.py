@@ -14,7 +14,7 @@ STAGES = [
     ("model", r"FrameNetStream|FrameNet|Network|ModelRunner|sgemm|openblas|EmotionModel|UpsetCalibration|ClipPredictor|ThreadScratch"),
     ("window stats", r"WindowVector|WindowAggregator|LegBaseline"),
     ("features", r"FrameFeatureExtractor|fftw|FrameNetInputs|StreamingAnalyzer|RealFFT"),
-    ("decode", r"g711|PayloadDecoder|G711|opus_|Opus|PCM.*toFloat|plc_|conceal"),
+    ("decode", r"g711|PayloadDecoder|G711|opus_|Opus|PCM.*toFloat|plc_|conceal|libopus|libspandsp"),
     ("decisions", r"LegDecisions|LegMood"),
     ("publish", r"EventPublisher|EventTimestamp|JSON|Event\.|sendto|sendmsg|LiveLeg.*publish|LiveLeg.*send"),
     ("receive", r"ortp|rtp_session|msgb|recvmsg|recvfrom|RTPReceiveSession|epoll|LegPipeline|RTPWorker|LiveLeg|StreamInbox|ReceptionStatistics|udp_|sock_|skb"),
