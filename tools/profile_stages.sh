@@ -3,6 +3,7 @@
 # decisions, publishing), in ms of CPU per leg-second: the service and `loadgen` on loopback as in
 # tools/bench_live.sh, perf sampling the service's threads for PROFILE_SECONDS in the steady middle.
 #   PROFILE_LEGS=800 PROFILE_CODEC=pcmu tools/profile_stages.sh
+# PROFILE_STREAM=twilio streams the legs over /v1/stream/twilio instead of RTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
@@ -21,6 +22,7 @@ printf 'rtp:\n  max_legs: 20000\n' > "$work/config.yaml"
 pid=$!
 for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN" loadgen --legs "$LEGS" --duration $((SECONDS_PROFILED + 15)) --codec "$CODEC" --via-api "http://$HTTP" \
+  ${PROFILE_STREAM:+--stream "$PROFILE_STREAM"} \
   --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' > "$work/bench" &
 gen=$!
 sleep 10  # past the staggered starts
