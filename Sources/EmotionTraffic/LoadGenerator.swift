@@ -205,7 +205,7 @@ public struct LoadGenerator {
         var lags: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         let ticks = Int(options.duration * 1000) + 1000
-        listener?.setStart(Date().timeIntervalSince1970, legs: n)
+        listener?.setStart(Double(start) / 1e9, legs: n)
         for tick in 0..<ticks {
             let due = start + UInt64(tick) * 1_000_000
             let now = DispatchTime.now().uptimeNanoseconds

@@ -59,7 +59,7 @@ extension LoadGenerator {
         var frame = [Int](repeating: 0, count: n)
         var lags: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
-        listener?.setStart(Date().timeIntervalSince1970, legs: n)
+        listener?.setStart(Double(start) / 1e9, legs: n)
         for tick in 0..<(Int(options.duration * 1000) + 1000) {
             let due = start + UInt64(tick) * 1_000_000
             let now = DispatchTime.now().uptimeNanoseconds
