@@ -16,8 +16,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
 LOADGEN_BIN=${LOADGEN_BIN:-$BIN}
 SECONDS_PER_STEP=${BENCH_SECONDS:-30}
-HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
-EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+. tools/lib/load_service.sh
 if [ -z "${BENCH_STEPS:-}" ]; then
   BENCH_STEPS=""
   for n in ${BENCH_LEGS:-"100 500 1000 2000 3000"}; do
@@ -35,10 +34,7 @@ row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %8s %11s %13s\n' "$@"; }
 row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms kB/leg socket_drops queue_overflow
 for step in $BENCH_STEPS; do
   IFS=: read -r n codec stream <<< "$step"
-  "$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
-    --config "$config" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &
-  pid=$!
-  for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  start_service "$config" --event-log none
   line=$("$LOADGEN_BIN" loadgen --legs "$n" --duration "$SECONDS_PER_STEP" --codec "$codec" --via-api "http://$HTTP" \
            ${stream:+--stream "$stream"} \
            --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' || true)

@@ -11,17 +11,13 @@ BIN=${BIN:-.build/release/emotiontap}
 LEGS=${SIPP_LEGS:-300}
 HOLD=${SIPP_HOLD_S:-40}
 SIP_PORT=${SIPP_SIP_PORT:-15070}
-HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
-EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+. tools/lib/load_service.sh
 command -v sipp >/dev/null || { echo "bench_sipp: needs sipp (apt-get install sip-tester)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 cp config/samples/sample-call.wav "$work/call.wav"
 printf 'rtp:\n  max_legs: 20000\n' > "$work/config.yaml"
-"$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --sip "127.0.0.1:$SIP_PORT" --event-target "$EVENTS" \
-  --event-log none --log-level error --config "$work/config.yaml" &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_service "$work/config.yaml" --sip "127.0.0.1:$SIP_PORT" --event-log none
 # All calls up within about 5 s; then the steady window.
 rate=$(( LEGS / 5 + 1 ))
 scenario=$PWD/sip-examples/siprec/siprec-load.xml

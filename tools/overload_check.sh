@@ -13,17 +13,13 @@ OVER_S=${OVERLOAD_SECONDS:-60}
 CALM=${RECOVER_LEGS:-400}
 CALM_S=${RECOVER_SECONDS:-20}
 MAX_KB=${OVERLOAD_MAX_KB_PER_LEG:-250}
-HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
-EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+. tools/lib/load_service.sh
 config=$(mktemp)
 samples=$(mktemp)
 trap 'rm -f "$config" "$samples"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$config"
 
-"$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
-  --config "$config" &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_service "$config" --event-log none
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
 metric() { curl -s "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 get() { printf '%s' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }

@@ -10,17 +10,13 @@ BIN=${BIN:-.build/release/emotiontap}
 LEGS=${PROFILE_LEGS:-800}
 CODEC=${PROFILE_CODEC:-pcmu}
 SECONDS_PROFILED=${PROFILE_SECONDS:-10}
-HTTP=127.0.0.1:${BENCH_HTTP_PORT:-8488}
-EVENTS=127.0.0.1:${BENCH_EVENTS_PORT:-9499}
+. tools/lib/load_service.sh
 command -v perf >/dev/null || { echo "profile_stages: needs perf (apt-get install linux-perf)"; exit 1; }
 work=$(mktemp -d)
 # PROFILE_KEEP=FILE keeps the perf data there (for perf report).
 trap '[ -n "${PROFILE_KEEP:-}" ] && cp "$work/perf.data" "$PROFILE_KEEP"; rm -rf "$work"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$work/config.yaml"
-"$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log none --log-level error \
-  --config "$work/config.yaml" ${BENCH_MODEL:+--model "$BENCH_MODEL"} &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_service "$work/config.yaml" --event-log none
 "$BIN" loadgen --legs "$LEGS" --duration $((SECONDS_PROFILED + 15)) --codec "$CODEC" --via-api "http://$HTTP" \
   ${PROFILE_STREAM:+--stream "$PROFILE_STREAM"} \
   --listen "$EVENTS" --report-pid "$pid" 2>/dev/null | grep '^bench:' > "$work/bench" &

@@ -12,15 +12,13 @@ LOSS=${SOAK_LOSS:-0.05}
 MALFORMED=${SOAK_MALFORMED:-0.01}
 HTTP=127.0.0.1:${SOAK_HTTP_PORT:-8489}
 EVENTS=127.0.0.1:${SOAK_EVENTS_PORT:-9497}
+. tools/lib/load_service.sh
 SAMPLE_EVERY=$(( SECONDS_TOTAL >= 300 ? 30 : (SECONDS_TOTAL >= 20 ? SECONDS_TOTAL / 10 : 1) ))
 
 workdir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 printf 'rtp:\n  max_legs: %d\n' $((LEGS + 100)) > "$workdir/config.yaml"
-"$BIN" serve --http "$HTTP" --rtp-ports 30000-39999 --event-target "$EVENTS" --event-log "$workdir/events.jsonl" \
-  --log-level error --config "$workdir/config.yaml" 2>"$workdir/service.log" &
-pid=$!
-for _ in $(seq 1 100); do curl -sf "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_service "$workdir/config.yaml" --event-log "$workdir/events.jsonl" 2>"$workdir/service.log"
 
 echo "soak: $LEGS legs, $SECONDS_TOTAL s, loss $LOSS, hostile packets after $MALFORMED of packets, RSS sampled every $SAMPLE_EVERY s"
 "$BIN" loadgen --legs "$LEGS" --duration "$SECONDS_TOTAL" --loss "$LOSS" --malformed "$MALFORMED" --via-api "http://$HTTP" \

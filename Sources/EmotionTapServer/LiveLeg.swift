@@ -101,14 +101,8 @@ final class LiveLeg: @unchecked Sendable {
         var shedSamples = 0
     }
 
-    /// The worker's schedule for this leg (the worker's alone): when to read it ahead of the next full
-    /// pass (its next window's last audio is due then), and whether it is on the worker's prompt list.
-    var promptAt = Double.infinity
-    var onPromptList = false
-    /// Read every tick until then (a new leg, or one whose packets came in a burst).
-    var hotUntil = 0.0
-    /// When the worker last read this leg (wall clock, s): what a burst is measured against.
-    var lastReadAt = 0.0
+    /// This leg's place in its worker's read schedule (the worker's alone).
+    var schedule = LegReadSchedule()
 
     @discardableResult
     func drain(now: Double) -> Read {

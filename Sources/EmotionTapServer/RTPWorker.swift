@@ -174,9 +174,8 @@ final class RTPWorker: @unchecked Sendable {
                 let fd = Int(ready[i])
                 if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
                     let now = Self.wallClock()
-                    let read = leg.drain(now: now)
-                    take(read, into: &load)
-                    if read.packets > 0 { schedule(leg, after: read, now: now) }
+                    let read = self.read(leg, now: now, into: &load)
+                    if read.packets > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
                 }
                 // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
                 if i % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
@@ -190,61 +189,56 @@ final class RTPWorker: @unchecked Sendable {
         }
     }
 
+    /// Reads a leg, notes how late its audio was and whether it came in a burst.
+    private func read(_ leg: LiveLeg, now: Double, into load: inout WorkerLoad) -> LiveLeg.Read {
+        let read = leg.drain(now: now)
+        take(read, into: &load)
+        leg.schedule.noteRead(packets: read.packets, at: now)
+        return read
+    }
+
     /// After a full pass read a leg: on the prompt list when its audio comes faster than real time
     /// (a burst that would overflow its socket before the next pass), or when its next window's last
     /// audio should arrive before the next pass (read from a tick before then, its verdict waits at
     /// most a tick, not a read interval).
-    private func schedule(_ leg: LiveLeg, after read: LiveLeg.Read, now: Double) {
-        if isBurst(read, of: leg, now: now) { leg.hotUntil = now + Self.hotSeconds }
-        leg.lastReadAt = now
-        guard !leg.onPromptList else { return }
-        let until = leg.pipeline.secondsUntilNextWindow
-        if now < leg.hotUntil {
-            leg.promptAt = now
-        } else if until < readInterval {
-            leg.promptAt = read.newestArrival + until - Self.tick
+    private func enlistIfDue(_ leg: LiveLeg, after read: LiveLeg.Read, now: Double) {
+        if leg.schedule.isHot(at: now) {
+            enlist(leg, from: now)
         } else {
-            return
+            let until = leg.pipeline.secondsUntilNextWindow
+            if until < readInterval { enlist(leg, from: read.newestArrival + until - Self.tick) }
         }
-        leg.onPromptList = true
+    }
+
+    private func enlist(_ leg: LiveLeg, from time: Double) {
+        leg.schedule.promptAt = time
+        leg.schedule.onPromptList = true
         prompt.append(leg)
     }
 
-    /// More packets than `burstPacketsPerSecond` since the leg's previous read.
-    @inline(__always)
-    private func isBurst(_ read: LiveLeg.Read, of leg: LiveLeg, now: Double) -> Bool {
-        Double(read.packets) > Self.burstPacketsPerSecond * max(now - leg.lastReadAt, Self.tick)
+    private func delist(at i: Int) {
+        prompt[i].schedule.onPromptList = false
+        prompt[i].schedule.promptAt = .infinity
+        prompt.swapAt(i, prompt.count - 1)
+        prompt.removeLast()
     }
 
     /// Reads the prompt list's legs that are due: hot ones every tick, the others from their
     /// `promptAt`. A leg leaves the list once it is neither hot nor waiting for a window's last packet
     /// (its window is out, or its audio stopped coming); the full passes read it as before.
     private func readPrompt(into load: inout WorkerLoad) {
-        var i = prompt.count - 1
         let now = Self.wallClock()
-        while i >= 0 {
+        for i in prompt.indices.reversed() {
             let leg = prompt[i]
-            let hot = now < leg.hotUntil
-            if hot || (now >= leg.promptAt && leg.pipeline.secondsUntilNextWindow < readInterval) {
-                let read = leg.drain(now: now)
-                take(read, into: &load)
-                if isBurst(read, of: leg, now: now) { leg.hotUntil = now + Self.hotSeconds }
-                leg.lastReadAt = now
+            let wasHot = leg.schedule.isHot(at: now)
+            if wasHot || (now >= leg.schedule.promptAt && leg.pipeline.secondsUntilNextWindow < readInterval) {
+                _ = read(leg, now: now, into: &load)
             }
-            var keep = now < leg.hotUntil
-            if !keep {
-                let until = leg.pipeline.secondsUntilNextWindow
-                // A leg that just cooled was read every tick: its window's last packet is due in `until`.
-                if hot, until < readInterval { leg.promptAt = now + until - Self.tick }
-                keep = until < readInterval && now - leg.promptAt <= Self.promptPatience
-            }
-            if !keep {
-                leg.onPromptList = false
-                leg.promptAt = .infinity
-                prompt.swapAt(i, prompt.count - 1)
-                prompt.removeLast()
-            }
-            i -= 1
+            guard !leg.schedule.isHot(at: now) else { continue }
+            let until = leg.pipeline.secondsUntilNextWindow
+            // A leg that just cooled was read every tick: its window's last packet is due in `until`.
+            if wasHot, until < readInterval { leg.schedule.promptAt = now + until - Self.tick }
+            if until >= readInterval || now - leg.schedule.promptAt > Self.promptPatience { delist(at: i) }
         }
     }
 
@@ -256,12 +250,6 @@ final class RTPWorker: @unchecked Sendable {
 
     /// How long (s) a prompt-listed leg is read every tick when its audio does not come.
     static let promptPatience = 0.25
-
-    /// A leg whose packets come faster than this (four times a 20 ms stream, twice a 10 ms one) is
-    /// bursting: a sender catching up, or one sending a file at full speed. It is read every tick for
-    /// `hotSeconds` after, as new legs are, so that its socket does not overflow between passes.
-    static let burstPacketsPerSecond = 200.0
-    static let hotSeconds = 1.0
 
     /// How often (s) every leg with audio waiting is read (`rtp.read_interval_ms`).
     private let readInterval: Double
@@ -312,11 +300,8 @@ final class RTPWorker: @unchecked Sendable {
         // tick until its pace is known: a sender may start with a burst.
         let now = Self.wallClock()
         shedSamples += Double(leg.drain(now: now).shedSamples)
-        leg.lastReadAt = now
-        leg.hotUntil = now + Self.hotSeconds
-        leg.promptAt = now
-        leg.onPromptList = true
-        prompt.append(leg)
+        leg.schedule.startHot(at: now)
+        enlist(leg, from: now)
     }
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
@@ -325,10 +310,7 @@ final class RTPWorker: @unchecked Sendable {
         leg.end(reason: reason, now: now)
         legs[fd] = nil
         legsByDescriptor[Int(fd)] = nil
-        if leg.onPromptList, let i = prompt.firstIndex(where: { $0 === leg }) {
-            prompt.remove(at: i)
-            leg.onPromptList = false
-        }
+        if leg.schedule.onPromptList, let i = prompt.firstIndex(where: { $0 === leg }) { delist(at: i) }
         lock.withLock { assigned -= 1 }
         endedSinceTrim += 1
         onEnded(leg)
@@ -360,5 +342,38 @@ struct WorkerLoad {
         busy = 0
         oldestDelay = 0
         return (min(1000, permille), backlog)
+    }
+}
+
+/// A leg's place in its worker's read schedule.
+struct LegReadSchedule {
+    /// Read every tick until then: a new leg, or one whose packets came in a burst.
+    private(set) var hotUntil = 0.0
+    /// When the worker last read the leg: what a burst is measured against.
+    private(set) var lastReadAt = 0.0
+    /// On the worker's prompt list, to be read every tick from `promptAt`.
+    var onPromptList = false
+    var promptAt = Double.infinity
+
+    /// A leg whose packets come faster than this (four times a 20 ms stream, twice a 10 ms one) is
+    /// bursting: a sender catching up, or one sending a file at full speed. It is read every tick for
+    /// `hotSeconds` after, as new legs are, so that its socket does not overflow between passes.
+    static let burstPacketsPerSecond = 200.0
+    static let hotSeconds = 1.0
+
+    func isHot(at now: Double) -> Bool { now < hotUntil }
+
+    /// A new leg is read every tick until its pace is known: a sender may start with a burst.
+    mutating func startHot(at now: Double) {
+        lastReadAt = now
+        hotUntil = now + Self.hotSeconds
+    }
+
+    /// A read of `packets` at `now`: more than `burstPacketsPerSecond` since the last read makes the leg hot.
+    mutating func noteRead(packets: Int, at now: Double) {
+        if Double(packets) > Self.burstPacketsPerSecond * max(now - lastReadAt, RTPWorker.tick) {
+            hotUntil = now + Self.hotSeconds
+        }
+        lastReadAt = now
     }
 }

@@ -7,8 +7,25 @@ import EmotionUDP
 import Foundation
 import Testing
 
+@testable import EmotionTapServer
+
 @Suite("the worker's read schedule: full passes every read interval, windows read promptly")
 struct ReadScheduleTests {
+    @Test("a new leg is hot for a second; packets faster than 200 a second make a leg hot again")
+    func burstRule() {
+        var schedule = LegReadSchedule()
+        schedule.startHot(at: 100)
+        #expect(schedule.isHot(at: 100.9) && !schedule.isHot(at: 101.1))
+        schedule.noteRead(packets: 5, at: 101.2)  // 5 packets in 1.2 s: paced
+        #expect(!schedule.isHot(at: 101.2))
+        schedule.noteRead(packets: 5, at: 101.3)  // 50 a second
+        #expect(!schedule.isHot(at: 101.3))
+        schedule.noteRead(packets: 40, at: 101.4)  // 400 a second
+        #expect(schedule.isHot(at: 102.3) && !schedule.isHot(at: 102.5))
+        schedule.noteRead(packets: 3, at: 101.401)  // 3 within a tick: counted over the tick, 300 a second
+        #expect(schedule.isHot(at: 102.4))
+    }
+
     @Test("with a 500 ms read interval a window's verdict still leaves within a few ticks of its last packet")
     func windowsAreReadPromptly() async throws {
         let receiver = try EventReceiver()
