@@ -57,4 +57,144 @@ static inline int et_rtp_session_trim_buffers(RtpSession *s, int keep) {
     msgb_allocator_init(a);
     return n;
 }
+// Batched reads: an endpoint transport under oRTP's meta transport that takes up to ET_BATCH datagrams
+// from the socket with one recvmmsg(2) and hands them to oRTP one at a time, as oRTP's own read would
+// (payload into the buffer, sender address, SO_TIMESTAMP arrival time). oRTP reads until a read would
+// block; a short batch means the socket was empty, so the read after its last datagram answers EAGAIN
+// without a syscall. A steady leg read every 100 ms costs one syscall per read instead of one per packet
+// and one more. The batch memory is the draining thread's (et_recv_endpoint_begin), not the leg's.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define ET_BATCH 16
+/// struct mmsghdr without _GNU_SOURCE (same layout as the kernel's).
+struct et_rtp_mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
+
+typedef struct et_recv_batch {
+    struct et_rtp_mmsghdr msgs[ET_BATCH];
+    struct iovec iov[ET_BATCH];
+    struct sockaddr_storage names[ET_BATCH];
+    uint64_t control[ET_BATCH][8];
+    uint8_t data[ET_BATCH][UDP_MAX_SIZE];
+} et_recv_batch;
+
+typedef struct et_recv_endpoint {
+    int fd;
+    et_recv_batch *batch;  // the draining thread's; NULL outside a drain (then each read is one recvmsg)
+    int next, count, more;
+    uint64_t syscalls;     // reads of the socket (recvmmsg or recvmsg), for tests and diagnostics
+} et_recv_endpoint;
+
+static inline et_recv_batch *et_recv_batch_new(void) { return (et_recv_batch *)calloc(1, sizeof(et_recv_batch)); }
+static inline void et_recv_batch_free(et_recv_batch *b) { free(b); }
+
+static inline void et_copy_timestamp(struct msghdr *h, mblk_t *msg) {
+    msg->timestamp.tv_sec = 0;
+    msg->timestamp.tv_usec = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP) {
+            memcpy(&msg->timestamp, CMSG_DATA(c), sizeof(struct timeval));
+        }
+    }
+}
+
+static inline int et_recv_endpoint_recvfrom(RtpTransport *t, mblk_t *msg, int flags, struct sockaddr *from,
+                                            socklen_t *fromlen) {
+    et_recv_endpoint *e = (et_recv_endpoint *)t->data;
+    size_t room = (size_t)(dblk_lim(msg->b_datap) - msg->b_wptr);
+    et_recv_batch *b = e->batch;
+    if (b == NULL) {
+        uint64_t control[8];
+        struct iovec iov = { msg->b_wptr, room };
+        struct msghdr h = {0};
+        h.msg_name = from; h.msg_namelen = fromlen ? *fromlen : 0;
+        h.msg_iov = &iov; h.msg_iovlen = 1;
+        h.msg_control = control; h.msg_controllen = sizeof control;
+        e->syscalls++;
+        ssize_t n = recvmsg(e->fd, &h, flags | MSG_DONTWAIT);
+        if (n < 0) return -1;
+        if (fromlen) *fromlen = h.msg_namelen;
+        et_copy_timestamp(&h, msg);
+        return (int)n;
+    }
+    if (e->next == e->count) {
+        if (!e->more) { errno = EAGAIN; return -1; }
+        for (int i = 0; i < ET_BATCH; i++) {
+            struct msghdr *h = &b->msgs[i].msg_hdr;
+            b->iov[i].iov_base = b->data[i];
+            b->iov[i].iov_len = UDP_MAX_SIZE;
+            h->msg_name = &b->names[i]; h->msg_namelen = sizeof b->names[i];
+            h->msg_iov = &b->iov[i]; h->msg_iovlen = 1;
+            h->msg_control = b->control[i]; h->msg_controllen = sizeof b->control[i];
+            h->msg_flags = 0;
+            b->msgs[i].msg_len = 0;
+        }
+        e->syscalls++;
+        long n = syscall(SYS_recvmmsg, e->fd, b->msgs, (unsigned int)ET_BATCH, MSG_DONTWAIT, NULL);
+        e->next = 0;
+        if (n <= 0) { e->count = 0; e->more = 0; return -1; }
+        e->count = (int)n;
+        e->more = n == ET_BATCH;
+    }
+    int i = e->next++;
+    struct msghdr *h = &b->msgs[i].msg_hdr;
+    size_t length = b->msgs[i].msg_len;
+    if (length > room) length = room;
+    memcpy(msg->b_wptr, b->data[i], length);
+    if (from && fromlen) {
+        socklen_t n = h->msg_namelen < *fromlen ? h->msg_namelen : *fromlen;
+        memcpy(from, h->msg_name, n);
+        *fromlen = n;
+    }
+    et_copy_timestamp(h, msg);
+    return (int)length;
+}
+
+static inline ortp_socket_t et_recv_endpoint_getsocket(RtpTransport *t) { return ((et_recv_endpoint *)t->data)->fd; }
+static inline int et_recv_endpoint_sendto(RtpTransport *t, mblk_t *msg, int flags, const struct sockaddr *to,
+                                          socklen_t tolen) {
+    (void)t; (void)msg; (void)flags; (void)to; (void)tolen;
+    errno = EOPNOTSUPP;  // receive-only
+    return -1;
+}
+static inline void et_recv_endpoint_close(RtpTransport *t) { (void)t; }  // oRTP closes the socket itself
+static inline void et_recv_endpoint_destroy(RtpTransport *t) {
+    free(t->data);
+    free(t);
+}
+
+/// Puts the batched endpoint under the session's RTP meta transport (after binding: it reads the bound
+/// socket). Returns its state, owned by the transport (freed with the session), or NULL.
+static inline et_recv_endpoint *et_rtp_session_install_batch_endpoint(RtpSession *s) {
+    RtpTransport *meta = NULL;
+    rtp_session_get_transports(s, &meta, NULL);
+    if (meta == NULL || meta_rtp_transport_get_endpoint(meta) != NULL) return NULL;
+    RtpTransport *t = (RtpTransport *)calloc(1, sizeof(RtpTransport));
+    et_recv_endpoint *e = (et_recv_endpoint *)calloc(1, sizeof(et_recv_endpoint));
+    if (t == NULL || e == NULL) { free(t); free(e); return NULL; }
+    e->fd = s->rtp.gs.socket;
+    t->data = e;
+    t->session = s;
+    t->t_getsocket = et_recv_endpoint_getsocket;
+    t->t_sendto = et_recv_endpoint_sendto;
+    t->t_recvfrom = et_recv_endpoint_recvfrom;
+    t->t_close = et_recv_endpoint_close;
+    t->t_destroy = et_recv_endpoint_destroy;
+    meta_rtp_transport_set_endpoint(meta, t);
+    return e;
+}
+
+/// A drain begins: reads go through `batch` until et_recv_endpoint_end.
+static inline void et_recv_endpoint_begin(et_recv_endpoint *e, et_recv_batch *b) {
+    e->batch = b; e->next = 0; e->count = 0; e->more = 1;
+}
+/// The next read goes to the socket again (the last short batch said it was empty then; more may have come).
+static inline void et_recv_endpoint_rearm(et_recv_endpoint *e) { if (e->next == e->count) e->more = 1; }
+/// Datagrams read from the socket but not yet handed to oRTP (a read oRTP cut short holds some).
+static inline int et_recv_endpoint_pending(const et_recv_endpoint *e) { return e->count - e->next; }
+static inline void et_recv_endpoint_end(et_recv_endpoint *e) { e->batch = NULL; e->next = 0; e->count = 0; }
 #endif

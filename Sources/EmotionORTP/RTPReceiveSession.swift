@@ -17,6 +17,10 @@ public final class RTPReceiveSession {
     public let port: Int
     private let session: UnsafeMutablePointer<RtpSession>
     private var userTimestamp: UInt32 = 0
+    /// The batched reader under oRTP's transport (see the shim), owned by the session.
+    private let endpoint: UnsafeMutablePointer<et_recv_endpoint>
+    /// Reads of the socket so far (one recvmmsg takes up to 16 datagrams).
+    public var socketReads: UInt64 { endpoint.pointee.syscalls }
     /// oRTP's RTCP transport, parked while RTCP is off (see the shim).
     private let rtcpTransport: UnsafeMutablePointer<RtpTransport>?
 
@@ -91,6 +95,11 @@ public final class RTPReceiveSession {
                 throw RTPSessionError(description: "SRTP: oRTP has no RTP transport to decrypt on")
             }
         }
+        guard let endpoint = et_rtp_session_install_batch_endpoint(s) else {
+            rtp_session_destroy(s)
+            throw RTPSessionError(description: "oRTP has no RTP transport to read through")
+        }
+        self.endpoint = endpoint
         rtcpTransport = et_rtp_session_detach_rtcp(s)
         self.srtp = srtpSession
         srtpCounter = counter
@@ -128,34 +137,60 @@ public final class RTPReceiveSession {
     public var libraryStatistics: rtp_stats_t { rtp_session_get_stats(session).pointee }
 
     /// Hands every packet queued on the socket to `handler`, in sequence order; returns how many.
-    /// Each ask makes oRTP read the socket until it would block, so one ask takes in everything that
-    /// arrived; asking again only when oRTP still holds packets saves a recvmsg per wake.
+    /// oRTP reads the socket (through the batched endpoint: up to 16 datagrams per recvmmsg) only when the
+    /// user timestamp moves forward, and then until a read would block: so the timestamp moves once per
+    /// drain, and again only when a read was cut short. Asking per packet with a new timestamp cost one
+    /// recvmsg (EAGAIN) per packet after the first. A drain working through a backlog reads again after
+    /// every 16 packets, as the handler's work lets more pile up: a sender at full speed must not overflow
+    /// the socket (about 230 wideband packets) while the leg analyses what came before.
     @discardableResult
     public func drain(_ handler: (RTPPacket) -> Void) -> Int {
-        var count = 0, retries = 0
+        var count = 0, retries = 0, sinceRead = 0, rereads = 0
+        /// Whether the drain goes on: oRTP holds more, or a backlog is due another read of the socket.
+        func goesOn() -> Bool {
+            sinceRead += 1
+            if sinceRead >= ET_BATCH, rereads < Self.maxRereads {
+                rereads += 1
+                sinceRead = 0
+                et_recv_endpoint_rearm(endpoint)
+                userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
+                return true
+            }
+            return et_rtp_session_queued(session) > 0 || et_recv_endpoint_pending(endpoint) > 0
+        }
         srtpCounter.seenByDrain = srtpCounter.failed
         if jitterBufferMilliseconds > 0 {
             // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
             userTimestamp = UInt32(truncatingIfNeeded: Int64((Self.wallClock() - clockStart) * clockRate))
+        } else {
+            userTimestamp &+= 160
         }
+        et_recv_endpoint_begin(endpoint, ReceiveBatch.current)
+        defer { et_recv_endpoint_end(endpoint) }
         while true {
-            // oRTP reads the socket only when the user timestamp moves forward.
-            if jitterBufferMilliseconds == 0 { userTimestamp &+= 160 }
             guard let message = rtp_session_recvm_with_ts(session, userTimestamp) else {
-                // A datagram that fails SRTP ends oRTP's read of the socket for that ask: ask again
-                // (bounded) so the good packets behind it are not left waiting for the next wake.
-                if srtp != nil, srtpCounter.failed != srtpCounter.seenByDrain, retries < Self.maxSRTPRetries {
-                    srtpCounter.seenByDrain = srtpCounter.failed
-                    retries += 1
-                    continue
+                // oRTP ends its read at a datagram it does not take (one that fails SRTP, an empty one):
+                // ask again (bounded, with the clock moved on so that oRTP reads) so the datagrams behind
+                // it, already in the batch or still on the socket, are not left waiting for the next wake.
+                let cutShort =
+                    et_recv_endpoint_pending(endpoint) > 0
+                    || (srtp != nil && srtpCounter.failed != srtpCounter.seenByDrain)
+                guard cutShort else { break }
+                guard retries < Self.maxRetries else {
+                    // A flood of bad datagrams: the ones read with it are dropped with it.
+                    malformed &+= UInt64(et_recv_endpoint_pending(endpoint))
+                    break
                 }
-                break
+                srtpCounter.seenByDrain = srtpCounter.failed
+                retries += 1
+                userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
+                continue
             }
             defer { freemsg(message) }
             guard let payload = Self.payload(of: message, receiveBufferSize: Self.receiveBufferSize) else {
                 malformed &+= 1
-                if et_rtp_session_queued(session) == 0 { break }
-                continue
+                if goesOn() { continue }
+                break
             }
             // Read the fields in place: copying the whole mblk_t (with its sockaddr_storage) per packet is waste.
             var ip: UInt32 = 0, port: UInt16 = 0
@@ -180,7 +215,7 @@ public final class RTPReceiveSession {
             followClock(of: packet.payloadType)
             handler(packet)
             count += 1
-            if et_rtp_session_queued(session) == 0 { break }
+            if !goesOn() { break }
         }
         // After a backlog, give back the buffers it took (at steady pace a leg uses two or three).
         if count > Self.keptBuffers { et_rtp_session_trim_buffers(session, Int32(Self.keptBuffers)) }
@@ -233,9 +268,12 @@ public final class RTPReceiveSession {
     nonisolated(unsafe) private static var profiles: [UInt8: UnsafeMutablePointer<RtpProfile>] = [:]
     private static let profileLock = NSLock()
 
-    /// Asks after an SRTP failure per drain: a flood of bad packets costs this many reads per wake at
+    /// Asks after a read cut short per drain: a flood of bad datagrams costs this many asks per wake at
     /// most (epoll wakes again while the socket holds more).
-    static let maxSRTPRetries = 64
+    static let maxRetries = 64
+    /// Reads of the socket per drain after the first while a backlog lasts (16 packets each): about 20 s of
+    /// G.711, after which the leg waits for its next turn like the others.
+    static let maxRereads = 64
 
     /// oRTP reads each datagram into a buffer of this many bytes; a longer one arrives cut short.
     public static let receiveBufferSize = Int(UDP_MAX_SIZE)
@@ -255,5 +293,24 @@ public final class RTPReceiveSession {
         }
         return RTPHeader.payload(
             of: UnsafeRawBufferPointer(start: base, count: max(0, end - base)), receiveBufferSize: receiveBufferSize)
+    }
+}
+
+/// The draining thread's batch of datagrams (about 26 kB, one per thread, kept until the thread exits): a
+/// leg's socket is read into it and oRTP takes each datagram from it, so no leg holds one.
+enum ReceiveBatch {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            et_recv_batch_free(raw?.assumingMemoryBound(to: et_recv_batch.self))
+        }
+        return key
+    }()
+
+    static var current: UnsafeMutablePointer<et_recv_batch> {
+        if let raw = pthread_getspecific(key) { return raw.assumingMemoryBound(to: et_recv_batch.self) }
+        guard let batch = et_recv_batch_new() else { fatalError("out of memory for a receive batch") }
+        pthread_setspecific(key, batch)
+        return batch
     }
 }

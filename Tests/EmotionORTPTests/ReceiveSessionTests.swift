@@ -113,6 +113,67 @@ struct ReceiveSessionTests {
         #expect(session.libraryStatistics.packet_recv == 30, "oRTP never saw the forged datagrams")
     }
 
+    @Test(
+        "a backlog is read 16 datagrams per syscall, past an empty datagram, with the kernel's arrival times and the sender's address"
+    )
+    func batchedReads() throws {
+        let (session, sender, to) = try Self.loopbackLeg()
+        // The kernel turns receive timestamps on for the first socket that asks a moment later (from a
+        // work queue); until then a datagram is stamped when it is read.
+        Thread.sleep(forTimeInterval: 0.05)
+        let payload = [UInt8](repeating: 0xFF, count: 160)
+        let sentAt = Date().timeIntervalSince1970
+        for seq: UInt16 in 0..<40 {
+            sender.send(
+                RTPHeader.packet(
+                    payloadType: 0, marker: false, sequence: 500 + seq, timestamp: UInt32(seq) * 160, ssrc: 0xC0DE,
+                    payload: payload), to: to)
+            // An empty datagram ends oRTP's read of the socket: the drain must go on past it.
+            if seq == 20 { sender.send([], to: to) }
+        }
+        Thread.sleep(forTimeInterval: 0.1)
+        let drainedAt = Date().timeIntervalSince1970
+        // A packet's payload and source point into oRTP's buffer: take what is needed inside the handler.
+        var seen: [(sequenceNumber: UInt16, arrival: Double, source: String?)] = []
+        session.drain { seen.append(($0.sequenceNumber, $0.arrival, $0.source.text)) }
+        #expect(seen.map(\.sequenceNumber) == Array(500..<540), "every packet in one drain")
+        // 41 datagrams: 16 + 16 + 9, the short third batch says the socket is empty (no read for EAGAIN);
+        // then, after a backlog, one more read for what came while the handler worked (nothing here).
+        #expect(session.socketReads == 4)
+        // Arrival is when the kernel took the datagram (SO_TIMESTAMP), not when the drain read it.
+        #expect(seen.allSatisfy { $0.arrival >= sentAt - 0.01 && $0.arrival < drainedAt - 0.05 })
+        #expect(zip(seen, seen.dropFirst()).allSatisfy { $0.arrival <= $1.arrival })
+        #expect(seen.allSatisfy { $0.source == "127.0.0.1:\(sender.localPort)" })
+        #expect(session.drain { _ in } == 0)
+        #expect(session.socketReads == 5, "an idle drain costs one read")
+    }
+
+    @Test("packets that arrive while a drain works through a backlog are taken by the same drain")
+    func backlogDrainReadsAgain() throws {
+        let (session, sender, to) = try Self.loopbackLeg()
+        let payload = [UInt8](repeating: 0xFF, count: 160)
+        func send(_ sequences: Range<UInt16>) {
+            for seq in sequences {
+                sender.send(
+                    RTPHeader.packet(
+                        payloadType: 0, marker: false, sequence: seq, timestamp: UInt32(seq) * 160, ssrc: 0xF00D,
+                        payload: payload), to: to)
+            }
+        }
+        send(0..<30)
+        Thread.sleep(forTimeInterval: 0.05)
+        var seen: [UInt16] = []
+        session.drain { packet in
+            seen.append(packet.sequenceNumber)
+            // A sender at full speed: more arrives while the leg analyses the first packets.
+            if packet.sequenceNumber == 0 {
+                send(30..<60)
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        #expect(seen == Array(0..<60))
+    }
+
     @Test("a port already bound is refused with a reason")
     func portInUse() throws {
         let holder = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0))
