@@ -196,5 +196,8 @@ static inline void et_recv_endpoint_begin(et_recv_endpoint *e, et_recv_batch *b)
 static inline void et_recv_endpoint_rearm(et_recv_endpoint *e) { if (e->next == e->count) e->more = 1; }
 /// Datagrams read from the socket but not yet handed to oRTP (a read oRTP cut short holds some).
 static inline int et_recv_endpoint_pending(const et_recv_endpoint *e) { return e->count - e->next; }
+/// Whether oRTP's last read stopped before the socket was known empty: datagrams wait in the batch, or it
+/// stopped right after a full batch (a read that ends normally ends on EAGAIN, which clears `more`).
+static inline int et_recv_endpoint_cut_short(const et_recv_endpoint *e) { return e->count > e->next || e->more; }
 static inline void et_recv_endpoint_end(et_recv_endpoint *e) { e->batch = NULL; e->next = 0; e->count = 0; }
 #endif

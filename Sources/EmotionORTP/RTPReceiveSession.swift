@@ -156,9 +156,8 @@ public final class RTPReceiveSession {
                 userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
                 return true
             }
-            return et_rtp_session_queued(session) > 0 || et_recv_endpoint_pending(endpoint) > 0
+            return et_rtp_session_queued(session) > 0 || et_recv_endpoint_cut_short(endpoint) != 0
         }
-        srtpCounter.seenByDrain = srtpCounter.failed
         if jitterBufferMilliseconds > 0 {
             // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
             userTimestamp = UInt32(truncatingIfNeeded: Int64((Self.wallClock() - clockStart) * clockRate))
@@ -172,16 +171,12 @@ public final class RTPReceiveSession {
                 // oRTP ends its read at a datagram it does not take (one that fails SRTP, an empty one):
                 // ask again (bounded, with the clock moved on so that oRTP reads) so the datagrams behind
                 // it, already in the batch or still on the socket, are not left waiting for the next wake.
-                let cutShort =
-                    et_recv_endpoint_pending(endpoint) > 0
-                    || (srtp != nil && srtpCounter.failed != srtpCounter.seenByDrain)
-                guard cutShort else { break }
+                guard et_recv_endpoint_cut_short(endpoint) != 0 else { break }
                 guard retries < Self.maxRetries else {
                     // A flood of bad datagrams: the ones read with it are dropped with it.
                     malformed &+= UInt64(et_recv_endpoint_pending(endpoint))
                     break
                 }
-                srtpCounter.seenByDrain = srtpCounter.failed
                 retries += 1
                 userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
                 continue

@@ -13,8 +13,6 @@ enum SRTPReceiveModifier {
     /// Failures for the leg to report (`srtp_auth_failed`); read and written on the leg's thread only.
     final class Counter: @unchecked Sendable {
         var failed: UInt64 = 0
-        /// `failed` as the current drain last saw it (see `RTPReceiveSession.drain`).
-        var seenByDrain: UInt64 = 0
     }
 
     private final class Context {

@@ -174,6 +174,30 @@ struct ReceiveSessionTests {
         #expect(seen == Array(0..<60))
     }
 
+    @Test("forged SRTP datagrams inside a backlog cost the genuine packets behind them nothing: one drain takes all")
+    func srtpBacklogInOneDrain() throws {
+        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0 &* 5 &+ 1) })
+        let session = try RTPReceiveSession(
+            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)
+        let sender = try UDPSocket(), to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
+        let protector = try SRTPSession(key, direction: .outbound)
+        let payload = [UInt8](repeating: 0x55, count: 160)
+        for seq: UInt16 in 0..<40 {
+            let packet = RTPHeader.packet(
+                payloadType: 0, marker: false, sequence: seq, timestamp: UInt32(seq) * 160, ssrc: 0x3333,
+                payload: payload)
+            sender.send(try #require(protector.protect(packet)), to: to)
+            // Each forged datagram ends oRTP's read of the batch it sits in.
+            if seq % 4 == 1 { sender.send(packet + [UInt8](repeating: 0xAB, count: 10), to: to) }
+        }
+        Thread.sleep(forTimeInterval: 0.05)
+        var seen: [UInt16] = []
+        session.drain { seen.append($0.sequenceNumber) }
+        #expect(seen == Array(0..<40))
+        #expect(session.srtpAuthFailed == 10)
+    }
+
     @Test("a port already bound is refused with a reason")
     func portInUse() throws {
         let holder = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0))
