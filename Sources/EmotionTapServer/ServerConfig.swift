@@ -199,7 +199,9 @@ public struct ServerConfig: Sendable, Equatable {
                         config.decisionOverride.escalateUpsetSeconds = try r.optionalDouble(
                             v, "policy.escalate_upset_s", 1...3600)
                     case "escalate_within_s":
-                        config.policy.escalateWithinSeconds = try r.double(v, "policy.escalate_within_s", 1...3600)
+                        // null: the model's tuned value (60 s for a model that carries none).
+                        config.decisionOverride.escalateWithinSeconds = try r.optionalDouble(
+                            v, "policy.escalate_within_s", 1...3600)
                     case "escalate_roles": config.policy.escalateRoles = try r.stringList(v, "policy.escalate_roles")
                     default: throw r.unhandled(k, "policy")
                     }
@@ -541,6 +543,7 @@ public struct DecisionOverride: Sendable, Equatable {
     public var enterWindows: Int?
     public var escalateUpset: Double?
     public var escalateUpsetSeconds: Double?
+    public var escalateWithinSeconds: Double?
     public init() {}
 }
 
@@ -554,10 +557,16 @@ extension ServerConfig {
         if let v = decisionOverride.enterWindows { p.enterWindows = v }
         if let v = decisionOverride.escalateUpset { p.escalateUpset = v }
         if let v = decisionOverride.escalateUpsetSeconds { p.escalateUpsetSeconds = v }
+        if let v = decisionOverride.escalateWithinSeconds { p.escalateWithinSeconds = v }
         guard p.exitUpset <= p.enterUpset else {
             throw ConfigError(
                 "policy.exit_upset (\(p.exitUpset)) must not exceed enter_upset (\(p.enterUpset), "
                     + (decisionOverride.enterUpset == nil ? "the model's" : "the config's") + ")")
+        }
+        guard p.escalateUpsetSeconds <= p.escalateWithinSeconds else {
+            throw ConfigError(
+                "policy.escalate_upset_s (\(p.escalateUpsetSeconds)) must not exceed escalate_within_s "
+                    + "(\(p.escalateWithinSeconds)): that escalation could never fire")
         }
         return p
     }

@@ -297,6 +297,10 @@ public enum PolicySearch {
     /// Seconds of such speech that escalate: the simulated upset stretches last 20-40 s, and at 20 s the
     /// rule seldom fired on them (3 of 404).
     public static let escalateSeconds: [Double] = [8, 12, 16, 20]
+    /// Spans those seconds must fall within: 60 s (the policy's default) let sporadic high windows of calm
+    /// speech add up to a false escalation at 8-16 s; a short span asks for upset speech close together.
+    /// A span no longer than the seconds it must hold is skipped.
+    public static let escalateSpans: [Double] = [20, 30, 60]
 
     public static var candidates: [DecisionTuning] {
         var out: [DecisionTuning] = []
@@ -306,10 +310,13 @@ public enum PolicySearch {
                     for k in enterWindows {
                         for level in escalateLevels where level.map({ $0 > e }) ?? true {
                             for seconds in escalateSeconds {
-                                out.append(
-                                    DecisionTuning(
-                                        smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k,
-                                        escalateUpset: level, escalateUpsetSeconds: seconds, chosenFor: ""))
+                                for span in escalateSpans where span > seconds {
+                                    out.append(
+                                        DecisionTuning(
+                                            smoothing: s, enterUpset: e, exitUpset: max(0, e - g), enterWindows: k,
+                                            escalateUpset: level, escalateUpsetSeconds: seconds,
+                                            escalateWithinSeconds: span, chosenFor: ""))
+                                }
                             }
                         }
                     }

@@ -294,7 +294,7 @@ public enum TrainingRun {
         log(
             "policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset), "
                 + "escalate at \(chosen.escalateUpset.map { "\($0)" } ?? "any upset") "
-                + "for \(base.tuned(by: chosen).escalateUpsetSeconds) s")
+                + "for \(base.tuned(by: chosen).escalateUpsetSeconds) s within \(base.tuned(by: chosen).escalateWithinSeconds) s")
         return CallResults(
             calls: everything.count, untuned: untuned, heldOut: heldOut, heldOutChoices: choices, chosen: chosen,
             chosenFigures: all[c])

@@ -76,12 +76,14 @@ enum CVReport {
             r.chosen.smoothing, r.chosen.enterUpset, r.chosen.enterWindows, r.chosen.exitUpset)
         out += r.chosen.escalateUpset.map { String(format: ", escalation counts upset speech at %.3f", $0) } ?? ""
         out += r.chosen.escalateUpsetSeconds.map { String(format: ", escalates after %.0f s of it", $0) } ?? ""
+        out += r.chosen.escalateWithinSeconds.map { String(format: " within %.0f s", $0) } ?? ""
         out += " (\(r.chosen.chosenFor))\n"
         out += "per-fold choices: "
         out += r.heldOutChoices.map {
             String(format: "%.2f/%.3f/%d/%.3f", $0.smoothing, $0.enterUpset, $0.enterWindows, $0.exitUpset)
                 + ($0.escalateUpset.map { String(format: "/esc %.3f", $0) } ?? "")
                 + ($0.escalateUpsetSeconds.map { String(format: "/%.0fs", $0) } ?? "")
+                + ($0.escalateWithinSeconds.map { String(format: " in %.0fs", $0) } ?? "")
         }
         .joined(separator: ", ")
         return out + "\n"

@@ -60,6 +60,17 @@ struct ModelFileTests {
         decision["escalateUpsetSeconds"] = 0
         json["decision"] = decision
         #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
+
+        // So is a span shorter than the upset speech it must hold (that escalation could never fire).
+        json = try Self.builtInJSON()
+        decision = try #require(json["decision"] as? [String: Any])
+        decision["escalateUpsetSeconds"] = 16
+        decision["escalateWithinSeconds"] = 12
+        json["decision"] = decision
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json))?.contains("out of range") == true)
+        decision["escalateWithinSeconds"] = 20
+        json["decision"] = decision
+        #expect(Self.refusal(try JSONSerialization.data(withJSONObject: json)) == nil)
     }
 
     @Test("a model whose frame network does not fit, or has no fusion weight, is refused with its reason")

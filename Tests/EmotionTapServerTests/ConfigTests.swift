@@ -19,20 +19,28 @@ struct ConfigTests {
         var model = try EmotionModel.builtIn()
         model.decision = DecisionTuning(
             smoothing: 0.4, enterUpset: 0.9, exitUpset: 0.8, escalateUpset: 0.95, escalateUpsetSeconds: 12,
-            chosenFor: "test")
+            escalateWithinSeconds: 20, chosenFor: "test")
         let plain = try ServerConfig.load(
             yaml: "policy:\n  smoothing: null\n  escalate_upset_s: null\n", source: "c.yaml")
         let p = try plain.resolvedPolicy(model: model)
         #expect(p.smoothing == 0.4 && p.enterUpset == 0.9 && p.exitUpset == 0.8 && p.escalateUpset == 0.95)
-        #expect(p.escalateUpsetSeconds == 12)
+        #expect(p.escalateUpsetSeconds == 12 && p.escalateWithinSeconds == 20)
         let set = try ServerConfig.load(
-            yaml: "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n  escalate_upset_s: 30\n", source: "c.yaml")
+            yaml: "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n  escalate_upset_s: 30\n  escalate_within_s: 45\n",
+            source: "c.yaml")
         let q = try set.resolvedPolicy(model: model)
         #expect(q.enterUpset == 0.95 && q.exitUpset == 0.8 && q.smoothing == 0.4 && q.escalateUpset == 0.97)
-        #expect(q.escalateUpsetSeconds == 30)
-        // A model from before the duration was tuned carries none: the policy's 20 s.
+        #expect(q.escalateUpsetSeconds == 30 && q.escalateWithinSeconds == 45)
+        // More seconds than the model's span can hold is refused rather than never firing.
+        let tooLong = try ServerConfig.load(yaml: "policy:\n  escalate_upset_s: 30\n", source: "c.yaml")
+        #expect { try tooLong.resolvedPolicy(model: model) } throws: {
+            "\($0)".contains("escalate_upset_s (30.0) must not exceed escalate_within_s (20.0)")
+        }
+        // A model from before the duration and span were tuned carries neither: the policy's 20 s in 60 s.
         model.decision.escalateUpsetSeconds = nil
-        #expect(try plain.resolvedPolicy(model: model).escalateUpsetSeconds == 20)
+        model.decision.escalateWithinSeconds = nil
+        let old = try plain.resolvedPolicy(model: model)
+        #expect(old.escalateUpsetSeconds == 20 && old.escalateWithinSeconds == 60)
         // An exit above the model's enter is refused when the service is assembled, naming both.
         let bad = try ServerConfig.load(yaml: "policy:\n  exit_upset: 0.95\n", source: "c.yaml")
         #expect { try bad.resolvedPolicy(model: model) } throws: {

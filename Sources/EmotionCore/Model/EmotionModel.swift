@@ -208,7 +208,8 @@ public struct EmotionModel: Codable, Sendable {
         guard c.slope.isFinite, c.slope > 0, c.intercept.isFinite, (0.01...1).contains(d.smoothing),
             (0...1).contains(d.enterUpset), (0...1).contains(d.exitUpset), d.exitUpset <= d.enterUpset,
             (1...30).contains(d.enterWindows), d.escalateUpset.map({ (0...1).contains($0) }) ?? true,
-            d.escalateUpsetSeconds.map({ (1...3600).contains($0) }) ?? true
+            d.escalateUpsetSeconds.map({ (1...3600).contains($0) }) ?? true,
+            d.escalateWithinSeconds.map({ (1...3600).contains($0) && $0 >= (d.escalateUpsetSeconds ?? 1) }) ?? true
         else { throw LoadError(description: "\(source): calibration or decision values out of range") }
         if let net = decoded.frameNet {
             let hopFrames = Int((decoded.windows.hop / decoded.features.frameStep).rounded())

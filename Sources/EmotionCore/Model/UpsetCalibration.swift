@@ -37,12 +37,16 @@ public struct DecisionTuning: Codable, Sendable, Equatable {
     /// Seconds of such speech (within the policy's escalation window) that raise an escalation; nil keeps
     /// the policy's own (20 s; models before it was searched carry none).
     public var escalateUpsetSeconds: Double?
+    /// The span of media those seconds must fall within; nil keeps the policy's own (60 s; models before it
+    /// was searched carry none). A short span asks for upset speech close together, which sporadic high
+    /// windows in calm speech seldom are.
+    public var escalateWithinSeconds: Double?
     /// What it was chosen for, in words (e.g. "calm speech shown upset <= 8 % on held-out calls").
     public var chosenFor: String
 
     public init(
         smoothing: Double, enterUpset: Double, exitUpset: Double, enterWindows: Int = 1, escalateUpset: Double? = nil,
-        escalateUpsetSeconds: Double? = nil, chosenFor: String
+        escalateUpsetSeconds: Double? = nil, escalateWithinSeconds: Double? = nil, chosenFor: String
     ) {
         self.smoothing = smoothing
         self.enterUpset = enterUpset
@@ -50,6 +54,7 @@ public struct DecisionTuning: Codable, Sendable, Equatable {
         self.enterWindows = enterWindows
         self.escalateUpset = escalateUpset
         self.escalateUpsetSeconds = escalateUpsetSeconds
+        self.escalateWithinSeconds = escalateWithinSeconds
         self.chosenFor = chosenFor
     }
 
@@ -68,6 +73,7 @@ extension LegPolicy {
         p.enterWindows = decision.enterWindows
         p.escalateUpset = decision.escalateUpset
         if let seconds = decision.escalateUpsetSeconds { p.escalateUpsetSeconds = seconds }
+        if let span = decision.escalateWithinSeconds { p.escalateWithinSeconds = span }
         return p
     }
 }
