@@ -291,10 +291,11 @@ public enum TrainingRun {
             budget * 100)
         let everything = folds.flatMap { $0 }
         let untuned = CallReplay.figures(everything, policy: base.tuned(by: .untuned), calibration: .identity)
+        let shipped = base.tuned(by: chosen)
         log(
             "policy chosen: smoothing \(chosen.smoothing), enter \(chosen.enterUpset), exit \(chosen.exitUpset), "
                 + "escalate at \(chosen.escalateUpset.map { "\($0)" } ?? "any upset") "
-                + "for \(base.tuned(by: chosen).escalateUpsetSeconds) s within \(base.tuned(by: chosen).escalateWithinSeconds) s")
+                + "for \(shipped.escalateUpsetSeconds) s within \(shipped.escalateWithinSeconds) s")
         return CallResults(
             calls: everything.count, untuned: untuned, heldOut: heldOut, heldOutChoices: choices, chosen: chosen,
             chosenFigures: all[c])

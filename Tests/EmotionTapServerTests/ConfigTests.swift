@@ -26,7 +26,8 @@ struct ConfigTests {
         #expect(p.smoothing == 0.4 && p.enterUpset == 0.9 && p.exitUpset == 0.8 && p.escalateUpset == 0.95)
         #expect(p.escalateUpsetSeconds == 12 && p.escalateWithinSeconds == 20)
         let set = try ServerConfig.load(
-            yaml: "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n  escalate_upset_s: 30\n  escalate_within_s: 45\n",
+            yaml:
+                "policy:\n  enter_upset: 0.95\n  escalate_upset: 0.97\n  escalate_upset_s: 30\n  escalate_within_s: 45\n",
             source: "c.yaml")
         let q = try set.resolvedPolicy(model: model)
         #expect(q.enterUpset == 0.95 && q.exitUpset == 0.8 && q.smoothing == 0.4 && q.escalateUpset == 0.97)
