@@ -78,7 +78,7 @@ typedef struct et_recv_batch {
     struct et_rtp_mmsghdr msgs[ET_BATCH];
     struct iovec iov[ET_BATCH];
     struct sockaddr_storage names[ET_BATCH];
-    uint64_t control[ET_BATCH][8];
+    uint64_t control[ET_BATCH][16];
     uint8_t data[ET_BATCH][UDP_MAX_SIZE];
 } et_recv_batch;
 
@@ -108,7 +108,7 @@ static inline int et_recv_endpoint_recvfrom(RtpTransport *t, mblk_t *msg, int fl
     size_t room = (size_t)(dblk_lim(msg->b_datap) - msg->b_wptr);
     et_recv_batch *b = e->batch;
     if (b == NULL) {
-        uint64_t control[8];
+        uint64_t control[16];
         struct iovec iov = { msg->b_wptr, room };
         struct msghdr h = {0};
         h.msg_name = from; h.msg_namelen = fromlen ? *fromlen : 0;
