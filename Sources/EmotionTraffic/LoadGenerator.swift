@@ -95,7 +95,7 @@ public struct LoadGenerator {
     func report(
         legs: Int, stats: StreamStats, listener: EventListener?, before: (cpuSeconds: Double, rssKB: Int)?,
         after: (cpuSeconds: Double, rssKB: Int)?,
-        generatorSeconds: Double, drops: Int, rssBefore: Int
+        generatorSeconds: Double, drops: Int, rssBefore: Int, rssDuring: Int? = nil
     ) -> [String] {
         let ports = [Int](repeating: 0, count: legs)
         let codec = options.stream.map { "\(options.codec.rawValue)/\($0)" } ?? options.codec.rawValue
@@ -141,7 +141,7 @@ public struct LoadGenerator {
         }
         if let before, let after, let l {
             let cores = (after.cpuSeconds - before.cpuSeconds) / stats.seconds
-            let perLeg = Double(after.rssKB - rssBefore) / Double(max(1, ports.count))
+            let perLeg = Double((rssDuring ?? after.rssKB) - rssBefore) / Double(max(1, ports.count))
             // The generator's own CPU, to show how much of the machine the service had.
             let generatorCores = generatorSeconds / stats.seconds
             // One machine-readable line for tools/bench_live.sh.
@@ -153,7 +153,7 @@ public struct LoadGenerator {
                         + "generator_cores=%.3f",
                     ports.count, codec, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
                     l.p99 * 1000,
-                    Double(after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
+                    Double(rssDuring ?? after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
                     + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
         return report

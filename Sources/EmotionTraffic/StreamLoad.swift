@@ -60,7 +60,13 @@ extension LoadGenerator {
         var lags: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         listener?.setStart(Double(start) / 1e9, legs: n)
+        // Resident memory with every stream live, late in the run: at the end the service may already be
+        // giving back memory (a leg that ends lets the worker trim malloc's free memory), which made the
+        // figure read anywhere from 26 to 213 kB per leg from one run to the next.
+        let rssTick = Int(options.duration * 900)
+        var rssDuring: Int?
         for tick in 0..<(Int(options.duration * 1000) + 1000) {
+            if tick == rssTick, let pid = options.reportPID { rssDuring = ProcessSample.read(pid).rssKB }
             let due = start + UInt64(tick) * 1_000_000
             let now = DispatchTime.now().uptimeNanoseconds
             if due > now { usleep(UInt32((due - now) / 1000)) } else { lags.append(Double(now - due) / 1e9) }
@@ -80,6 +86,7 @@ extension LoadGenerator {
         listener?.stop()
         return report(
             legs: n, stats: stats, listener: listener, before: before, after: after,
-            generatorSeconds: generatorAfter.cpuSeconds - generatorBefore.cpuSeconds, drops: 0, rssBefore: rssBefore)
+            generatorSeconds: generatorAfter.cpuSeconds - generatorBefore.cpuSeconds, drops: 0, rssBefore: rssBefore,
+            rssDuring: rssDuring)
     }
 }
