@@ -52,10 +52,13 @@ final class StreamInbox: LegMediaSource, @unchecked Sendable {
         self.maxBytes = maxBytes
         self.source = source
         ssrc = UInt32.random(in: 1...UInt32.max)
-        bytes.reserveCapacity(maxBytes)
-        drainBytes.reserveCapacity(maxBytes)
-        frames.reserveCapacity(256)
-        drainFrames.reserveCapacity(256)
+        // Room for about half a second of G.711 on each side; a backlog grows them (to `maxBytes` at most).
+        // Reserving all of `maxBytes` up front cost about 23 kB of resident memory per leg (500 Twilio
+        // streams: 213 against 190 kB per leg).
+        bytes.reserveCapacity(min(maxBytes, 4096))
+        drainBytes.reserveCapacity(min(maxBytes, 4096))
+        frames.reserveCapacity(32)
+        drainFrames.reserveCapacity(32)
     }
 
     deinit { close(fileDescriptor) }
