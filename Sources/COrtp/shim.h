@@ -84,9 +84,9 @@ typedef struct et_recv_batch {
 
 typedef struct et_recv_endpoint {
     int fd;
-    et_recv_batch *batch;  // the draining thread's; NULL outside a drain (then each read is one recvmsg)
+    et_recv_batch *batch;  // the draining thread's; NULL outside a drain (then nothing is read)
     int next, count, more;
-    uint64_t syscalls;     // reads of the socket (recvmmsg or recvmsg), for tests and diagnostics
+    uint64_t syscalls;     // recvmmsg calls, for tests and diagnostics
 } et_recv_endpoint;
 
 static inline et_recv_batch *et_recv_batch_new(void) { return (et_recv_batch *)calloc(1, sizeof(et_recv_batch)); }
@@ -107,20 +107,10 @@ static inline int et_recv_endpoint_recvfrom(RtpTransport *t, mblk_t *msg, int fl
     et_recv_endpoint *e = (et_recv_endpoint *)t->data;
     size_t room = (size_t)(dblk_lim(msg->b_datap) - msg->b_wptr);
     et_recv_batch *b = e->batch;
-    if (b == NULL) {
-        uint64_t control[16];
-        struct iovec iov = { msg->b_wptr, room };
-        struct msghdr h = {0};
-        h.msg_name = from; h.msg_namelen = fromlen ? *fromlen : 0;
-        h.msg_iov = &iov; h.msg_iovlen = 1;
-        h.msg_control = control; h.msg_controllen = sizeof control;
-        e->syscalls++;
-        ssize_t n = recvmsg(e->fd, &h, flags | MSG_DONTWAIT);
-        if (n < 0) return -1;
-        if (fromlen) *fromlen = h.msg_namelen;
-        et_copy_timestamp(&h, msg);
-        return (int)n;
-    }
+    (void)flags;
+    // Only a drain reads (RTPReceiveSession.drain): anything else finds the socket "empty", and what it
+    // holds waits there for the leg's next drain.
+    if (b == NULL) { errno = EAGAIN; return -1; }
     if (e->next == e->count) {
         if (!e->more) { errno = EAGAIN; return -1; }
         for (int i = 0; i < ET_BATCH; i++) {

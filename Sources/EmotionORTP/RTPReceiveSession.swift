@@ -146,6 +146,9 @@ public final class RTPReceiveSession {
     @discardableResult
     public func drain(_ handler: (RTPPacket) -> Void) -> Int {
         var count = 0, retries = 0, sinceRead = 0, rereads = 0
+        /// Moves oRTP's clock on, so that its next ask reads the socket (a sample with the jitter buffer,
+        /// which releases packets by this clock; a packet's worth without).
+        func moveClock() { userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160 }
         /// Whether the drain goes on: oRTP holds more, or a backlog is due another read of the socket.
         func goesOn() -> Bool {
             sinceRead += 1
@@ -153,7 +156,7 @@ public final class RTPReceiveSession {
                 rereads += 1
                 sinceRead = 0
                 et_recv_endpoint_rearm(endpoint)
-                userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
+                moveClock()
                 return true
             }
             return et_rtp_session_queued(session) > 0 || et_recv_endpoint_cut_short(endpoint) != 0
@@ -162,7 +165,7 @@ public final class RTPReceiveSession {
             // The jitter buffer releases a packet once this clock has moved its delay past the packet's arrival.
             userTimestamp = UInt32(truncatingIfNeeded: Int64((Self.wallClock() - clockStart) * clockRate))
         } else {
-            userTimestamp &+= 160
+            moveClock()
         }
         et_recv_endpoint_begin(endpoint, ReceiveBatch.current)
         defer { et_recv_endpoint_end(endpoint) }
@@ -178,7 +181,7 @@ public final class RTPReceiveSession {
                     break
                 }
                 retries += 1
-                userTimestamp &+= jitterBufferMilliseconds > 0 ? 1 : 160
+                moveClock()
                 continue
             }
             defer { freemsg(message) }

@@ -15,6 +15,19 @@ struct ReceiveSessionTests {
         return (session, try UDPSocket(), try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)))
     }
 
+    /// An SRTP PCMU leg on a random loopback port (key made from `keySeed`), a socket to send it datagrams,
+    /// and the sender's side of the key.
+    static func srtpLoopbackLeg(keySeed: UInt8) throws -> (RTPReceiveSession, UDPSocket, UDPEndpoint, SRTPSession) {
+        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0) &* keySeed &+ 1 })
+        let session = try RTPReceiveSession(
+            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)
+        return (
+            session, try UDPSocket(), try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)),
+            try SRTPSession(key, direction: .outbound)
+        )
+    }
+
     @Test("datagrams on the leg's port come out as packet values in order, bad ones counted")
     func drain() throws {
         let (session, sender, to) = try Self.loopbackLeg()
@@ -79,12 +92,7 @@ struct ReceiveSessionTests {
         "SRTP is checked before oRTP parses: forged packets (wrong tag, a new SSRC, numbers far ahead) are counted and leave the stream untouched"
     )
     func srtpBeforeParse() throws {
-        let port = 32000 + Int.random(in: 0..<2000) * 2
-        let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0 &* 7 &+ 3) })
-        let session = try RTPReceiveSession(
-            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)
-        let sender = try UDPSocket(), to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
-        let protector = try SRTPSession(key, direction: .outbound)
+        let (session, sender, to, protector) = try Self.srtpLoopbackLeg(keySeed: 7)
         let payload = [UInt8](repeating: 0x55, count: 160)
         func packet(_ seq: UInt16, ssrc: UInt32) -> [UInt8] {
             RTPHeader.packet(
@@ -176,12 +184,7 @@ struct ReceiveSessionTests {
 
     @Test("forged SRTP datagrams inside a backlog cost the genuine packets behind them nothing: one drain takes all")
     func srtpBacklogInOneDrain() throws {
-        let port = 32000 + Int.random(in: 0..<2000) * 2
-        let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0 &* 5 &+ 1) })
-        let session = try RTPReceiveSession(
-            host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)
-        let sender = try UDPSocket(), to = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
-        let protector = try SRTPSession(key, direction: .outbound)
+        let (session, sender, to, protector) = try Self.srtpLoopbackLeg(keySeed: 5)
         let payload = [UInt8](repeating: 0x55, count: 160)
         for seq: UInt16 in 0..<40 {
             let packet = RTPHeader.packet(
