@@ -79,6 +79,21 @@ def running_mean(x, gate, prior, k0=25.0, tau=125.0):
     return out
 
 
+# What FrameFeatureExtractor leaves out of a frame the speech gate turns down (the live path of a model
+# whose network was trained with --gated): only rms, energy, zcr, centroid and flux are computed.
+GATED_OUT = ["mfcc%d" % i for i in range(13)] + ["chroma%d" % i for i in range(12)] + \
+            ["pitch_hz", "voicing", "rolloff", "flatness", "slope", "low_high_db"]
+
+
+def gate_frames(P, ci):
+    """Frames as the gated live path analyses them: the GATED_OUT columns zero where the gate said silence."""
+    P = P.copy()
+    silent = P[..., ci["speech"]] <= 0.5
+    for c in GATED_OUT:
+        P[..., ci[c]][silent] = 0.0
+    return P
+
+
 def build_features(P, valid, ci, train_mask, stats=None):
     """Frame inputs. Level-free: energy only relative to a causal decaying peak, plus its delta;
     pitch in semitones; channel-like features minus a causal speech-gated running mean warm-started
@@ -263,6 +278,8 @@ def predict(model, X, speech, lens, idx, bs=256):
 def prepare(args, fold):
     clips = load_clips(args.export)
     P, valid, ci = pad_frames(args.export, clips)
+    if args.gated:
+        P = gate_frames(P, ci)
     train_mask = clips["fold"] != fold
     X, speech, names, stats = build_features(P, valid, ci, train_mask)
     del P
@@ -384,8 +401,9 @@ def net_json(model, stats, names, args, tag):
         "attention": dense(att1, att1.weight.detach().numpy()[:, :, 0]),
         "attentionScore": dense(att2, att2.weight.detach().numpy()[:, :, 0]),
         "hidden": dense(model.fc[0]), "emotionHead": dense(model.emo), "upsetHead": dense(model.ups),
+        "gatedFrames": bool(args.gated),
         "training": f"frame_model.py train --fold {args.fold} --seed {args.seed} --epochs {args.epochs} "
-                    f"--ch {args.ch} ({tag})"}
+                    f"--ch {args.ch}{' --gated' if args.gated else ''} ({tag})"}
 
 
 def stream_windows(model, x, speech):
@@ -427,6 +445,8 @@ def cmd_golden(args):
     raw = np.concatenate([np.asarray(fr[clips["frame_offset"][i]:clips["frame_offset"][i] + clips["frames"][i]]) for i in pick])
     cols = json.load(open(os.path.join(args.export, "meta.json")))["frame_columns"]
     ci = {c: j for j, c in enumerate(cols)}
+    if net.get("gatedFrames"):
+        raw = gate_frames(raw, ci)
     unpack = lambda t: np.frombuffer(__import__("base64").b64decode(t), "<f4")
     stats = {"pitch_prior": np.array([net["pitchPrior"]]), "channel_prior": np.array(net["channelPrior"]),
              "input_mean": unpack(net["inputMean"]), "input_scale": unpack(net["inputScale"])}
@@ -629,6 +649,9 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=1e-2)
     ap.add_argument("--ch", type=int, default=48)
+    ap.add_argument("--gated", action="store_true",
+                    help="train on frames as the speech gate leaves them (the live path then skips the "
+                         "full analysis of silent frames)")
     ap.add_argument("--upset-w", type=float, default=0.5)
     ap.add_argument("--monitor", action="store_true")
     ap.add_argument("--max-epochs-run", type=int, default=0)

@@ -63,6 +63,8 @@ public struct CallResults: Sendable {
     /// The policy chosen on all folds (shipped), and its figures on the same calls (optimistic).
     public var chosen: DecisionTuning
     public var chosenFigures: CallFigures
+    /// The scored calls the search replayed, per fold (for `train --scored-calls`).
+    public var folds: [[ScoredCall]]
 }
 
 public struct TrainingOutcome: Sendable {
@@ -256,7 +258,7 @@ public enum TrainingRun {
 
     /// Policy for the false-alarm budget: each candidate replayed on every fold's calls; each fold then
     /// judged with the candidate chosen on the other folds (honest), and the shipped one chosen on all.
-    static func tunePolicy(
+    public static func tunePolicy(
         _ folds: [[ScoredCall]], calibration: UpsetCalibration, budget: Double,
         log: @escaping @Sendable (String) -> Void
     ) -> CallResults {
@@ -298,7 +300,7 @@ public enum TrainingRun {
                 + "for \(shipped.escalateUpsetSeconds) s within \(shipped.escalateWithinSeconds) s")
         return CallResults(
             calls: everything.count, untuned: untuned, heldOut: heldOut, heldOutChoices: choices, chosen: chosen,
-            chosenFigures: all[c])
+            chosenFigures: all[c], folds: folds)
     }
 
     /// Fits the normalisation and an ensemble on the clips in `use` (all their variants).

@@ -9,7 +9,7 @@ struct EmotionTapCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, SendCommand.self, EventsCommand.self, LoadgenCommand.self, AnalyzeCommand.self,
             FeaturesCommand.self, TrainCommand.self, EvalCommand.self, ExportCommand.self, ReportCommand.self,
-            TopCommand.self,
+            TopCommand.self, TuneCommand.self,
         ]
     )
 }

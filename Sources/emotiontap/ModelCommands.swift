@@ -60,6 +60,9 @@ struct TrainCommand: ParsableCommand {
     var falseAlarmBudget: Double = 0.08
     @Option(help: "Write the cross-validation's out-of-fold clip scores to this CSV (for fusion experiments).")
     var outOfFold: String?
+    @Option(
+        help: "Write the cross-validation's scored simulated calls to this JSON file (for `emotiontap tune`).")
+    var scoredCalls: String?
     @Flag(help: "Add leg-relative inputs: spectral shape, cepstra, pitch and level against the leg's running mean.")
     var legNormalization = false
     @Option(
@@ -81,6 +84,9 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--calls 0...20, --false-alarm-budget 0.001...0.5")
         }
         guard (0...8).contains(augment) else { throw ValidationError("--augment must be 0...8") }
+        if scoredCalls != nil, cv < 2 || calls == 0 {
+            throw ValidationError("--scored-calls needs --cv 2 or more and --calls 1 or more")
+        }
         guard (1...1000).contains(epochs), (1...16).contains(ensemble) else {
             throw ValidationError("--epochs 1...1000, --ensemble 1...16")
         }
@@ -153,6 +159,13 @@ struct TrainCommand: ParsableCommand {
             print(CVReport.clipFigures(cv))
             print(CVReport.calibration(cv))
             if let calls = cv.calls { print(CVReport.calls(calls)) }
+            if let scoredCalls {
+                guard let calls = cv.calls else { throw ValidationError("no simulated call was scored") }
+                let file = ScoredCallsFile(folds: calls.folds, calibration: cv.calibration, command: options.command)
+                try orExit("\(scoredCalls): cannot write") {
+                    try file.encoded().write(to: URL(fileURLWithPath: scoredCalls))
+                }
+            }
             if let outOfFold {
                 try orExit("\(outOfFold): cannot write") {
                     try CVReport.outOfFoldCSV(cv).write(toFile: outOfFold, atomically: true, encoding: .utf8)

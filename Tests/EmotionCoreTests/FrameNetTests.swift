@@ -146,7 +146,8 @@ struct FrameNetTests {
         let width = g.frameColumns.count
         let name = "crema-" + g.clips[0] + ".wav"
         let audio = try Fixtures.audio(name)
-        let analyzer = try StreamingAnalyzer(analyseEveryFrame: true)
+        // A network trained on gated frames (`--gated`) gets the frames as the gate leaves them, as exported.
+        let analyzer = try StreamingAnalyzer(analyseEveryFrame: g.net.gatedFrames != true)
         var seen: [Float] = []
         analyzer.onFrame = { frame, speech in
             seen.append(contentsOf: frame.values)
@@ -159,6 +160,46 @@ struct FrameNetTests {
         var worst: Float = 0
         for i in 0..<min(seen.count, expected.count) { worst = max(worst, abs(seen[i] - expected[i])) }
         #expect(worst < 1e-3, "largest frame difference \(worst)")
+    }
+
+    @Test(
+        "a network trained on gated frames gets silent frames with only their level, zero crossings, centroid and flux, and speech frames in full"
+    )
+    func gatedFrames() throws {
+        var model = try Fixtures.modelWithFrameNet()
+        model.frameNet?.gatedFrames = false
+        #expect(ModelRunner(model: model).analysesEveryFrame)
+        model.frameNet?.gatedFrames = true
+        let runner = ModelRunner(model: model)
+        #expect(runner.readsFrames && !runner.analysesEveryFrame)
+        let call = try AudioInput.load(Repo.root.appendingPathComponent("config/samples/sample-call.wav"))
+        func frames(_ analyzer: StreamingAnalyzer) -> (values: [[Float]], speech: [Bool]) {
+            var values: [[Float]] = [], speech: [Bool] = []
+            analyzer.onFrame = { frame, isSpeech in
+                values.append(Array(frame.values))
+                speech.append(isSpeech)
+            }
+            _ = analyzer.windows(of: call.samples)
+            return (values, speech)
+        }
+        let full = frames(try StreamingAnalyzer(analyseEveryFrame: true))
+        let gated = frames(try StreamingAnalyzer(for: model, feeding: runner))
+        #expect(gated.speech == full.speech && gated.values.count == full.values.count)
+        let kept = [FrameLayout.rms, FrameLayout.zcr, FrameLayout.centroid, FrameLayout.energyDB, FrameLayout.flux]
+        var silent = 0
+        for (i, isSpeech) in full.speech.enumerated() {
+            if isSpeech {
+                #expect(gated.values[i] == full.values[i], "speech frame \(i) analysed in full")
+                continue
+            }
+            silent += 1
+            for c in 0..<FrameLayout.count {
+                // What training/frame_model.py's gate_frames zeroes (GATED_OUT) is all the rest.
+                let expected = kept.contains(c) ? full.values[i][c] : 0
+                #expect(gated.values[i][c] == expected, "silent frame \(i), \(FrameLayout.names[c])")
+            }
+        }
+        #expect(silent > 100, "the sample call has pauses")
     }
 
     @Test("offline as live: a clip predictor scores every window of a long stream with the frame network")

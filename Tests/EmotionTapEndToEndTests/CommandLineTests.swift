@@ -65,9 +65,23 @@ struct FeaturesCommandTests {
             #expect(result.stdout.isEmpty)
             #expect(!result.stderr.isEmpty)
         }
+        // Saving scored calls needs calls to score, and rewriting a model needs both ends; said before training.
+        for (args, expected) in [
+            (
+                ["train", "--corpora", ".", "--out", "m.json", "--scored-calls", "c.json"],
+                "--scored-calls needs --cv 2"
+            ),
+            (["tune", "--scored-calls", "c.json", "--model", "m.json"], "--model and --out go together"),
+        ] {
+            let result = try runEmotionTap(args)
+            #expect(result.status != 0 && result.stdout.isEmpty, "\(args)")
+            #expect(result.stderr.contains(expected), "\(args): \(result.stderr)")
+        }
     }
 
-    @Test("a bad model file stops serve, analyze and eval at start with its reason, never a fallback")
+    @Test(
+        "a bad model file stops serve, analyze and eval at start with its reason, never a fallback; so does a bad scored-calls file tune"
+    )
     func badModelFile() throws {
         let dir = try TemporaryDirectory()
         let truncated = try dir.write("truncated.json", Array("{\"format\":\"emotiontap-model\",\"vers".utf8))
@@ -81,6 +95,11 @@ struct FeaturesCommandTests {
             (["analyze", clip, "--model", old.path], "old.json: model version 1; this build reads version 2"),
             (["eval", "--corpora", dir.url.path, "--model", old.path], "old.json: model version 1"),
             (["analyze", clip, "--model", dir.url.appendingPathComponent("missing.json").path], "cannot read"),
+            (
+                ["tune", "--scored-calls", dir.url.appendingPathComponent("missing.json").path],
+                "missing.json: cannot read"
+            ),
+            (["tune", "--scored-calls", old.path], "old.json: not a scored-calls file"),
         ]
         for (args, expected) in cases {
             let result = try runEmotionTap(args, timeout: 20)

@@ -169,6 +169,72 @@ struct CallLevelTests {
         #expect(again.windows.map(\.rawUpset) == scored.windows.map(\.rawUpset))
     }
 
+    @Test("escalation headroom: each calm segment's and each upset stretch's highest K-window mean")
+    func headroom() {
+        // A calm call with a 5 s burst at 0.9, and a calm -> upset -> calm call at 0.8 in its stretch.
+        let calm = Self.call(kind: .calm, seconds: 60, stretches: []) { $0 > 30 && $0 <= 35 ? 0.9 : 0.1 }
+        let stretch = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(20, 40)]) {
+            $0 > 20 && $0 <= 40 ? 0.8 : 0.2
+        }
+        let short = EscalationHeadroom([calm, stretch], calibration: .identity, windows: 5)
+        // The calm call's peak is its burst (0.9); the stretch call's calm part (before 20 s, and after its
+        // stretch's grace) peaks at 0.2; its stretch at 0.8.
+        #expect(short.calmPeaks.count == 2 && short.stretchPeaks.count == 1)
+        #expect(abs(short.calmPeaks[0] - 0.2) < 1e-6 && abs(short.calmPeaks[1] - 0.9) < 1e-6, "\(short.calmPeaks)")
+        #expect(abs(short.stretchPeaks[0] - 0.8) < 1e-6)
+        #expect(short.stretchesAbove(0.9) == 0, "no rule on 5 windows escalates it without the calm burst")
+        // Over 15 windows the burst is diluted to 0.1 + 0.8 / 3, under the stretch's 0.8.
+        let long = EscalationHeadroom([calm, stretch], calibration: .identity, windows: 15)
+        #expect(abs(long.calmPeaks[1] - (0.1 + 0.8 * 5 / 15)) < 1e-6, "\(long.calmPeaks)")
+        #expect(long.stretchesAbove(long.calmPeaks.last!) == 1)
+    }
+
+    @Test("scored calls survive the file, and a wrong file is refused with the reason")
+    func scoredCallsFile() throws {
+        let a = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(20, 40)]) { $0 > 20 && $0 <= 40 ? 0.9 : 0.1 }
+        var b = Self.call(kind: .calm, seconds: 30, stretches: []) { _ in 0.3 }
+        b.windows[4].rawUpset = nil
+        let calibration = UpsetCalibration(slope: 1.2, intercept: -0.2)
+        let file = ScoredCallsFile(folds: [[a], [b]], calibration: calibration, command: "emotiontap train")
+        let dir = try TemporaryDirectory()
+        let url = dir.url.appendingPathComponent("calls.json")
+        try file.encoded().write(to: url)
+        let back = try ScoredCallsFile.load(url)
+        #expect(back.calibration == calibration && back.command == "emotiontap train")
+        let folds = back.scoredFolds
+        #expect(folds.count == 2 && folds[0][0].call.kind == .calmUpsetCalm && folds[1][0].call.kind == .calm)
+        #expect(
+            folds[0][0].call.upsetStretches.map(\.start) == [20] && folds[0][0].call.upsetStretches.map(\.end) == [40])
+        #expect(folds[0][0].windows.map(\.rawUpset) == a.windows.map(\.rawUpset))
+        #expect(folds[1][0].windows.map(\.rawUpset) == b.windows.map(\.rawUpset))
+        #expect(folds[1][0].windows.map(\.speechSeconds) == b.windows.map(\.speechSeconds))
+        // The search on the file is the search on the calls.
+        let policy = LegPolicy()
+        #expect(
+            CallReplay.figures(folds.flatMap { $0 }, policy: policy, calibration: calibration)
+                == CallReplay.figures([a, b], policy: policy, calibration: calibration))
+
+        func refusal(_ text: String) -> String? {
+            let bad = dir.url.appendingPathComponent("bad.json")
+            try? Data(text.utf8).write(to: bad)
+            do { _ = try ScoredCallsFile.load(bad) } catch { return "\(error)" }
+            return nil
+        }
+        let json = String(decoding: try file.encoded(), as: UTF8.self)
+        #expect(refusal("{")?.contains("not a scored-calls file") == true)
+        #expect(
+            refusal(json.replacingOccurrences(of: "\"version\":1", with: "\"version\":7"))?.contains("version 7")
+                == true)
+        #expect(
+            refusal(json.replacingOccurrences(of: "\"kind\":\"calm\"", with: "\"kind\":\"loud\""))?.contains("'loud'")
+                == true)
+        let oneFold = ScoredCallsFile(folds: [[a, b]], calibration: calibration, command: "")
+        #expect(refusal(String(decoding: try oneFold.encoded(), as: UTF8.self))?.contains("at least 2") == true)
+        #expect(throws: ScoredCallsFile.Invalid.self) {
+            try ScoredCallsFile.load(dir.url.appendingPathComponent("none.json"))
+        }
+    }
+
     @Test("npy files carry the shape and the exact floats")
     func npy() throws {
         let dir = try TemporaryDirectory()

@@ -26,10 +26,11 @@ public final class StreamingAnalyzer {
         }
     }
 
-    /// The analyser a model's runner needs: every frame analysed and fed to the runner when the model
-    /// has a frame network.
+    /// The analyser a model's runner needs: every frame fed to the runner when the model has a frame
+    /// network, and fully analysed unless that network was trained on gated frames.
     public convenience init(for model: EmotionModel, feeding runner: ModelRunner) throws(FeatureConfig.Invalid) {
-        try self.init(features: model.features, windows: model.windows, analyseEveryFrame: runner.readsFrames)
+        try self.init(
+            features: model.features, windows: model.windows, analyseEveryFrame: runner.analysesEveryFrame)
         if runner.readsFrames {
             onFrame = { [unowned runner] frame, speech in runner.observe(frame: frame.values, speech: speech) }
         }

@@ -296,8 +296,11 @@ public final class ModelRunner {
     /// live path.
     public private(set) var frameNetMisses = 0
 
-    /// Whether the model reads every frame (`observe`), which then must be fully analysed.
+    /// Whether the model reads every frame (`observe`).
     public var readsFrames: Bool { frames != nil }
+    /// Whether every frame it reads must be fully analysed: a frame network trained on gated frames
+    /// (`FrameNet.gatedFrames`) reads the frames the speech gate turns down as the gate leaves them.
+    public var analysesEveryFrame: Bool { readsFrames && model.frameNet?.gatedFrames != true }
 
     /// Starts a new leg: the per-leg baseline goes back to its warm start, the frame network's history to zeros.
     public func resetLeg() {

@@ -42,6 +42,11 @@ public struct FrameNet: Codable, Sendable, Equatable {
     public var upsetHead: DenseLayer
     /// How it was trained (the training script's command line).
     public var training: String
+    /// Trained on frames as the speech gate leaves them (`frame_model.py train --gated`): a frame the gate
+    /// turns down keeps only its level, zero-crossing rate, centroid and flux, the rest zero, so the live
+    /// path skips the rest of its analysis (`FrameFeatureExtractor.needsFullAnalysis`). Nil or false: every
+    /// frame fully analysed.
+    public var gatedFrames: Bool?
 
     /// Input frames one top-level output depends on.
     public var receptiveField: Int {
