@@ -92,13 +92,16 @@ soak: build
 	BIN=$(BIN) tools/soak.sh
 
 model: build
-	case "$(MODEL_CANDIDATES)" in *fusion*) tools/frame_nets.sh "$(BIN)" "$(CORPORA)" ;; esac
+	@# The frame networks the candidates fuse: gated ones (the shipped recipe), full ones for fusion-leg-full.
+	@variants=$$(for c in $(MODEL_CANDIDATES); do case $$c in fusion|fusion-leg) echo gated ;; \
+	   fusion-leg-full) echo full ;; esac; done | sort -u); \
+	 for v in $$variants; do tools/frame_nets.sh "$(BIN)" "$(CORPORA)" $$v || exit 1; done
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
 
-# Only the frame networks (training/, PyTorch CPU: pip install -r training/requirements.txt): the Swift
-# core's frames exported, one network per speaker fold and one on all clips (40 epochs each, two at a
-# time), their CV table in docs/model-cnn-cv.txt and the golden vectors for the Swift tests.
+# Only the shipped recipe's frame networks (training/, PyTorch CPU: pip install -r training/requirements.txt):
+# the Swift core's frames exported, one gated network per speaker fold and one on all clips (40 epochs each,
+# two at a time), their CV table in docs/model-cnn-cv.txt and the golden vectors for the Swift tests.
 model-cnn: build
 	tools/frame_nets.sh "$(BIN)" "$(CORPORA)"
 

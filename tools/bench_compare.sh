@@ -4,6 +4,8 @@
 # median service cores per step for each build and the median of the per-round ratios B/A. A change is
 # only worth claiming when the ratio holds across rounds, not in one run.
 #   BENCH_STEPS="1000:pcmu 2000:pcmu" BENCH_SECONDS=20 tools/bench_compare.sh OLD/emotiontap .build/release/emotiontap 3
+# Two models on one build: BENCH_MODEL_A=FILE and/or BENCH_MODEL_B=FILE serve those model files on their side
+# (the same binary may then be given twice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$1 b=$2 rounds=${3:-3}
@@ -13,12 +15,13 @@ trap 'rm -f "$results"' EXIT
 for r in $(seq 1 "$rounds"); do
   for side in A B; do
     bin=$([ "$side" = A ] && echo "$a" || echo "$b")
+    model=$([ "$side" = A ] && echo "${BENCH_MODEL_A:-}" || echo "${BENCH_MODEL_B:-}")
     # Column 1 legs, 2 way, 3 service cores, 8 p99 ms (tools/bench_live.sh's table).
-    BIN=$bin LOADGEN_BIN=$a tools/bench_live.sh | awk -v r="$r" -v s="$side" 'NR > 1 && NF >= 8 {print r, s, $1 ":" $2, $3, $8}' \
+    BIN=$bin LOADGEN_BIN=$a BENCH_MODEL=$model tools/bench_live.sh | awk -v r="$r" -v s="$side" 'NR > 1 && NF >= 8 {print r, s, $1 ":" $2, $3, $8}' \
       | tee -a "$results"
   done
 done
-python3 - "$results" "$a" "$b" <<'PY'
+python3 - "$results" "$a" "$b" "${BENCH_MODEL_A:-}" "${BENCH_MODEL_B:-}" <<'PY'
 import collections, statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 cores = collections.defaultdict(dict)
@@ -26,7 +29,7 @@ p99 = collections.defaultdict(lambda: collections.defaultdict(list))
 for r, side, step, c, lat in rows:
     cores[step].setdefault(side, {})[r] = float(c)
     p99[step][side].append(float(lat))
-print(f"A = {sys.argv[2]}\nB = {sys.argv[3]}")
+print(f"A = {sys.argv[2]} {sys.argv[4]}\nB = {sys.argv[3]} {sys.argv[5]}")
 print(f"{'step':16s} {'A cores (median)':>17s} {'B cores (median)':>17s} {'B/A per round':>28s} {'median B/A':>11s} {'p99 A / B (median ms)':>22s}")
 for step, sides in cores.items():
     a, b = sides.get("A", {}), sides.get("B", {})

@@ -2,18 +2,28 @@
 # `make model`'s first step: the frame networks fused into the shipped model (training/frame_model.py,
 # PyTorch CPU). Exports the Swift core's frames once, trains one network per speaker fold (without that
 # fold, for the cross-validation) and one on every clip, two at a time, prints their CV table and writes
-# the golden vectors the Swift tests check. Networks already on disk are kept (delete .build/model/cnn
-# to retrain). Usage: tools/frame_nets.sh BIN CORPORA
+# the golden vectors the Swift tests check. Networks already on disk are kept (delete their folder to
+# retrain). Usage: tools/frame_nets.sh BIN CORPORA [VARIANT]
+#   VARIANT gated (the default, the shipped recipe): `--gated` networks in .build/model/cnn, trained on
+#     frames as the speech gate leaves them, so the live path skips the full analysis of silent frames;
+#     their CV table goes to docs/model-cnn-cv.txt and their golden vectors to the Swift tests.
+#   VARIANT full: networks that read every frame fully analysed (the recipe before 6 Dec 2026), in
+#     .build/model/cnn-full, for the `fusion-leg-full` candidate; nothing in the repository is rewritten.
 set -euo pipefail
-bin=$1 corpora=$2
+bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
+case $variant in
+gated) nets=$out/cnn flags=(--gated) ;;
+full) nets=$out/cnn-full flags=() ;;
+*) echo "make model: unknown frame network variant '$variant' (gated, full)" >&2; exit 2 ;;
+esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
 python3 -c "import torch, numpy" 2>/dev/null || {
     echo "make model: PyTorch is missing: pip install -r training/requirements.txt" \
         "--extra-index-url https://download.pytorch.org/whl/cpu (or a local CPU wheel)" >&2
     exit 2
 }
-mkdir -p "$out/cnn"
+mkdir -p "$nets"
 if [ ! -f "$out/export/meta.json" ]; then
     # The folds and channel copies of `train --seed 1 --cv 5`.
     "$bin" export --corpora "$corpora" --out "$out/export" --augment 2 --seed 1 --folds 5
@@ -21,14 +31,21 @@ fi
 todo=()
 for f in 0 1 2 3 4 -1; do
     tag=$([ "$f" = -1 ] && echo all || echo "f$f")
-    [ -f "$out/cnn/frame_net_${tag}_s1.json" ] || todo+=("$f")
+    [ -f "$nets/frame_net_${tag}_s1.json" ] || todo+=("$f")
 done
 if [ ${#todo[@]} -gt 0 ]; then
-    echo "make model: training frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
+    echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
     printf '%s\n' "${todo[@]}" | xargs -P 2 -I{} sh -c \
-        'python3 training/frame_model.py train --fold {} --seed 1 --epochs 40 --export '"$out/export"' --out '"$out/cnn"' > '"$out/cnn"'/log_{}.txt 2>&1 || { tail -5 '"$out/cnn"'/log_{}.txt >&2; exit 255; }'
+        'python3 training/frame_model.py train '"${flags[*]:-}"' --fold {} --seed 1 --epochs 40 --export '"$out/export"' --out '"$nets"' > '"$nets"'/log_{}.txt 2>&1 || { tail -5 '"$nets"'/log_{}.txt >&2; exit 255; }'
 fi
-python3 training/frame_model.py evaluate --seeds 1 --export "$out/export" --out "$out/cnn" --write-oof \
-    --fusion "$out/oof-features.csv" --report docs/model-cnn-cv.txt | tail -3
-python3 training/frame_model.py golden --export "$out/export" --net "$out/cnn/frame_net_all_s1.json" \
-    --golden Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json
+if [ "$variant" = gated ]; then
+    report=docs/model-cnn-cv.txt
+else
+    report=$nets/model-cnn-cv.txt
+fi
+python3 training/frame_model.py evaluate --seeds 1 --export "$out/export" --out "$nets" --write-oof \
+    --fusion "$out/oof-features.csv" --report "$report" | tail -3
+if [ "$variant" = gated ]; then
+    python3 training/frame_model.py golden --export "$out/export" --net "$nets/frame_net_all_s1.json" \
+        --golden Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json
+fi

@@ -15,14 +15,21 @@ for c in $candidates; do
     features-leg) extra="--leg-normalization" ;;
     fusion) extra="--frame-nets $out/cnn" ;;
     fusion-leg) extra="--leg-normalization --frame-nets $out/cnn" ;;
-    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg)" >&2; exit 2 ;;
+    fusion-leg-full) extra="--leg-normalization --frame-nets $out/cnn-full" ;;
+    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg, fusion-leg-full)" >&2; exit 2 ;;
     esac
     embed=()
     [ "$c" = "$shipped" ] && embed=(--embed-swift Sources/EmotionCore/Model/BuiltInModel.swift)
     echo "== candidate $c: $bin train --corpora $corpora $flags $extra" | tee -a "$report.new"
     # shellcheck disable=SC2086
-    "$bin" train --corpora "$corpora" --out "$out/$c.json" --out-of-fold "$out/oof-$c.csv" $flags $extra \
-        "${embed[@]}" | tee -a "$report.new"
+    # The scored calls (for `emotiontap tune`) exist only with cross-validation and calls.
+    scored=()
+    case " $flags " in
+    *" --cv 0 "* | *" --calls 0 "*) ;;
+    *" --cv "*) scored=(--scored-calls "$out/calls-$c.json") ;;
+    esac
+    "$bin" train --corpora "$corpora" --out "$out/$c.json" --out-of-fold "$out/oof-$c.csv" \
+        "${scored[@]}" $flags $extra "${embed[@]}" | tee -a "$report.new"
     echo | tee -a "$report.new"
 done
 mv "$report.new" "$report"
