@@ -80,6 +80,64 @@ struct FeaturesCommandTests {
     }
 
     @Test(
+        "tune searches the rules again on saved calls and writes the model with its choice, only for the calibration the calls were scored with"
+    )
+    func tuneRewritesModel() throws {
+        let dir = try TemporaryDirectory()
+        let model = try EmotionModel.builtIn()
+        let modelFile = try dir.write("model.json", Array(try model.encoded()))
+        // What `train --scored-calls` writes: per fold, a calm -> upset -> calm call and a calm one, a window a
+        // second with its raw upset score.
+        func call(kind: String, stretches: [[Double]], upset: (Double) -> Double) -> [String: Any] {
+            let windows = (3...60).map { end -> [String: Any] in
+                let e = Double(end)
+                return ["start": e - 3, "end": e, "speech": 2.0, "raw": upset(e)]
+            }
+            return [
+                "kind": kind, "speaker": "t/1", "stretches": stretches, "duration": 60.0, "channel": "pcmu",
+                "windows": windows,
+            ]
+        }
+        func callsFile(_ name: String, slope: Double, intercept: Double) throws -> URL {
+            let fold: [[String: Any]] = [
+                call(kind: "calm-upset-calm", stretches: [[20, 40]]) { $0 > 22 && $0 <= 40 ? 0.97 : 0.05 },
+                call(kind: "calm", stretches: []) { _ in 0.05 },
+            ]
+            let json: [String: Any] = [
+                "version": 1, "command": "test", "calibration": ["slope": slope, "intercept": intercept],
+                "folds": [fold, fold],
+            ]
+            return try dir.write(name, Array(try JSONSerialization.data(withJSONObject: json)))
+        }
+        let calls = try callsFile(
+            "calls.json", slope: model.calibration.slope, intercept: model.calibration.intercept)
+        let tuned = dir.url.appendingPathComponent("tuned.json")
+        let result = try runEmotionTap(
+            ["tune", "--scored-calls", calls.path, "--model", modelFile.path, "--out", tuned.path], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("chosen on the other folds") && result.stdout.contains("Escalation headroom"))
+        // Chosen on both folds: both stretches caught, no calm speech shown upset.
+        let shipped = result.stdout.split(separator: "\n").first { $0.hasPrefix("chosen on all folds") } ?? ""
+        #expect(shipped.contains(" 0.0 %") && shipped.contains("2/2 "), "\(result.stdout)")
+        let rewritten = try EmotionModel.load(tuned)
+        #expect(rewritten.calibration == model.calibration && rewritten.frameNet == model.frameNet)
+        #expect(rewritten.networks.count == model.networks.count)
+        #expect(rewritten.decision.chosenFor.contains("held-out speakers"))
+        // The written policy is the one printed as chosen.
+        let printed = String(
+            format: "smoothing %.2f, enter upset at %.3f for %d window(s), back to calm below %.3f",
+            rewritten.decision.smoothing, rewritten.decision.enterUpset, rewritten.decision.enterWindows,
+            rewritten.decision.exitUpset)
+        #expect(result.stdout.contains("shipped policy: " + printed), "\(printed)")
+
+        let other = try callsFile("other.json", slope: 1, intercept: 0)
+        let refused = try runEmotionTap(
+            ["tune", "--scored-calls", other.path, "--model", modelFile.path, "--out", tuned.path], timeout: 60)
+        #expect(refused.status == 2 && refused.stdout.isEmpty)
+        #expect(refused.stderr.contains("is not the one the calls were scored with"), "\(refused.stderr)")
+    }
+
+    @Test(
         "a bad model file stops serve, analyze and eval at start with its reason, never a fallback; so does a bad scored-calls file tune"
     )
     func badModelFile() throws {
