@@ -159,19 +159,8 @@ struct TrainCommand: ParsableCommand {
             print(CVReport.clipFigures(cv))
             print(CVReport.calibration(cv))
             if let calls = cv.calls { print(CVReport.calls(calls)) }
-            if let scoredCalls {
-                guard let calls = cv.calls else { throw ValidationError("no simulated call was scored") }
-                let file = ScoredCallsFile(folds: calls.folds, calibration: cv.calibration, command: options.command)
-                try orExit("\(scoredCalls): cannot write") {
-                    try file.encoded().write(to: URL(fileURLWithPath: scoredCalls))
-                }
-            }
-            if let outOfFold {
-                try orExit("\(outOfFold): cannot write") {
-                    try CVReport.outOfFoldCSV(cv).write(toFile: outOfFold, atomically: true, encoding: .utf8)
-                }
-            }
         }
+        // The model first: a side report that cannot be written must not cost the run's model.
         let data = try orExit { try outcome.model.encoded() }
         try orExit("\(out): cannot write model") { try data.write(to: URL(fileURLWithPath: out)) }
         StandardError.line("train: wrote \(out) (\(data.count / 1024) kB)")
@@ -180,6 +169,22 @@ struct TrainCommand: ParsableCommand {
                 try outcome.model.swiftSource().write(toFile: embedSwift, atomically: true, encoding: .utf8)
             }
             StandardError.line("train: wrote \(embedSwift)")
+        }
+        guard let cv = outcome.crossValidation else { return }
+        if let scoredCalls {
+            guard let calls = cv.calls else {
+                StandardError.line("emotiontap: \(scoredCalls): not written: no held-out speaker had calls to score")
+                throw ExitCode(2)
+            }
+            let file = ScoredCallsFile(folds: calls.folds, calibration: cv.calibration, command: options.command)
+            try orExit("\(scoredCalls): cannot write") {
+                try file.encoded().write(to: URL(fileURLWithPath: scoredCalls))
+            }
+        }
+        if let outOfFold {
+            try orExit("\(outOfFold): cannot write") {
+                try CVReport.outOfFoldCSV(cv).write(toFile: outOfFold, atomically: true, encoding: .utf8)
+            }
         }
     }
 }

@@ -48,11 +48,12 @@ struct TuneCommand: ParsableCommand {
             }
             base = m
         }
-        let calls = TrainingRun.tunePolicy(
-            file.scoredFolds, calibration: file.calibration, budget: falseAlarmBudget
-        ) { StandardError.line("tune: \($0)") }
+        let folds = file.scoredFolds
+        let calls = TrainingRun.tunePolicy(folds, calibration: file.calibration, budget: falseAlarmBudget) {
+            StandardError.line("tune: \($0)")
+        }
         print(CVReport.calls(calls))
-        print(Self.headroom(file.scoredFolds.flatMap { $0 }, calibration: file.calibration))
+        print(Self.headroom(folds.flatMap { $0 }, calibration: file.calibration))
         if var m = base, let out {
             m.decision = calls.chosen
             let data = try orExit { try m.encoded() }
