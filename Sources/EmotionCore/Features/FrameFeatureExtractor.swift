@@ -6,28 +6,31 @@ import Foundation
 /// `n_fft / 2` samples at both ends: zeros for the spectral features and RMS, the edge sample for
 /// the zero-crossing rate), so the output equals one whole-file pass whatever the chunk boundaries.
 ///
-/// Every table and scratch buffer is allocated once in `init` and held as a raw pointer: the
-/// per-frame path does no allocation, no bounds or exclusivity checks, and no reference counting.
+/// Every scratch buffer is allocated once in `init` and held as a raw pointer, and the constant tables
+/// (`FrameTables`) are one copy per configuration for all extractors: the per-frame path does no
+/// allocation, no bounds or exclusivity checks, no reference counting, and a thousand legs share 20 kB
+/// of tables that stay in cache instead of bringing their own copies in from memory every frame.
 public final class FrameFeatureExtractor {
     public let config: FeatureConfig
     private let bins: Int
 
-    // MARK: Constant tables
-    private let window: UnsafeMutablePointer<Float>  // Hann(winLength)
-    private let windowOffset: Int  // where the window sits inside the n_fft frame
-    private let frequencies: UnsafeMutablePointer<Float>  // bin centre frequencies
-    private let melStart: UnsafeMutablePointer<Int>  // first bin of each mel band
-    private let melLength: UnsafeMutablePointer<Int>  // number of non-zero weights of each band
-    private let melOffset: UnsafeMutablePointer<Int>  // where each band's weights start in melWeights
-    private let melWeights: UnsafeMutablePointer<Float>
-    private let chromaWeights: UnsafeMutablePointer<Float>  // 12 x bins, row-major
-    private let dct: UnsafeMutablePointer<Float>  // 13 x nMels, row-major
-    private let shapeBands: Range<Int>  // mel bands centred in 250-3400 Hz
-    private let shapeX: UnsafeMutablePointer<Float>  // centred kHz of those bands, for the slope
+    // MARK: Constant tables, shared by every extractor of this configuration (read-only)
+    private let tables: FrameTables
+    private let window: UnsafePointer<Float>
+    private let windowOffset: Int
+    private let frequencies: UnsafePointer<Float>
+    private let melStart: UnsafePointer<Int>
+    private let melLength: UnsafePointer<Int>
+    private let melOffset: UnsafePointer<Int>
+    private let melWeights: UnsafePointer<Float>
+    private let chromaWeights: UnsafePointer<Float>
+    private let dct: UnsafePointer<Float>
+    private let shapeBands: Range<Int>
+    private let shapeX: UnsafePointer<Float>
     private let shapeDenominator: Float
     private let lowBandEnd: Int
     private let pitchLags: ClosedRange<Int>
-    private let inverseWindowAutocorrelation: UnsafeMutablePointer<Float>
+    private let inverseWindowAutocorrelation: UnsafePointer<Float>
 
     // MARK: Streaming state
     private let capacity: Int
@@ -63,67 +66,23 @@ public final class FrameFeatureExtractor {
         self.config = config
         bins = config.binCount
         let n = config.nFFT
-        let hann = FilterBanks.hann(config.winLength).map { Float($0) }
-        window = .copy(hann)
-        windowOffset = (n - config.winLength) / 2
-        let freqs = FilterBanks.fftFrequencies(sampleRate: config.sampleRate, nFFT: n)
-        frequencies = .copy(freqs.map { Float($0) })
-
-        let mel = FilterBanks.mel(config)
-        var starts: [Int] = [], lengths: [Int] = [], offsets: [Int] = [], weights: [Float] = []
-        for band in mel {
-            let first = band.firstIndex { $0 > 0 } ?? 0
-            let last = band.lastIndex { $0 > 0 } ?? (first - 1)
-            starts.append(first)
-            offsets.append(weights.count)
-            lengths.append(last - first + 1)
-            if last >= first { weights += band[first...last].map { Float($0) } }
-        }
-        melStart = .copy(starts)
-        melLength = .copy(lengths)
-        melOffset = .copy(offsets)
-        melWeights = .copy(weights.isEmpty ? [0] : weights)
-        chromaWeights = .copy(
-            FilterBanks.chroma(sampleRate: config.sampleRate, nFFT: n).flatMap { $0.map { Float($0) } })
-        dct = .copy(
-            FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels).flatMap { $0.map { Float($0) } })
-
-        // Spectral shape over the telephone band, on the mel bands already computed.
-        let centres = FilterBanks.melCentres(config)
-        let inBand = centres.indices.filter { centres[$0] >= 250 && centres[$0] <= 3400 }
-        shapeBands = inBand.count >= 2 ? inBand.first!..<(inBand.last! + 1) : 0..<config.nMels
-        let xs = shapeBands.map { centres[$0] / 1000 }
-        let mean = xs.reduce(0, +) / Double(xs.count)
-        shapeX = .copy(xs.map { Float($0 - mean) })
-        shapeDenominator = Float(max(xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }, 1e-9))
-        lowBandEnd = freqs.firstIndex { $0 >= 1000 } ?? bins
-
-        // Pitch by autocorrelation (Boersma 1993), the frame's ACF divided by the window's.
-        let minLag = max(2, config.sampleRate / 400)
-        let maxLag = max(minLag + 2, min(config.sampleRate / 60, config.winLength / 2))
-        pitchLags = minLag...maxLag
-        // The main FFT's circular ACF is clean when wrapped lags only meet the window's outer tapers.
-        let acfSize: Int
-        if Double(n - maxLag) >= 0.9 * Double(config.winLength) {
-            pitchFFT = nil
-            acfSize = n
-        } else {
-            var size = 1
-            while size < config.winLength + maxLag + 1 { size *= 2 }
-            pitchFFT = RealFFT(size: size)
-            acfSize = size
-        }
-        var padded = [Double](repeating: 0, count: acfSize)
-        let padOffset = pitchFFT == nil ? windowOffset : 0
-        for i in 0..<config.winLength { padded[padOffset + i] = Double(hann[i]) }
-        var wacf = [Float](repeating: 0, count: maxLag + 2)
-        for lag in 0..<wacf.count {
-            var s = 0.0
-            for i in 0..<acfSize { s += padded[i] * padded[(i + lag) % acfSize] }
-            wacf[lag] = Float(s)
-        }
-        let w0 = max(wacf[0], .leastNormalMagnitude)
-        inverseWindowAutocorrelation = .copy(wacf.map { 1 / max($0 / w0, 1e-6) })
+        tables = FrameTables.shared(for: config)
+        window = UnsafePointer(tables.window)
+        windowOffset = tables.windowOffset
+        frequencies = UnsafePointer(tables.frequencies)
+        melStart = UnsafePointer(tables.melStart)
+        melLength = UnsafePointer(tables.melLength)
+        melOffset = UnsafePointer(tables.melOffset)
+        melWeights = UnsafePointer(tables.melWeights)
+        chromaWeights = UnsafePointer(tables.chromaWeights)
+        dct = UnsafePointer(tables.dct)
+        shapeBands = tables.shapeBands
+        shapeX = UnsafePointer(tables.shapeX)
+        shapeDenominator = tables.shapeDenominator
+        lowBandEnd = tables.lowBandEnd
+        pitchLags = tables.pitchLags
+        inverseWindowAutocorrelation = UnsafePointer(tables.inverseWindowAutocorrelation)
+        pitchFFT = tables.pitchFFTSize.map { RealFFT(size: $0) }
 
         fft = RealFFT(size: n)
         capacity = 2 * n + config.hopLength
@@ -138,13 +97,7 @@ public final class FrameFeatureExtractor {
     }
 
     deinit {
-        for p in [
-            window, frequencies, melWeights, chromaWeights, dct, shapeX, inverseWindowAutocorrelation,
-            buffer, power, magnitude, previousShape, melEnergy, melPower, row,
-        ] { p.deallocate() }
-        melStart.deallocate()
-        melLength.deallocate()
-        melOffset.deallocate()
+        for p in [buffer, power, magnitude, previousShape, melEnergy, melPower, row] { p.deallocate() }
     }
 
     /// Starts a new stream (the left padding is laid in again).
@@ -252,12 +205,24 @@ public final class FrameFeatureExtractor {
         }
         fft.forwardTransform()
 
-        let spectrum = fft.output
-        for k in 0..<bins {
-            let re = spectrum[2 * k], im = spectrum[2 * k + 1]
+        let spectrum = UnsafeRawPointer(fft.output)
+        let powerBytes = UnsafeMutableRawPointer(power), magnitudeBytes = UnsafeMutableRawPointer(magnitude)
+        var k = 0
+        while k &+ 4 <= bins {
+            // Four interleaved (re, im) pairs at a time.
+            let pairs = spectrum.loadUnaligned(fromByteOffset: k &* 8, as: SIMD8<Float>.self)
+            let re = pairs.evenHalf, im = pairs.oddHalf
+            let p = re * re + im * im
+            powerBytes.storeBytes(of: p, toByteOffset: k &* 4, as: SIMD4<Float>.self)
+            magnitudeBytes.storeBytes(of: p.squareRoot(), toByteOffset: k &* 4, as: SIMD4<Float>.self)
+            k &+= 4
+        }
+        while k < bins {
+            let re = fft.output[2 * k], im = fft.output[2 * k + 1]
             let p = re * re + im * im
             power[k] = p
             magnitude[k] = p.squareRoot()
+            k &+= 1
         }
         let magnitudeSum = VectorMath.sum(magnitude, bins)
         let weightedSum = VectorMath.dot(magnitude, frequencies, bins)

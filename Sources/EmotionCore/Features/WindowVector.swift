@@ -57,7 +57,7 @@ public final class WindowVector {
         out.reserveCapacity(Self.count)
 
         for (_, feature) in Self.spreadFeatures {
-            fill(slots.map { value($0, feature) })
+            fill(rows, slots, feature)
             appendSpread(&out)
         }
         for c in FrameLayout.chroma {
@@ -67,11 +67,11 @@ public final class WindowVector {
         }
 
         // Level relative to the window's median speech level.
-        fill(slots.map { value($0, FrameLayout.energyDB) })
+        fill(rows, slots, FrameLayout.energyDB)
         let (energyMean, energyStd) = meanAndStd()
         let energy = spreadPercentiles()
         out += [energyMean - energy.p50, energyStd, energy.p10 - energy.p50, energy.p90 - energy.p50]
-        fill(slots.map { value($0, FrameLayout.mfcc.lowerBound) })
+        fill(rows, slots, FrameLayout.mfcc.lowerBound)
         out.append(meanAndStd().1)
 
         // Pitch in semitones re 100 Hz, over voiced frames only.
@@ -81,7 +81,8 @@ public final class WindowVector {
             if f0 > 0 { voiced.append(12 * log2(f0 / 100)) }
         }
         if voiced.count >= 2 {
-            fill(voiced)
+            column.removeAll(keepingCapacity: true)
+            column.append(contentsOf: voiced)
             let pitch = appendSpread(&out)
             out.append(pitch.p90 - pitch.p10)
         } else {
@@ -108,7 +109,8 @@ public final class WindowVector {
             if f0 > 0 { pitchTimes.append(times[j]); pitchValues.append(12 * log2(f0 / 100)) }
         }
         out.append(Self.slope(pitchTimes, pitchValues))
-        out.append(Self.slope(times, slots.map { value($0, FrameLayout.energyDB) }))
+        fill(rows, slots, FrameLayout.energyDB)
+        out.append(Self.slope(times, column))
         // Voiced runs: consecutive voiced speech frames (a syllable-rate proxy) and their mean length.
         var runs = 0, voicedFrames = 0
         var previousVoiced = false, previousTime: Float = -1
@@ -135,9 +137,10 @@ public final class WindowVector {
         return den > 1e-9 ? num / den : 0
     }
 
-    private func fill(_ values: [Float]) {
+    /// `column` = one feature of the speech frames, in the reused buffer.
+    private func fill(_ rows: UnsafeBufferPointer<Float>, _ slots: [Int], _ feature: Int) {
         column.removeAll(keepingCapacity: true)
-        column.append(contentsOf: values)
+        for slot in slots { column.append(rows[slot &* FrameLayout.count &+ feature]) }
     }
 
     private func meanAndStd() -> (Float, Float) {
@@ -173,34 +176,58 @@ public final class WindowVector {
         }
     }
 
-    /// Quickselect (Hoare partition, median-of-three pivot): afterwards `values[rank]` holds the value a
-    /// sort would put there, nothing before it is larger and nothing after it smaller. Only
-    /// `values[from...]` is rearranged; the caller guarantees `values[..<from]` are all no larger.
+    /// Quickselect: afterwards `values[rank]` holds the value a sort would put there, nothing before it is
+    /// larger and nothing after it smaller. Only `values[from...]` is rearranged; the caller guarantees
+    /// `values[..<from]` are all no larger. The partition is branch-free (every element is swapped and the
+    /// boundary moves by the comparison's result): on the hundred-odd values of a window's column the
+    /// branches of a classic partition are mispredicted about half the time, which cost more than the swaps.
     static func select(_ values: UnsafeMutableBufferPointer<Float>, rank: Int, from: Int) {
+        guard let v = values.baseAddress, rank >= from, rank < values.count else { return }
         var low = from, high = values.count - 1
         while high - low > 16 {
-            let middle = (low + high) / 2
-            if values[middle] < values[low] { values.swapAt(middle, low) }
-            if values[high] < values[middle] { values.swapAt(high, middle) }
-            if values[middle] < values[low] { values.swapAt(middle, low) }
-            let pivot = values[middle]
-            var i = low, j = high
-            while i <= j {
-                while i <= high, values[i] < pivot { i += 1 }
-                while j >= low, pivot < values[j] { j -= 1 }
-                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            // Median of three as the pivot, parked at `high`: sorted or reversed columns stay linear.
+            let middle = low + (high - low) / 2
+            if v[middle] < v[low] { swap(v, middle, low) }
+            if v[high] < v[middle] { swap(v, high, middle) }
+            if v[middle] < v[low] { swap(v, middle, low) }
+            swap(v, middle, high)
+            let pivot = v[high]
+            var boundary = low  // v[low..<boundary] < pivot <= v[boundary..<j]
+            var j = low
+            while j < high {
+                let x = v[j]
+                v[j] = v[boundary]
+                v[boundary] = x
+                boundary &+= x < pivot ? 1 : 0
+                j &+= 1
             }
-            if rank <= j { high = j } else if rank >= i { low = i } else { return }
+            swap(v, boundary, high)
+            if rank == boundary { return }
+            if rank < boundary {
+                high = boundary - 1
+            } else {
+                low = boundary + 1
+                // A run of values equal to the pivot (a quantised column: zero-crossing counts) goes in one step.
+                while low <= rank, v[low] == pivot { low += 1 }
+                if low > rank { return }
+            }
         }
         // Short ranges: insertion sort.
         if high > low {
             for i in (low + 1)...high {
-                let v = values[i]
+                let x = v[i]
                 var j = i - 1
-                while j >= low, v < values[j] { values[j + 1] = values[j]; j -= 1 }
-                values[j + 1] = v
+                while j >= low, x < v[j] { v[j + 1] = v[j]; j -= 1 }
+                v[j + 1] = x
             }
         }
+    }
+
+    @inline(__always)
+    private static func swap(_ v: UnsafeMutablePointer<Float>, _ a: Int, _ b: Int) {
+        let t = v[a]
+        v[a] = v[b]
+        v[b] = t
     }
 
     @discardableResult
