@@ -158,8 +158,9 @@ public final class FrameFeatureExtractor {
 
     private func drainFrames(_ onFrame: (FrameView) -> Void) {
         let n = config.nFFT, hop = config.hopLength
+        let gate = needsFullAnalysis  // once per push, not per frame
         while nextFrame * hop + n <= base + count {
-            analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop)
+            analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop, gate: gate)
             onFrame(
                 FrameView(
                     index: nextFrame, time: Double(nextFrame) * config.frameStep,
@@ -177,14 +178,14 @@ public final class FrameFeatureExtractor {
 
     // MARK: Per-frame analysis
 
-    private func analyse(frame: UnsafeMutablePointer<Float>, paddedStart: Int) {
+    private func analyse(frame: UnsafeMutablePointer<Float>, paddedStart: Int, gate: ((Float) -> Bool)?) {
         let n = config.nFFT
         // RMS over the unwindowed frame, zeros as padding (librosa.feature.rms).
         let meanSquare = VectorMath.dot(frame, frame, n) / Float(n)
         let energyDB = 10 * log10(meanSquare + 1e-10)
         row[FrameLayout.rms] = meanSquare.squareRoot()
         row[FrameLayout.energyDB] = energyDB
-        let full = needsFullAnalysis?(energyDB) ?? true
+        let full = gate?(energyDB) ?? true
 
         // Zero crossings between neighbours that both lie in the real signal (edge padding adds none).
         let realStart = n / 2

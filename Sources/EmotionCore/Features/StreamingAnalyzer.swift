@@ -53,11 +53,16 @@ public final class StreamingAnalyzer {
     }
 
     public func push(_ samples: UnsafeBufferPointer<Float>, onWindow: (WindowFeatures) -> Void) {
-        extractor.push(samples) { frame in take(frame, onWindow) }
+        // Read the frame observer once per push, not once per frame (each read of a closure property is
+        // an exclusivity check and a retain).
+        let onFrame = self.onFrame
+        extractor.push(samples) { frame in take(frame, onFrame, onWindow) }
     }
 
     @inline(__always)
-    private func take(_ frame: FrameView, _ onWindow: (WindowFeatures) -> Void) {
+    private func take(
+        _ frame: FrameView, _ onFrame: ((FrameView, Bool) -> Void)?, _ onWindow: (WindowFeatures) -> Void
+    ) {
         let window = aggregator.add(frame)
         onFrame?(frame, aggregator.lastFrameWasSpeech)
         if let window { onWindow(window) }
@@ -68,7 +73,8 @@ public final class StreamingAnalyzer {
     }
 
     public func finish(onWindow: (WindowFeatures) -> Void) {
-        extractor.finish { frame in take(frame, onWindow) }
+        let onFrame = self.onFrame
+        extractor.finish { frame in take(frame, onFrame, onWindow) }
         if let w = aggregator.finish() { onWindow(w) }
     }
 

@@ -12,10 +12,20 @@ public enum ThreadScratch {
         case analysisSamples
     }
 
+    /// Raw slots rather than arrays: this is asked for several times per packet, and an array in a class
+    /// costs an exclusivity check and a uniqueness check on every read and write.
     private final class Buffers {
-        var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: Use.allCases.count)
-        var capacities = [Int](repeating: 0, count: Use.allCases.count)
-        deinit { for p in pointers { p?.deallocate() } }
+        let pointers = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: Use.allCases.count)
+        let capacities = UnsafeMutablePointer<Int>.allocate(capacity: Use.allCases.count)
+        init() {
+            pointers.initialize(repeating: nil, count: Use.allCases.count)
+            capacities.initialize(repeating: 0, count: Use.allCases.count)
+        }
+        deinit {
+            for i in 0..<Use.allCases.count { pointers[i]?.deallocate() }
+            pointers.deallocate()
+            capacities.deallocate()
+        }
     }
 
     private static let key: pthread_key_t = {
