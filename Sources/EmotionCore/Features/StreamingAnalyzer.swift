@@ -32,7 +32,9 @@ public final class StreamingAnalyzer {
         try self.init(
             features: model.features, windows: model.windows, analyseEveryFrame: runner.analysesEveryFrame)
         if runner.readsFrames {
-            onFrame = { [unowned runner] frame, speech in runner.observe(frame: frame.values, speech: speech) }
+            // A strong capture: the runner holds nothing of the analyser, so there is no cycle, and an
+            // unowned one would cost an atomic retain and release on every frame.
+            onFrame = { [runner] frame, speech in runner.observe(frame: frame.values, speech: speech) }
         }
     }
 

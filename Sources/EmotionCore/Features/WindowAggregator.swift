@@ -44,9 +44,11 @@ public final class WindowAggregator {
     /// The speech gate's verdict on the frame `add` took last.
     public private(set) var lastFrameWasSpeech = false
 
-    private var ring: [Float]
-    private var speechFlags: [Bool]
-    private var frameIndices: [Int]
+    // Raw storage, written once per frame: arrays in a class cost an exclusivity and a uniqueness check
+    // on every write.
+    private let ring: UnsafeMutablePointer<Float>
+    private let speechFlags: UnsafeMutablePointer<Bool>
+    private let frameIndices: UnsafeMutablePointer<Int>
     private var framesSeen = 0
     private var windowsEmitted = 0
     private var nextWindowEndFrame: Int
@@ -60,13 +62,22 @@ public final class WindowAggregator {
         framesPerWindow = max(1, Int((config.length / frameStep).rounded()))
         framesPerHop = max(1, Int((config.hop / frameStep).rounded()))
         gate = SpeechGate(config: config, frameStep: frameStep)
-        ring = [Float](repeating: 0, count: framesPerWindow * FrameLayout.count)
-        speechFlags = [Bool](repeating: false, count: framesPerWindow)
-        frameIndices = [Int](repeating: 0, count: framesPerWindow)
+        ring = .allocate(capacity: framesPerWindow * FrameLayout.count)
+        ring.initialize(repeating: 0, count: framesPerWindow * FrameLayout.count)
+        speechFlags = .allocate(capacity: framesPerWindow)
+        speechFlags.initialize(repeating: false, count: framesPerWindow)
+        frameIndices = .allocate(capacity: framesPerWindow)
+        frameIndices.initialize(repeating: 0, count: framesPerWindow)
         nextWindowEndFrame = framesPerWindow
         statistics = WindowVector(capacity: framesPerWindow)
         levels = []
         levels.reserveCapacity(framesPerWindow)
+    }
+
+    deinit {
+        ring.deallocate()
+        speechFlags.deallocate()
+        frameIndices.deallocate()
     }
 
     /// Runs the speech gate on the next frame's level before the frame is analysed (the extractor
@@ -97,9 +108,8 @@ public final class WindowAggregator {
         let isSpeech = judged ?? gate.isSpeech(energyDB: frame.energyDB)
         judged = nil
         lastFrameWasSpeech = isSpeech
-        ring.withUnsafeMutableBufferPointer { r in
-            let base = slot * FrameLayout.count
-            for i in 0..<FrameLayout.count { r[base + i] = frame.values[i] }
+        if let values = frame.values.baseAddress {
+            (ring + slot * FrameLayout.count).update(from: values, count: FrameLayout.count)
         }
         speechFlags[slot] = isSpeech
         frameIndices[slot] = frame.index
@@ -159,10 +169,9 @@ public final class WindowAggregator {
         var level: Float = 0
         if speechSeconds >= config.minimumSpeech, speechSlots.count >= 3 {
             level = medianSpeechLevel(speechSlots)
-            vector = ring.withUnsafeBufferPointer {
-                statistics.compute(
-                    rows: $0, slots: speechSlots, times: speechTimes, bursts: bursts, speechSeconds: speechSeconds)
-            }
+            vector = statistics.compute(
+                rows: UnsafeBufferPointer(start: ring, count: framesPerWindow * FrameLayout.count), slots: speechSlots,
+                times: speechTimes, bursts: bursts, speechSeconds: speechSeconds)
         }
         return WindowFeatures(
             start: Double(startFrame) * frameStep, end: Double(endFrame) * frameStep,
