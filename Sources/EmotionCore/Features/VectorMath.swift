@@ -39,6 +39,19 @@ public enum VectorMath {
         ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
     }
 
+    /// `out[i] += a[i]`, eight lanes at a time.
+    @inline(__always)
+    public static func add(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i &+ 8 <= n {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(out + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: x + y, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < n { out[i] += a[i]; i &+= 1 }
+    }
+
     /// `out[i] = a[i] * b[i]`, eight lanes at a time (the scalar loop does not vectorise: the pointers may alias).
     @inline(__always)
     public static func multiply(
