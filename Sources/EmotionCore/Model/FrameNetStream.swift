@@ -285,8 +285,7 @@ public final class FrameNetStream {
         net.attentionScore.weights.values.withUnsafeBufferPointer { w in
             for i in 0..<batchRows {
                 let j = scoredTop + i
-                var s = bias
-                for k in 0..<a { s += w[k] * tanh(product[i * a + k]) }
+                let s = bias + VectorMath.tanhDot(w.baseAddress!, product + i * a, a)
                 logits[j % topCapacity] = s
                 var anySpeech = false
                 for f in 0..<stride { anySpeech = anySpeech || speech[(j * stride + f) % speechCapacity] }
