@@ -23,6 +23,9 @@ public struct FrameNetInputs: Sendable {
             ("low_high_db", FrameLayout.lowHighRatio), ("voicing", FrameLayout.voicing),
         ] + (0..<FeatureConfig.chromaCount).map { ("chroma\($0)", FrameLayout.chroma.lowerBound + $0) }
 
+    static let channelIndices = channelColumns.map(\.1)
+    static let rawIndices = rawColumns.map(\.1)
+
     /// Input names in order, as the network file lists them.
     public static let names: [String] =
         ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"]
@@ -107,18 +110,30 @@ public struct FrameNetInputs: Sendable {
         if speech { channelCount += 1 }
         let a = speech ? Self.step(count: channelCount) : 0
         var k = 6
-        for (i, column) in Self.channelColumns.enumerated() {
-            let x = Double(frame[column.1])
-            channelMean[i] += a * (x - channelMean[i])
-            // The training script keeps the running mean as float32 before subtracting.
-            out[k] = Float(x - Double(Float(channelMean[i])))
-            k += 1
+        // Through buffer pointers: per frame, element-wise access to the arrays would check uniqueness
+        // and exclusivity on every write.
+        Self.channelIndices.withUnsafeBufferPointer { columns in
+            channelMean.withUnsafeMutableBufferPointer { means in
+                for i in 0..<columns.count {
+                    let x = Double(frame[columns[i]])
+                    means[i] += a * (x - means[i])
+                    // The training script keeps the running mean as float32 before subtracting.
+                    out[k] = Float(x - Double(Float(means[i])))
+                    k += 1
+                }
+            }
         }
-        for column in Self.rawColumns {
-            out[k] = frame[column.1]
-            k += 1
+        Self.rawIndices.withUnsafeBufferPointer { columns in
+            for column in columns {
+                out[k] = frame[column]
+                k += 1
+            }
         }
-        for i in 0..<Self.count { out[i] = (out[i] - mean[i]) / scale[i] }
+        mean.withUnsafeBufferPointer { mean in
+            scale.withUnsafeBufferPointer { scale in
+                for i in 0..<Self.count { out[i] = (out[i] - mean[i]) / scale[i] }
+            }
+        }
         if !voiced { for i in Self.pitchInputs { out[i] = 0 } }
     }
 }
