@@ -2,11 +2,14 @@ import EmotionMedia
 import EmotionORTP
 
 /// Where a leg's packets come from: an oRTP session on a UDP port, or a stream connection (AudioSocket,
-/// WebSocket) that pushes audio into a `StreamInbox`. The worker waits on `fileDescriptor` in its epoll
-/// set and drains both the same way, so every source feeds the same `LegPipeline`.
+/// WebSocket) that pushes audio into a `StreamInbox`. The worker drains both the same way, so every
+/// source feeds the same `LegPipeline`.
 protocol LegMediaSource: AnyObject {
-    /// What the worker's epoll waits on: the RTP socket, or the inbox's eventfd.
+    /// The RTP socket, or the inbox's eventfd (which the worker's epoll waits on).
     var fileDescriptor: Int32 { get }
+    /// Read on every pass of the worker without asking epoll first (RTP sockets: see `RTPWorker`), rather
+    /// than when its descriptor is ready (stream inboxes, which hold audio only while a connection is up).
+    var readOnEveryPass: Bool { get }
     /// The leg's RTP port; 0 for a stream leg.
     var port: Int { get }
     /// Hands what is due to `handler`; returns how many packets it handed.
@@ -19,6 +22,8 @@ protocol LegMediaSource: AnyObject {
 }
 
 extension RTPReceiveSession: LegMediaSource {
+    var readOnEveryPass: Bool { true }
+
     func addDrops(to c: inout LegCounters, _ s: inout ReceptionStatistics) {
         // One read of oRTP's counters for all of them.
         let library = libraryStatistics

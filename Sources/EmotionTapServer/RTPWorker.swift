@@ -6,10 +6,11 @@ import Glibc
 import Logging
 import Metrics
 
-/// One thread that owns a set of legs: epoll over their sockets, drains what is ready, checks
-/// timeouts. No task or actor hop per packet; legs arrive and leave through a locked queue.
+/// One thread that owns a set of legs: reads their sockets on its own schedule (and, through epoll,
+/// the stream legs whose inbox holds audio), checks timeouts. No task or actor hop per packet; legs
+/// arrive and leave through a locked queue.
 ///
-/// Every `rtp.read_interval_ms` a full pass reads each leg whose socket holds audio: several packets
+/// Every `rtp.read_interval_ms` a full pass reads each leg that holds audio: several packets
 /// per read, so each leg's state is brought into the cache (and its socket asked until it would
 /// block) once per interval, not once per packet. A leg whose next window ends before the next pass
 /// goes on the prompt list and is read every tick from when that window's last packet is due, so a
@@ -19,6 +20,11 @@ final class RTPWorker: @unchecked Sendable {
     // `legs` belongs to the worker thread; `pending*`, `assigned` and `stopReason` are guarded by `lock`.
     private let epoll: Int32
     private var legs: [Int32: LiveLeg] = [:]
+    /// The RTP legs, read on every full pass without epoll. A socket in an epoll set costs a wake-up
+    /// callback on every datagram (the receiving softirq takes the epoll's lock to queue it as ready),
+    /// and the worker never sleeps in `epoll_wait` anyway: it reads on its schedule. A leg with nothing
+    /// queued costs one `recvmmsg` answering `EAGAIN` per pass.
+    private var polled = ContiguousArray<LiveLeg>()
     /// The same legs indexed by descriptor, for the per-wake lookup (no hashing).
     private var legsByDescriptor = ContiguousArray<LiveLeg?>()
     private let lock = NSLock()
@@ -163,29 +169,40 @@ final class RTPWorker: @unchecked Sendable {
         }
     }
 
-    /// The full pass: every leg whose socket holds something, however many there are.
+    /// The full pass: every RTP leg, then every stream leg whose inbox holds something, however many.
     private func readReady(_ ready: inout [Int32], into load: inout WorkerLoad) {
+        var i = 0
+        while i < polled.count {
+            readInPass(polled[i], index: i, into: &load)
+            i += 1
+        }
         var n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
         var rounds = 0
         while n > 0 {
             for i in 0..<Int(n) {
-                // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg
-                // judged by the pass's start would analyse audio already too late.
                 let fd = Int(ready[i])
                 if fd < legsByDescriptor.count, let leg = legsByDescriptor[fd] {
-                    let now = Self.wallClock()
-                    let read = self.read(leg, now: now, into: &load)
-                    if read.packets > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
-                }
-                // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
-                if i % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
-                    readPrompt(into: &load)
+                    readInPass(leg, index: i, into: &load)
                 }
             }
             // A full list: more legs are ready than one wait returns; take them in this wake too.
             rounds += 1
             guard Int(n) == ready.count, rounds < Self.maxRoundsPerWake else { break }
             n = ready.withUnsafeMutableBufferPointer { et_epoll_wait(epoll, $0.baseAddress, Int32($0.count), 0) }
+        }
+    }
+
+    /// One leg of a full pass, the `index`th.
+    @inline(__always)
+    private func readInPass(_ leg: LiveLeg, index: Int, into load: inout WorkerLoad) {
+        // Each leg's own clock: behind, one pass over the legs can take seconds, and a leg judged by the
+        // pass's start would analyse audio already too late.
+        let now = Self.wallClock()
+        let read = self.read(leg, now: now, into: &load)
+        if read.packets > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
+        // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
+        if index % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
+            readPrompt(into: &load)
         }
     }
 
@@ -287,7 +304,9 @@ final class RTPWorker: @unchecked Sendable {
 
     private func register(_ leg: LiveLeg) {
         let fd = leg.media.fileDescriptor
-        if et_epoll_add(epoll, fd) != 0 {
+        if leg.media.readOnEveryPass {
+            polled.append(leg)
+        } else if et_epoll_add(epoll, fd) != 0 {
             logger.error(
                 "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
         }
@@ -305,7 +324,11 @@ final class RTPWorker: @unchecked Sendable {
     }
 
     private func finish(_ fd: Int32, _ leg: LiveLeg, reason: String, now: Double) {
-        _ = et_epoll_del(epoll, fd)
+        if leg.media.readOnEveryPass {
+            if let i = polled.firstIndex(where: { $0 === leg }) { polled.remove(at: i) }
+        } else {
+            _ = et_epoll_del(epoll, fd)
+        }
         leg.drainAll(now: now)
         leg.end(reason: reason, now: now)
         legs[fd] = nil

@@ -13,6 +13,8 @@ import Glibc
 /// Bounded: when the worker falls behind, the oldest audio is dropped (counted as `queue_overflow`),
 /// never the connection. One lock per pushed frame (20-200 ms of audio), none per drained packet.
 final class StreamInbox: LegMediaSource, @unchecked Sendable {
+    var readOnEveryPass: Bool { false }
+
     struct Frame {
         var offset: Int
         var length: Int
