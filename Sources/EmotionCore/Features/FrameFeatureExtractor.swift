@@ -14,23 +14,8 @@ public final class FrameFeatureExtractor {
     public let config: FeatureConfig
     private let bins: Int
 
-    // MARK: Constant tables, shared by every extractor of this configuration (read-only)
+    /// The constant tables, shared by every extractor of this configuration (read-only).
     private let tables: FrameTables
-    private let window: UnsafePointer<Float>
-    private let windowOffset: Int
-    private let frequencies: UnsafePointer<Float>
-    private let melStart: UnsafePointer<Int>
-    private let melLength: UnsafePointer<Int>
-    private let melOffset: UnsafePointer<Int>
-    private let melWeights: UnsafePointer<Float>
-    private let chromaWeights: UnsafePointer<Float>
-    private let dct: UnsafePointer<Float>
-    private let shapeBands: Range<Int>
-    private let shapeX: UnsafePointer<Float>
-    private let shapeDenominator: Float
-    private let lowBandEnd: Int
-    private let pitchLags: ClosedRange<Int>
-    private let inverseWindowAutocorrelation: UnsafePointer<Float>
 
     // MARK: Streaming state
     private let capacity: Int
@@ -67,21 +52,6 @@ public final class FrameFeatureExtractor {
         bins = config.binCount
         let n = config.nFFT
         tables = FrameTables.shared(for: config)
-        window = UnsafePointer(tables.window)
-        windowOffset = tables.windowOffset
-        frequencies = UnsafePointer(tables.frequencies)
-        melStart = UnsafePointer(tables.melStart)
-        melLength = UnsafePointer(tables.melLength)
-        melOffset = UnsafePointer(tables.melOffset)
-        melWeights = UnsafePointer(tables.melWeights)
-        chromaWeights = UnsafePointer(tables.chromaWeights)
-        dct = UnsafePointer(tables.dct)
-        shapeBands = tables.shapeBands
-        shapeX = UnsafePointer(tables.shapeX)
-        shapeDenominator = tables.shapeDenominator
-        lowBandEnd = tables.lowBandEnd
-        pitchLags = tables.pitchLags
-        inverseWindowAutocorrelation = UnsafePointer(tables.inverseWindowAutocorrelation)
         pitchFFT = tables.pitchFFTSize.map { RealFFT(size: $0) }
 
         fft = RealFFT(size: n)
@@ -195,10 +165,11 @@ public final class FrameFeatureExtractor {
         row[FrameLayout.zcr] = Float(crossings) / Float(n)
 
         // Windowed FFT frame.
+        let windowOffset = tables.windowOffset
         let input = fft.input
         let winLength = config.winLength
         input.update(repeating: 0, count: windowOffset)
-        VectorMath.multiply(frame + windowOffset, window, into: input + windowOffset, winLength)
+        VectorMath.multiply(frame + windowOffset, tables.window, into: input + windowOffset, winLength)
         (input + windowOffset + winLength).update(repeating: 0, count: n - windowOffset - winLength)
         if full, let pitchFFT {
             pitchFFT.input.update(from: input + windowOffset, count: winLength)
@@ -226,7 +197,7 @@ public final class FrameFeatureExtractor {
             k &+= 1
         }
         let magnitudeSum = VectorMath.sum(magnitude, bins)
-        let weightedSum = VectorMath.dot(magnitude, frequencies, bins)
+        let weightedSum = VectorMath.dot(magnitude, tables.frequencies, bins)
         // librosa.util.normalize leaves an all-zero column as it is, so silence has centroid 0.
         row[FrameLayout.centroid] = magnitudeSum > Float.leastNormalMagnitude ? weightedSum / magnitudeSum : 0
 
@@ -251,13 +222,15 @@ public final class FrameFeatureExtractor {
     private func melAndMFCC() {
         let nMels = config.nMels
         for m in 0..<nMels {
-            let e = max(VectorMath.dot(melWeights + melOffset[m], power + melStart[m], melLength[m]), 1e-10)
+            let e = max(
+                VectorMath.dot(
+                    tables.melWeights + tables.melOffset[m], power + tables.melStart[m], tables.melLength[m]), 1e-10)
             // power_to_db(M, ref=1, amin=1e-10, top_db=None); the power itself is kept for the shape.
             melPower[m] = e
             melEnergy[m] = 10 * log10(e)
         }
         for c in 0..<FeatureConfig.mfccCount {
-            row[FrameLayout.mfcc.lowerBound + c] = VectorMath.dot(dct + c * nMels, melEnergy, nMels)
+            row[FrameLayout.mfcc.lowerBound + c] = VectorMath.dot(tables.dct + c * nMels, melEnergy, nMels)
         }
     }
 
@@ -265,7 +238,7 @@ public final class FrameFeatureExtractor {
         var peak: Float = 0
         let out = row + FrameLayout.chroma.lowerBound
         for c in 0..<FeatureConfig.chromaCount {
-            let s = VectorMath.dot(chromaWeights + c * bins, power, bins)
+            let s = VectorMath.dot(tables.chromaWeights + c * bins, power, bins)
             out[c] = s
             peak = max(peak, abs(s))
         }
@@ -284,7 +257,7 @@ public final class FrameFeatureExtractor {
             var cumulative: Float = 0
             for k in 0..<bins {
                 cumulative += magnitude[k]
-                if cumulative >= target { rolloff = frequencies[k]; break }
+                if cumulative >= target { rolloff = tables.frequencies[k]; break }
             }
         }
         row[FrameLayout.rolloff] = rolloff
@@ -292,19 +265,19 @@ public final class FrameFeatureExtractor {
         // Flatness and slope over the telephone band's mel bands: out-of-band bands hold nothing but the
         // codec's noise floor, which would make both depend on the line's gain.
         var linearSum: Float = 0, dbSum: Float = 0, numerator: Float = 0
-        for (j, m) in shapeBands.enumerated() {
+        for (j, m) in tables.shapeBands.enumerated() {
             let db = melEnergy[m]
             dbSum += db
             linearSum += melPower[m]
-            numerator += shapeX[j] * db
+            numerator += tables.shapeX[j] * db
         }
-        let count = Float(shapeBands.count)
+        let count = Float(tables.shapeBands.count)
         // Geometric over arithmetic mean, from the dB values: 10^(mean dB / 10) / mean linear.
         row[FrameLayout.flatness] = pow(10, dbSum / count / 10) / max(linearSum / count, 1e-30)
-        row[FrameLayout.slope] = numerator / shapeDenominator
+        row[FrameLayout.slope] = numerator / tables.shapeDenominator
 
-        let low = VectorMath.sum(power, lowBandEnd)
-        let high = VectorMath.sum(power + lowBandEnd, bins - lowBandEnd)
+        let low = VectorMath.sum(power, tables.lowBandEnd)
+        let high = VectorMath.sum(power + tables.lowBandEnd, bins - tables.lowBandEnd)
         row[FrameLayout.lowHighRatio] = 10 * log10((low + 1e-10) / (high + 1e-10))
     }
 
@@ -344,6 +317,7 @@ public final class FrameFeatureExtractor {
         let acf = transform.input
         let zero = acf[0]
         let inverseZero = 1 / zero
+        let inverseWindowAutocorrelation = tables.inverseWindowAutocorrelation, pitchLags = tables.pitchLags
         @inline(__always) func r(_ lag: Int) -> Float { acf[lag] * inverseZero * inverseWindowAutocorrelation[lag] }
 
         var bestLag = 0
