@@ -9,13 +9,19 @@
 #     their CV table goes to docs/model-cnn-cv.txt and their golden vectors to the Swift tests.
 #   VARIANT full: networks that read every frame fully analysed (the recipe before 6 Dec 2026), in
 #     .build/model/cnn-full, for the `fusion-leg-full` candidate; nothing in the repository is rewritten.
+#   VARIANT mel: an experiment (7 Dec 2026): gated networks that also read each frame's 40 mel bands
+#     (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
+#     .build/model/cnn-mel; the five folds only (Swift does not serve these inputs yet), one at a time
+#     (building their inputs takes about 9 GB), CV table in .build/model/cnn-mel/model-cnn-cv.txt.
 set -euo pipefail
 bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
+export=$out/export export_flags=() folds=(0 1 2 3 4 -1) parallel=2
 case $variant in
 gated) nets=$out/cnn flags=(--gated) ;;
 full) nets=$out/cnn-full flags=() ;;
-*) echo "make model: unknown frame network variant '$variant' (gated, full)" >&2; exit 2 ;;
+mel) nets=$out/cnn-mel flags=(--gated --mel) export=$out/export-mel export_flags=(--mel-bands) folds=(0 1 2 3 4) parallel=1 ;;
+*) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
 python3 -c "import torch, numpy" 2>/dev/null || {
@@ -24,26 +30,26 @@ python3 -c "import torch, numpy" 2>/dev/null || {
     exit 2
 }
 mkdir -p "$nets"
-if [ ! -f "$out/export/meta.json" ]; then
+if [ ! -f "$export/meta.json" ]; then
     # The folds and channel copies of `train --seed 1 --cv 5`.
-    "$bin" export --corpora "$corpora" --out "$out/export" --augment 2 --seed 1 --folds 5
+    "$bin" export --corpora "$corpora" --out "$export" --augment 2 --seed 1 --folds 5 ${export_flags[@]+"${export_flags[@]}"}
 fi
 todo=()
-for f in 0 1 2 3 4 -1; do
+for f in "${folds[@]}"; do
     tag=$([ "$f" = -1 ] && echo all || echo "f$f")
     [ -f "$nets/frame_net_${tag}_s1.json" ] || todo+=("$f")
 done
 if [ ${#todo[@]} -gt 0 ]; then
-    echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
-    printf '%s\n' "${todo[@]}" | xargs -P 2 -I{} sh -c \
-        'python3 training/frame_model.py train '"${flags[*]:-}"' --fold {} --seed 1 --epochs 40 --export '"$out/export"' --out '"$nets"' > '"$nets"'/log_{}.txt 2>&1 || { tail -5 '"$nets"'/log_{}.txt >&2; exit 255; }'
+    echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), $parallel at a time"
+    printf '%s\n' "${todo[@]}" | xargs -P "$parallel" -I{} sh -c \
+        'python3 training/frame_model.py train '"${flags[*]:-}"' --fold {} --seed 1 --epochs 40 --export '"$export"' --out '"$nets"' > '"$nets"'/log_{}.txt 2>&1 || { tail -5 '"$nets"'/log_{}.txt >&2; exit 255; }'
 fi
 if [ "$variant" = gated ]; then
     report=docs/model-cnn-cv.txt
 else
     report=$nets/model-cnn-cv.txt
 fi
-python3 training/frame_model.py evaluate --seeds 1 --export "$out/export" --out "$nets" --write-oof \
+python3 training/frame_model.py evaluate --seeds 1 --export "$export" --out "$nets" --write-oof \
     --fusion "$out/oof-features.csv" --report "$report" | tail -3
 if [ "$variant" = gated ]; then
     python3 training/frame_model.py golden --export "$out/export" --net "$nets/frame_net_all_s1.json" \

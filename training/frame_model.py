@@ -94,7 +94,18 @@ def gate_frames(P, ci):
     return P
 
 
-def build_features(P, valid, ci, train_mask, stats=None):
+def pad_mel(export, clips):
+    """frames_mel.npy (`emotiontap export --mel-bands`), padded like pad_frames: [N,T,bands]."""
+    fr = np.load(os.path.join(export, "frames_mel.npy"), mmap_mode="r")
+    n, T = len(clips["row"]), int(clips["frames"].max())
+    M = np.zeros((n, T, fr.shape[1]), np.float32)
+    for i in range(n):
+        o, L = clips["frame_offset"][i], clips["frames"][i]
+        M[i, :L] = fr[o:o + L]
+    return M
+
+
+def build_features(P, valid, ci, train_mask, stats=None, mel=None):
     """Frame inputs. Level-free: energy only relative to a causal decaying peak, plus its delta;
     pitch in semitones; channel-like features minus a causal speech-gated running mean warm-started
     from the training-set mean. Returns X [N,T,D] standardised with training-set stats, names."""
@@ -133,7 +144,16 @@ def build_features(P, valid, ci, train_mask, stats=None):
              voiced[..., None].astype(np.float64), xc_n, xr]
     names = ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"] + \
             [c + "_cn" for c in chan] + raw
-    X = np.concatenate(feats, -1).astype(np.float32)
+    if mel is not None:
+        # Experimental (--mel): the mel bands in dB minus the same causal speech-gated running mean as the
+        # channel-like features (a leg's own spectral envelope taken out), warm-started from the training mean.
+        mel_prior = mel[tr_sp].mean(0).astype(np.float64) if stats is None else stats["mel_prior"]
+        mel -= running_mean(mel, speech.astype(np.float64), mel_prior)  # in place: gigabytes
+        feats.append(mel)
+        names += ["mel%d_cn" % i for i in range(mel.shape[2])]
+    # Each part cast on its own (the same numbers as casting the whole): no float64 copy of every input.
+    X = np.concatenate([f.astype(np.float32, copy=False) for f in feats], -1)
+    del feats, xc, xc_n, xr
     if stats is None:
         trv = valid & train_mask[:, None]
         mu = X[trv].mean(0)
@@ -145,6 +165,8 @@ def build_features(P, valid, ci, train_mask, stats=None):
             sd[j] = X[:, :, j][trvo].std() + 1e-5
         stats = {"pitch_prior": st_prior.astype(np.float64), "channel_prior": prior.astype(np.float64),
                  "input_mean": mu.astype(np.float32), "input_scale": sd.astype(np.float32)}
+        if mel is not None:
+            stats["mel_prior"] = mel_prior
     mu, sd = stats["input_mean"], stats["input_scale"]
     X = (X - mu) / sd
     for j in (2, 3, 4):
@@ -280,9 +302,14 @@ def prepare(args, fold):
     P, valid, ci = pad_frames(args.export, clips)
     if args.gated:
         gate_frames(P, ci)
+    mel = None
+    if args.mel:
+        mel = pad_mel(args.export, clips)
+        if args.gated:  # the live path skips the mel bands of a frame the gate turns down
+            mel[P[..., ci["speech"]] <= 0.5] = 0.0
     train_mask = clips["fold"] != fold
-    X, speech, names, stats = build_features(P, valid, ci, train_mask)
-    del P
+    X, speech, names, stats = build_features(P, valid, ci, train_mask, mel=mel)
+    del P, mel
     return clips, X, speech, names, train_mask, stats
 
 
@@ -652,6 +679,9 @@ def main():
     ap.add_argument("--gated", action="store_true",
                     help="train on frames as the speech gate leaves them (the live path then skips the "
                          "full analysis of silent frames)")
+    ap.add_argument("--mel", action="store_true",
+                    help="experimental: also read frames_mel.npy (export --mel-bands), leg-normalised; no Swift "
+                         "inference reads these inputs yet")
     ap.add_argument("--upset-w", type=float, default=0.5)
     ap.add_argument("--monitor", action="store_true")
     ap.add_argument("--max-epochs-run", type=int, default=0)

@@ -54,7 +54,8 @@ public struct ExportError: Error, CustomStringConvertible {
 /// The frames and windows of every clip (and of channel-simulated copies), as the live path computes them:
 /// `frames.npy` (one row per frame: `FrameLayout` plus the speech gate's verdict), `windows.npy` (the
 /// model's window vectors), `window_spans.npy` (start, end, speech seconds) and `clips.csv` tying rows to
-/// the manifest.
+/// the manifest; with `melBands`, also `frames_mel.npy` (each frame's mel bands in dB, row for row with
+/// `frames.npy`), for experiments with inputs the live path does not read yet.
 public enum FeatureExport {
     public static let frameColumns = FrameLayout.names + ["speech"]
 
@@ -62,17 +63,21 @@ public enum FeatureExport {
         var frames: [Float]
         var windows: [Float]
         var spans: [Float]
+        var mel: [Float]
     }
 
     public static func run(
         entries: [ManifestEntry], corpora: URL, out: URL, features: FeatureConfig, windows: WindowConfig,
-        augmentedCopies: Int, seed: UInt64, folds: Int, log: @escaping @Sendable (String) -> Void
+        augmentedCopies: Int, seed: UInt64, folds: Int, melBands: Bool = false,
+        log: @escaping @Sendable (String) -> Void
     ) throws -> (clips: Int, frames: Int, windows: Int, skipped: [(String, String)]) {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let frameWriter = try NpyWriter(url: out.appendingPathComponent("frames.npy"), columns: frameColumns.count)
         let windowWriter = try NpyWriter(
             url: out.appendingPathComponent("windows.npy"), columns: WindowVector.count)
         let spanWriter = try NpyWriter(url: out.appendingPathComponent("window_spans.npy"), columns: 3)
+        let melWriter =
+            melBands ? try NpyWriter(url: out.appendingPathComponent("frames_mel.npy"), columns: features.nMels) : nil
         // The folds `train --cv` uses, so that a trainer elsewhere holds out exactly the same speakers.
         let fold = TrainingRun.speakerFolds(entries, folds: max(1, folds), seed: seed)
         var csv =
@@ -109,7 +114,8 @@ public enum FeatureExport {
                             channel = simulator.summary
                             samples = try simulator.apply(samples)
                         }
-                        out.append((channel, clip(samples, extractor: state.0, aggregator: state.1)))
+                        out.append(
+                            (channel, clip(samples, extractor: state.0, aggregator: state.1, melBands: melBands)))
                     }
                     return .success(out)
                 } catch {
@@ -125,6 +131,7 @@ public enum FeatureExport {
                         try frameWriter.append(c.frames)
                         try windowWriter.append(c.windows)
                         try spanWriter.append(c.spans)
+                        try melWriter?.append(c.mel)
                         csv +=
                             "\(row),\(i),\(variant),\(channel),\(e.path),\(e.corpus),\(e.speaker),"
                             + "\(e.emotion.rawValue),\(e.upset ? 1 : 0),\(fold[i]),\(frameCount),\(frames),\(windowCount),\(ws)\n"
@@ -141,13 +148,15 @@ public enum FeatureExport {
         try frameWriter.close()
         try windowWriter.close()
         try spanWriter.close()
+        try melWriter?.close()
         try csv.write(to: out.appendingPathComponent("clips.csv"), atomically: true, encoding: .utf8)
-        let meta: [String: Any] = [
+        var meta: [String: Any] = [
             "frame_columns": frameColumns, "window_columns": WindowVector.names,
             "window_span_columns": ["start_s", "end_s", "speech_s"],
             "frame_step_s": features.frameStep, "sample_rate": features.sampleRate,
             "augmented_copies": augmentedCopies, "seed": seed, "folds": folds,
         ]
+        if melBands { meta["mel_bands"] = features.nMels }
         let data = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])
         try data.write(to: out.appendingPathComponent("meta.json"))
         return (row, frameCount, windowCount, skipped)
@@ -155,15 +164,18 @@ public enum FeatureExport {
 
     /// Every frame fully analysed (a learned model reads silence too) with the live gate's verdict beside it,
     /// and the windows the live path would make of them.
-    static func clip(_ samples: [Float], extractor: FrameFeatureExtractor, aggregator: WindowAggregator) -> Clip {
+    static func clip(
+        _ samples: [Float], extractor: FrameFeatureExtractor, aggregator: WindowAggregator, melBands: Bool = false
+    ) -> Clip {
         extractor.reset()
         aggregator.reset()
-        var frames: [Float] = [], windows: [Float] = [], spans: [Float] = []
+        var frames: [Float] = [], windows: [Float] = [], spans: [Float] = [], mel: [Float] = []
         frames.reserveCapacity(extractor.frameCount(forSamples: samples.count) * frameColumns.count)
         func take(_ frame: FrameView) {
             let speech = aggregator.judge(energyDB: frame.energyDB)
             frames.append(contentsOf: frame.values)
             frames.append(speech ? 1 : 0)
+            if melBands { mel.append(contentsOf: extractor.melBandsDB) }
             if let w = aggregator.add(frame) { keep(w) }
         }
         func keep(_ w: WindowFeatures) {
@@ -174,6 +186,6 @@ public enum FeatureExport {
         extractor.push(samples) { take($0) }
         extractor.finish { take($0) }
         if let w = aggregator.finish() { keep(w) }
-        return Clip(frames: frames, windows: windows, spans: spans)
+        return Clip(frames: frames, windows: windows, spans: spans, mel: mel)
     }
 }

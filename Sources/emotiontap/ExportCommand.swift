@@ -23,6 +23,8 @@ struct ExportCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Speaker-grouped folds written to clips.csv's fold column (the ones `train --cv K --seed S` uses).")
     var folds: Int = 5
+    @Flag(help: "Also write frames_mel.npy: each frame's mel bands in dB (inputs the shipped model does not read yet).")
+    var melBands = false
     @OptionGroup var features: FeatureOptions
 
     func validate() throws {
@@ -35,7 +37,8 @@ struct ExportCommand: ParsableCommand {
         let result = try orExit {
             try FeatureExport.run(
                 entries: entries, corpora: corpus.corporaURL, out: URL(fileURLWithPath: out),
-                features: features.config, windows: WindowConfig(), augmentedCopies: augment, seed: seed, folds: folds
+                features: features.config, windows: WindowConfig(), augmentedCopies: augment, seed: seed, folds: folds,
+                melBands: melBands
             ) { StandardError.line("export: \($0)") }
         }
         for (path, why) in result.skipped.prefix(20) { StandardError.line("export: skipped \(path): \(why)") }

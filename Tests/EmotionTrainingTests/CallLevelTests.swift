@@ -235,6 +235,31 @@ struct CallLevelTests {
         }
     }
 
+    @Test("the exported mel bands are each frame's own: their DCT gives the frame's MFCCs, row for row")
+    func exportedMelBands() throws {
+        let samples = try Fixtures.audio("crema-1009_DFA_ANG_XX.wav").samples
+        let config = FeatureConfig()
+        let extractor = try FrameFeatureExtractor(config: config)
+        let aggregator = try WindowAggregator(config: WindowConfig(), frameStep: config.frameStep)
+        let plain = FeatureExport.clip(samples, extractor: extractor, aggregator: aggregator)
+        let clip = FeatureExport.clip(samples, extractor: extractor, aggregator: aggregator, melBands: true)
+        #expect(plain.mel.isEmpty)
+        #expect(clip.frames == plain.frames && clip.windows == plain.windows, "the option changes nothing else")
+        let columns = FeatureExport.frameColumns.count, frames = clip.frames.count / columns
+        #expect(frames > 100 && clip.mel.count == frames * config.nMels)
+        let dct = FilterBanks.dct(count: FeatureConfig.mfccCount, size: config.nMels)
+        var worst: Double = 0
+        for f in 0..<frames {
+            let bands = clip.mel[(f * config.nMels)..<((f + 1) * config.nMels)]
+            for c in 0..<FeatureConfig.mfccCount {
+                let mfcc = zip(dct[c], bands).reduce(0.0) { $0 + $1.0 * Double($1.1) }
+                let exported = Double(clip.frames[f * columns + FrameLayout.mfcc.lowerBound + c])
+                worst = max(worst, abs(mfcc - exported) / max(1, abs(exported)))
+            }
+        }
+        #expect(worst < 1e-4, "worst relative MFCC difference \(worst)")
+    }
+
     @Test("npy files carry the shape and the exact floats")
     func npy() throws {
         let dir = try TemporaryDirectory()

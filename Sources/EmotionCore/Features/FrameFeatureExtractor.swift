@@ -46,6 +46,10 @@ public final class FrameFeatureExtractor {
     private let melPower: UnsafeMutablePointer<Float>  // the same as power (floored at 1e-10)
     private let row: UnsafeMutablePointer<Float>
 
+    /// The mel bands (dB, `config.nMels`) of the frame just handed to `onFrame`: read them inside the
+    /// callback. A frame the speech gate turned down leaves the last analysed frame's bands here.
+    public var melBandsDB: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: melEnergy, count: config.nMels) }
+
     public init(config: FeatureConfig = FeatureConfig()) throws(FeatureConfig.Invalid) {
         try config.validate()
         self.config = config
