@@ -256,7 +256,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionTrafficTests",
-            dependencies: ["EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTraffic", "EmotionTestSupport"],
+            dependencies: [
+                "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTraffic", "EmotionTestSupport", "EmotionUDP",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

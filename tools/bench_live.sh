@@ -2,8 +2,10 @@
 # The live benchmark: the service and the load generator side by side on loopback, one step per row
 # of one table, real-time pace. Per step: the service's CPU (cores) and the generator's beside it,
 # CPU per leg-second, emotion events per leg-second, event latency (end of a window's audio ->
-# datagram), resident memory per leg, and what was dropped: at the sockets (kernel) and as
-# queue_overflow (too late to analyse, rtp.max_delay_ms, or a full queue).
+# datagram: p50/p99 from when that audio was due by the generator's schedule, and the p99 from when its
+# last packet actually left, which leaves out the generator's own lag on a full box), resident memory
+# per leg, and what was dropped: at the sockets (kernel) and as queue_overflow (too late to analyse,
+# rtp.max_delay_ms, or a full queue).
 #   BENCH_STEPS="1000:pcmu 500:opus 500:pcmu:twilio" BENCH_SECONDS=30 tools/bench_live.sh
 # A step is LEGS:CODEC[:STREAM] (STREAM=twilio streams the legs over /v1/stream/twilio instead of RTP).
 # Without BENCH_STEPS, BENCH_LEGS x BENCH_CODEC (and BENCH_STREAM) make the steps.
@@ -30,8 +32,8 @@ printf 'rtp:\n  max_legs: 20000\n' > "$config"
 # BENCH_READ_INTERVAL_MS sets rtp.read_interval_ms (how often each leg's socket is read in full).
 [ -n "${BENCH_READ_INTERVAL_MS:-}" ] && printf '  read_interval_ms: %s\n' "$BENCH_READ_INTERVAL_MS" >> "$config"
 
-row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %8s %11s %13s\n' "$@"; }
-row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms kB/leg socket_drops queue_overflow
+row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %13s %8s %11s %13s\n' "$@"; }
+row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms p99_sent_ms kB/leg socket_drops queue_overflow
 for step in $BENCH_STEPS; do
   IFS=: read -r n codec stream <<< "$step"
   start_service "$config" --event-log none
@@ -46,5 +48,6 @@ for step in $BENCH_STEPS; do
   row "$n" "$codec${stream:+/$stream}" "$cores" "$(get generator_cores)" \
     "$(awk -v c="$cores" -v n="$n" 'BEGIN{printf "%.3f", 1000 * c / n}')" \
     "$(awk -v e="$(get events_per_s)" -v n="$n" 'BEGIN{printf "%.2f", e / n}')" \
-    "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get rss_per_leg_kb)" "$(get socket_drops)" "${overflow:-0}"
+    "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get latency_sent_p99_ms)" "$(get rss_per_leg_kb)" \
+    "$(get socket_drops)" "${overflow:-0}"
 done

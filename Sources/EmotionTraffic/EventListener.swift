@@ -3,8 +3,9 @@ import EmotionUDP
 import Foundation
 
 /// Counts a service's events on a UDP socket and measures latency: from the moment a window's last
-/// audio was sent to the arrival of its `emotion` datagram, both on the monotonic clock the sender
-/// paces by (the wall clock may be slewed during a run: 0.5 % here once, 100 ms over a 20 s step).
+/// audio was due to the arrival of its `emotion` datagram, both on the monotonic clock the sender
+/// paces by (the wall clock may be slewed during a run: 0.5 % here once, 100 ms over a 20 s step);
+/// and, where the sender says when that audio actually left (`SendLags`), from then.
 public final class EventListener: @unchecked Sendable {
     // Counters and samples are guarded by `lock`; the socket is read by one thread.
     private let socket: UDPSocket
@@ -15,6 +16,8 @@ public final class EventListener: @unchecked Sendable {
     private var events = 0, emotion = 0, legEnds = 0, undecodable = 0
     private var legsWithEmotion = Set<Int>()
     private var latencies: [Double] = []
+    private var latenciesFromSend: [Double] = []
+    private let sendLags: SendLags?
     private var startSeconds = 0.0, legCount = 1
     private var frozen = false
     private var legIndex: [String: Int]
@@ -25,9 +28,10 @@ public final class EventListener: @unchecked Sendable {
     private let startOffset: @Sendable (Int, Int) -> Double
 
     public init(
-        address: UDPEndpoint, legIDs: [String], learnsStreamLegs: Bool = false,
+        address: UDPEndpoint, legIDs: [String], learnsStreamLegs: Bool = false, sendLags: SendLags? = nil,
         startOffset: @escaping @Sendable (Int, Int) -> Double
     ) throws(TrafficError) {
+        self.sendLags = sendLags
         var legIndex: [String: Int] = [:]
         for (i, id) in legIDs.enumerated() { legIndex[id] = i }
         self.legIndex = legIndex
@@ -39,6 +43,9 @@ public final class EventListener: @unchecked Sendable {
         thread = Thread { [unowned self] in self.loop() }
         thread?.start()
     }
+
+    /// The port it listens on (for a listener bound to port 0).
+    public var port: UInt16 { socket.localPort }
 
     /// When the sender's schedule began, in `DispatchTime` uptime seconds.
     func setStart(_ seconds: Double, legs: Int) {
@@ -64,8 +71,7 @@ public final class EventListener: @unchecked Sendable {
                     guard let leg = legIndex[legID] else { return }
                     emotion += 1
                     legsWithEmotion.insert(leg)
-                    let sentAt = startSeconds + startOffset(leg, legCount) + end
-                    if !frozen { latencies.append(arrival - sentAt) }
+                    measure(leg: leg, end: end, arrival: arrival)
                 }
                 continue
             }
@@ -87,14 +93,24 @@ public final class EventListener: @unchecked Sendable {
                     guard let leg = event.leg.flatMap({ legIndex[$0.legID] }) else { break }
                     emotion += 1
                     legsWithEmotion.insert(leg)
-                    // Leg i's first packet left at its start offset; media time runs with the wall clock.
-                    let sentAt = startSeconds + startOffset(leg, legCount) + e.reading.end
-                    if !frozen { latencies.append(arrival - sentAt) }
+                    measure(leg: leg, end: e.reading.end, arrival: arrival)
                 default: break
                 }
             }
         }
         lock.withLock { finished = true }
+    }
+
+    /// Under `lock`. Leg i's first packet was due at its start offset, and media time runs with the
+    /// sender's clock: the window's audio was due to end at offset + end, and ended that plus the lag of
+    /// the packet that ends it.
+    private func measure(leg: Int, end: Double, arrival: Double) {
+        guard !frozen else { return }
+        let due = startSeconds + startOffset(leg, legCount) + end
+        latencies.append(arrival - due)
+        let second = Int(end.rounded())
+        let lag = abs(end - Double(second)) < 0.001 ? sendLags?.lag(leg: leg, second: second) : nil
+        latenciesFromSend.append(arrival - due - (lag ?? 0))
     }
 
     /// The leg id and window end of an emotion event as the service writes it (`{"v":1,"type":"emotion",`
@@ -138,19 +154,25 @@ public final class EventListener: @unchecked Sendable {
         public var legEnds: Int
         /// Datagrams that were not protocol-v1 events.
         public var undecodable: Int
+        /// From when a window's audio was due to end (the sender's schedule).
         public var p50: Double
         public var p99: Double
+        /// From when it actually ended: the sender's lag behind its schedule taken out (the same as
+        /// `p50`/`p99` for a sender that does not report it).
+        public var p50FromSend: Double
+        public var p99FromSend: Double
     }
 
     public func summary() -> Summary {
         lock.withLock {
-            let sorted = latencies.sorted()
-            func q(_ p: Double) -> Double {
+            let sorted = latencies.sorted(), fromSend = latenciesFromSend.sorted()
+            func q(_ sorted: [Double], _ p: Double) -> Double {
                 sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
             }
             return Summary(
                 events: events, emotion: emotion, legsWithEmotion: legsWithEmotion.count, legEnds: legEnds,
-                undecodable: undecodable, p50: q(0.5), p99: q(0.99))
+                undecodable: undecodable, p50: q(sorted, 0.5), p99: q(sorted, 0.99),
+                p50FromSend: q(fromSend, 0.5), p99FromSend: q(fromSend, 0.99))
         }
     }
 }

@@ -66,8 +66,9 @@ public struct LoadGenerator {
         }
         progress(
             String(format: "loadgen: %d legs created in %.1f s", legIDs.count, Date().timeIntervalSince(createStart)))
+        let sendLags = SendLags(legs: legIDs.count, seconds: Int(options.duration) + 3)
         let listener = try options.listen.map { address throws(TrafficError) in
-            try EventListener(address: address, legIDs: legIDs) { leg, legs in
+            try EventListener(address: address, legIDs: legIDs, sendLags: sendLags) { leg, legs in
                 Double(Self.startOffsetMilliseconds(leg: leg, of: legs)) / 1000
             }
         }
@@ -75,7 +76,8 @@ public struct LoadGenerator {
         let before = options.reportPID.map { ProcessSample.read($0) }
         let generatorBefore = ProcessSample.read(getpid())
         let dropsBefore = ProcessSample.udpDrops(ports: Set(ports))
-        let stats = try stream(frames, to: destination.address.sin_addr, ports: ports, listener: listener)
+        let stats = try stream(
+            frames, to: destination.address.sin_addr, ports: ports, listener: listener, sendLags: sendLags)
         listener?.freeze()
         let after = options.reportPID.map { ProcessSample.read($0) }
         let generatorAfter = ProcessSample.read(getpid())
@@ -118,10 +120,11 @@ public struct LoadGenerator {
                 String(
                     format:
                         "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), "
-                        + "latency window end -> datagram p50 %.1f ms p99 %.1f ms",
+                        + "latency window end -> datagram p50 %.1f ms p99 %.1f ms (from the schedule), "
+                        + "p50 %.1f ms p99 %.1f ms (from the actual send)",
                     l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds,
                     ports.count,
-                    l.p50 * 1000, l.p99 * 1000))
+                    l.p50 * 1000, l.p99 * 1000, l.p50FromSend * 1000, l.p99FromSend * 1000))
         }
         var growth: Double?
         if !stats.rssSamples.isEmpty {
@@ -150,10 +153,11 @@ public struct LoadGenerator {
                     format:
                         "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f "
                         + "latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d "
-                        + "generator_cores=%.3f",
+                        + "generator_cores=%.3f latency_sent_p50_ms=%.1f latency_sent_p99_ms=%.1f sender_lag_p99_ms=%.1f",
                     ports.count, codec, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
                     l.p99 * 1000,
-                    Double(rssDuring ?? after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores)
+                    Double(rssDuring ?? after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores,
+                    l.p50FromSend * 1000, l.p99FromSend * 1000, stats.lagP99 * 1000)
                     + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
         return report
@@ -167,7 +171,8 @@ public struct LoadGenerator {
 
     /// One thread, a 1 ms tick: each tick sends the packets of the legs whose 20 ms phase falls in it.
     func stream(
-        _ frames: PayloadFrames, to address: in_addr, ports: [UInt16], listener: EventListener?
+        _ frames: PayloadFrames, to address: in_addr, ports: [UInt16], listener: EventListener?,
+        sendLags: SendLags? = nil
     ) throws(TrafficError) -> StreamStats {
         let socket: UDPSocket
         do { socket = try UDPSocket(sendBuffer: 4 << 20) } catch { throw TrafficError(error.description) }
@@ -203,6 +208,8 @@ public struct LoadGenerator {
         var nextRSSSample = options.rssEvery ?? .infinity
         var stats = StreamStats()
         var lags: [Double] = []
+        // The legs of this tick whose packet ends a second of their media, and which second.
+        var endingLegs = [Int](repeating: 0, count: slots), endingSeconds = [Int](repeating: 0, count: slots)
         let start = DispatchTime.now().uptimeNanoseconds
         let ticks = Int(options.duration * 1000) + 1000
         listener?.setStart(Double(start) / 1e9, legs: n)
@@ -210,11 +217,16 @@ public struct LoadGenerator {
             let due = start + UInt64(tick) * 1_000_000
             let now = DispatchTime.now().uptimeNanoseconds
             if due > now { usleep(UInt32((due - now) / 1000)) } else { lags.append(Double(now - due) / 1e9) }
-            var count = 0, used = 0
+            var count = 0, used = 0, ending = 0
             // Legs whose start offset falls on this millisecond of the 20 ms cycle.
             for leg in legsByPhase[tick % phases] where tick >= startTick[leg] {
                 let payload = payloads[frame[leg] % payloads.count]
                 frame[leg] += 1
+                if frame[leg] % SendLags.packetsPerSecond == 0, ending < endingLegs.count {
+                    endingLegs[ending] = leg
+                    endingSeconds[ending] = frame[leg] / SendLags.packetsPerSecond
+                    ending += 1
+                }
                 let packetSeq = seq[leg], packetTS = ts[leg]
                 seq[leg] &+= 1
                 ts[leg] &+= clockStep
@@ -260,6 +272,12 @@ public struct LoadGenerator {
             }
             if count > 0 {
                 stats.sent += Int(et_send_batch(fd, bytes, offsets, lengths, batchPorts, address.s_addr, Int32(count)))
+            }
+            if ending > 0, let sendLags {
+                let sent = DispatchTime.now().uptimeNanoseconds
+                sendLags.record(
+                    legs: endingLegs[0..<ending], seconds: endingSeconds[0..<ending],
+                    lag: sent > due ? Double(sent - due) / 1e9 : 0)
             }
             // Huge datagrams go after the batch, so the real packet they copy the header of is already there.
             for (port, packetSeq, packetTS, packetSSRC) in hugeTo {

@@ -2,7 +2,8 @@ import EmotionCore
 import EmotionMedia
 import EmotionProtocol
 import EmotionTestSupport
-import EmotionTraffic
+@testable import EmotionTraffic
+import EmotionUDP
 import Foundation
 import Testing
 
@@ -136,5 +137,46 @@ struct EventListenerTests {
         #expect(Self.headline(heartbeat.serialized()) == nil)
         #expect(Self.headline(#"{"v":1,"type":"emotion","seq":1"#) == nil)  // cut short
         #expect(Self.headline(#"{"v":1,"type":"emotion","leg_id":"a\"b","end":3}"#) == nil)  // an escape
+    }
+
+    @Test(
+        "latency from the actual send takes the sender's lag out; a window without a recorded send keeps its due time")
+    func latencyFromSend() throws {
+        let lags = SendLags(legs: 2, seconds: 10)
+        let listener = try EventListener(
+            address: try UDPEndpoint(host: "127.0.0.1", port: 0), legIDs: ["leg-a", "leg-b"], sendLags: lags
+        ) { leg, _ in Double(leg) * 0.5 }
+        defer { listener.stop() }
+        // The schedule began 10 s ago: leg a's window ending at 3 s was due 7 s ago, leg b's (offset 0.5 s)
+        // ending at 4 s 5.5 s ago. Leg a's packet ending second 3 left 6 s late.
+        listener.setStart(Double(DispatchTime.now().uptimeNanoseconds) / 1e9 - 10, legs: 2)
+        lags.record(legs: [0], seconds: [3], lag: 6)
+        #expect(lags.lag(leg: 0, second: 3) == 6 && lags.lag(leg: 1, second: 4) == nil)
+        #expect(lags.lag(leg: 0, second: 10) == nil && lags.lag(leg: 5, second: 1) == nil)  // outside the table
+        let sender = try UDPSocket()
+        let target = try UDPEndpoint(host: "127.0.0.1", port: listener.port)
+        func send(_ legID: String, end: Double) {
+            let reading = EmotionReading(
+                start: end - 3, end: end, speech: 2, upset: 0.2, label: .neutral,
+                scores: [0.1, 0.1, 0.1, 0.1, 0.4, 0.1, 0.1])
+            let event = Event(
+                sequence: 1, timestamp: "2026-12-07T00:00:00.000Z",
+                leg: LegIdentity(callID: "c", legID: legID, role: "customer", tags: [:]),
+                body: .emotion(EmotionEvent(reading: reading, state: .calm)))
+            _ = sender.send(event.serialized(), to: target)
+        }
+        func waitFor(_ count: Int) -> EventListener.Summary {
+            for _ in 0..<200 where listener.summary().emotion < count { Thread.sleep(forTimeInterval: 0.01) }
+            return listener.summary()
+        }
+        send("leg-a", end: 3)
+        var s = waitFor(1)
+        #expect(s.emotion == 1)
+        #expect(abs(s.p99 - 7) < 0.5, "from the schedule: \(s.p99)")
+        #expect(abs(s.p99FromSend - 1) < 0.5, "from the send: \(s.p99FromSend)")
+        send("leg-b", end: 4)
+        s = waitFor(2)
+        #expect(s.emotion == 2)
+        #expect(abs(s.p99 - 7) < 0.5 && abs(s.p99FromSend - 5.5) < 0.5, "\(s.p99) \(s.p99FromSend)")
     }
 }
