@@ -13,7 +13,7 @@ import Metrics
 /// Every `rtp.read_interval_ms` a full pass reads each leg that holds audio: several packets
 /// per read, so each leg's state is brought into the cache (and its socket asked until it would
 /// block) once per interval, not once per packet. A leg whose next window ends before the next pass
-/// goes on the prompt list and is read every tick from when that window's last packet is due, so a
+/// reaches it goes on the prompt list and is read every tick from when that window's last packet is due, so a
 /// verdict waits at most a tick for its audio, whatever the interval. New legs and bursting ones
 /// (packets faster than real time) are read every tick too, so a burst does not overflow the socket.
 final class RTPWorker: @unchecked Sendable {
@@ -25,7 +25,8 @@ final class RTPWorker: @unchecked Sendable {
     /// and the worker never sleeps in `epoll_wait` anyway: it reads on its schedule. A leg with nothing
     /// queued costs one `recvmmsg` answering `EAGAIN` per pass.
     private var polled = ContiguousArray<LiveLeg>()
-    /// The same legs indexed by descriptor, for the per-wake lookup (no hashing).
+    /// The legs in the epoll set (stream legs, by their inbox's descriptor), for the per-wake lookup
+    /// (no hashing).
     private var legsByDescriptor = ContiguousArray<LiveLeg?>()
     private let lock = NSLock()
     private var pendingAdds: [LiveLeg] = []
@@ -67,6 +68,7 @@ final class RTPWorker: @unchecked Sendable {
     ) {
         self.metrics = metrics
         readInterval = max(Self.tick, readIntervalSeconds)
+        promptHorizon = readInterval
         samplesPerWindow = max(1, windowHopSeconds * 8000)
         epoll = et_epoll_create()
         timeout = legTimeoutSeconds
@@ -144,7 +146,14 @@ final class RTPWorker: @unchecked Sendable {
             if wokeAt >= nextFullRead {
                 // Never more than one pass behind: a slow pass moves the schedule rather than piling up.
                 nextFullRead = max(nextFullRead + readInterval, wokeAt + readInterval / 2)
+                let gap = lastPassStart.isFinite ? wokeAt - lastPassStart : readInterval
+                lastPassStart = wokeAt
                 readReady(&ready, into: &load)
+                // The next pass reaches a leg up to the gap between passes plus a pass's length after this
+                // one did (both grow when the worker shares a full box): a window ending within that is
+                // waited for on the prompt list, not left to the next pass.
+                let horizon = max(readInterval, min(gap, 1)) + (monotonicSeconds() - wokeAt) + Self.tick
+                promptHorizon = min(Self.maxPromptHorizon, horizon)
             }
             if !prompt.isEmpty { readPrompt(into: &load) }
             let readAt = Self.wallClock()
@@ -223,7 +232,7 @@ final class RTPWorker: @unchecked Sendable {
             enlist(leg, from: now)
         } else {
             let until = leg.pipeline.secondsUntilNextWindow
-            if until < readInterval { enlist(leg, from: read.newestArrival + until - Self.tick) }
+            if until < promptHorizon { enlist(leg, from: read.newestArrival + until - Self.tick) }
         }
     }
 
@@ -248,14 +257,14 @@ final class RTPWorker: @unchecked Sendable {
         for i in prompt.indices.reversed() {
             let leg = prompt[i]
             let wasHot = leg.schedule.isHot(at: now)
-            if wasHot || (now >= leg.schedule.promptAt && leg.pipeline.secondsUntilNextWindow < readInterval) {
+            if wasHot || (now >= leg.schedule.promptAt && leg.pipeline.secondsUntilNextWindow < promptHorizon) {
                 _ = read(leg, now: now, into: &load)
             }
             guard !leg.schedule.isHot(at: now) else { continue }
             let until = leg.pipeline.secondsUntilNextWindow
             // A leg that just cooled was read every tick: its window's last packet is due in `until`.
-            if wasHot, until < readInterval { leg.schedule.promptAt = now + until - Self.tick }
-            if until >= readInterval || now - leg.schedule.promptAt > Self.promptPatience { delist(at: i) }
+            if wasHot, until < promptHorizon { leg.schedule.promptAt = now + until - Self.tick }
+            if until >= promptHorizon || now - leg.schedule.promptAt > Self.promptPatience { delist(at: i) }
         }
     }
 
@@ -270,6 +279,13 @@ final class RTPWorker: @unchecked Sendable {
 
     /// How often (s) every leg with audio waiting is read (`rtp.read_interval_ms`).
     private let readInterval: Double
+
+    /// A leg whose next window's last packet is due within this (s) of a full pass's read goes on the
+    /// prompt list: the read interval when passes keep their schedule, more when they run late or long.
+    private var promptHorizon: Double
+    private var lastPassStart = -Double.infinity
+    /// Past half a window hop every leg would stay listed: the prompt list is for the few due soon.
+    static let maxPromptHorizon = 0.5
 
     private var endedSinceTrim = 0
     private var lastTrim = 0.0
@@ -306,15 +322,17 @@ final class RTPWorker: @unchecked Sendable {
         let fd = leg.media.fileDescriptor
         if leg.media.readOnEveryPass {
             polled.append(leg)
-        } else if et_epoll_add(epoll, fd) != 0 {
-            logger.error(
-                "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
+        } else {
+            if et_epoll_add(epoll, fd) != 0 {
+                logger.error(
+                    "epoll_ctl failed for a leg", metadata: ["leg.id": "\(leg.identity.legID)", "errno": "\(errno)"])
+            }
+            if Int(fd) >= legsByDescriptor.count {
+                legsByDescriptor.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - legsByDescriptor.count))
+            }
+            legsByDescriptor[Int(fd)] = leg
         }
         legs[fd] = leg
-        if Int(fd) >= legsByDescriptor.count {
-            legsByDescriptor.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - legsByDescriptor.count))
-        }
-        legsByDescriptor[Int(fd)] = leg
         // Whatever arrived before registration is still queued on the socket. A new leg is read every
         // tick until its pace is known: a sender may start with a burst.
         let now = Self.wallClock()
@@ -328,11 +346,11 @@ final class RTPWorker: @unchecked Sendable {
             if let i = polled.firstIndex(where: { $0 === leg }) { polled.remove(at: i) }
         } else {
             _ = et_epoll_del(epoll, fd)
+            legsByDescriptor[Int(fd)] = nil
         }
         leg.drainAll(now: now)
         leg.end(reason: reason, now: now)
         legs[fd] = nil
-        legsByDescriptor[Int(fd)] = nil
         if leg.schedule.onPromptList, let i = prompt.firstIndex(where: { $0 === leg }) { delist(at: i) }
         lock.withLock { assigned -= 1 }
         endedSinceTrim += 1
