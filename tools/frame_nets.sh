@@ -12,7 +12,7 @@
 #   VARIANT mel: an experiment (7 Dec 2026): gated networks that also read each frame's 40 mel bands
 #     (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
 #     .build/model/cnn-mel; the five folds only (Swift does not serve these inputs yet), one at a time
-#     (building their inputs takes about 9 GB), CV table in .build/model/cnn-mel/model-cnn-cv.txt.
+#     (each takes about 11 GB at its peak), CV table in .build/model/cnn-mel/model-cnn-cv.txt.
 set -euo pipefail
 bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
