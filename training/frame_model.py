@@ -424,6 +424,7 @@ def net_json(model, stats, names, args, tag):
         "inputs": names, "context": CONTEXT, "windowFrames": WIN,
         "inputMean": packed(stats["input_mean"]), "inputScale": packed(stats["input_scale"]),
         "pitchPrior": float(stats["pitch_prior"][0]), "channelPrior": [float(x) for x in stats["channel_prior"]],
+        **({"melPrior": [float(x) for x in stats["mel_prior"]]} if "mel_prior" in stats else {}),
         "blocks": blocks,
         "attention": dense(att1, att1.weight.detach().numpy()[:, :, 0]),
         "attentionScore": dense(att2, att2.weight.detach().numpy()[:, :, 0]),
@@ -477,13 +478,23 @@ def cmd_golden(args):
     unpack = lambda t: np.frombuffer(__import__("base64").b64decode(t), "<f4")
     stats = {"pitch_prior": np.array([net["pitchPrior"]]), "channel_prior": np.array(net["channelPrior"]),
              "input_mean": unpack(net["inputMean"]), "input_scale": unpack(net["inputScale"])}
+    mel = None
+    if "melPrior" in net:  # a --mel network: the clips' mel bands too, as the live path leaves them
+        stats["mel_prior"] = np.array(net["melPrior"])
+        fm = np.load(os.path.join(args.export, "frames_mel.npy"), mmap_mode="r")
+        mel = np.concatenate([np.asarray(fm[clips["frame_offset"][i]:clips["frame_offset"][i] + clips["frames"][i]])
+                              for i in pick]).astype(np.float32)
+        if net.get("gatedFrames"):
+            mel[raw[:, ci["speech"]] <= 0.5] = 0.0
+    mel_bands = None if mel is None else packed(mel)  # before build_features normalises them in place
     T = raw.shape[0]
     X, speech, names, _ = build_features(raw[None].astype(np.float32), np.ones((1, T), bool), ci,
-                                         np.ones(1, bool), stats)
+                                         np.ones(1, bool), stats, mel=None if mel is None else mel[None])
     assert names == net["inputs"]
     model = load_net(net)
     wins = stream_windows(model, X[0], speech[0])
     golden = {"clips": want, "clipFrames": [int(clips["frames"][i]) for i in pick], "frameColumns": cols, "frames": packed(raw), "inputs": packed(X[0]),
+              **({"melBands": mel_bands} if mel_bands is not None else {}),
               "windows": [{"start": s, "end": e, "probabilities": [float(v) for v in p], "upsetHead": u}
                           for s, e, p, u in wins],
               "net": net}

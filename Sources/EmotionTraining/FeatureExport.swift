@@ -175,7 +175,8 @@ public enum FeatureExport {
             let speech = aggregator.judge(energyDB: frame.energyDB)
             frames.append(contentsOf: frame.values)
             frames.append(speech ? 1 : 0)
-            if melBands { mel.append(contentsOf: extractor.melBandsDB) }
+            // Every frame is fully analysed here (no gate), so every frame has its bands.
+            if melBands, let bands = frame.melBandsDB { mel.append(contentsOf: bands) }
             if let w = aggregator.add(frame) { keep(w) }
         }
         func keep(_ w: WindowFeatures) {

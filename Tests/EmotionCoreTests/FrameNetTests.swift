@@ -21,11 +21,104 @@ struct FrameNetTests {
         var inputs: PackedFloats
         var windows: [Window]
         var net: FrameNet
+        /// A `--mel` network's golden: the frames' mel bands (dB, `melPrior.count` a frame).
+        var melBands: PackedFloats?
     }
 
-    static func golden() throws -> Golden {
-        let data = try Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-network/frame-net.json"))
+    static func golden(_ name: String = "frame-net") throws -> Golden {
+        let data = try Data(contentsOf: Fixtures.goldens.appendingPathComponent("frame-network/\(name).json"))
         return try JSONDecoder().decode(Golden.self, from: data)
+    }
+
+    /// Frame `t`'s mel bands of a mel golden, nil for a frame the gate turned down (its bands are zero there).
+    static func bands(_ g: Golden, _ t: Int, _ body: (UnsafeBufferPointer<Float>?) -> Void) {
+        guard let mel = g.melBands?.values, let n = g.net.melPrior?.count else { return body(nil) }
+        let speech = g.frames.values[t * g.frameColumns.count + g.frameColumns.count - 1] > 0.5
+        if g.net.gatedFrames == true, !speech { return body(nil) }
+        mel.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[(t * n)..<(t * n + n)])) }
+    }
+
+    @Test("a network that also reads the mel bands: inputs and every window's verdict as PyTorch computed them")
+    func melNetwork() throws {
+        let g = try Self.golden("frame-net-mel")
+        let bandCount = try #require(g.net.melPrior?.count)
+        #expect(bandCount == FeatureConfig().nMels && g.net.inputs.count == FrameNetInputs.count + bandCount)
+        #expect(g.net.problem(windowFrames: 150, melBands: bandCount) == nil)
+        #expect(g.net.problem(windowFrames: 150, melBands: 64)?.contains("mel bands") == true)
+        let width = g.frameColumns.count, n = g.net.inputs.count, frames = g.frames.values
+        let count = frames.count / width
+        #expect(g.inputs.values.count == count * n && g.melBands?.values.count == count * bandCount)
+        var builder = FrameNetInputs(
+            mean: g.net.inputMean.values, scale: g.net.inputScale.values, pitchPrior: g.net.pitchPrior,
+            channelPrior: g.net.channelPrior, melPrior: g.net.melPrior ?? [])
+        #expect(builder.width == n)
+        let stream = FrameNetStream(net: g.net)
+        var out = [Float](repeating: 0, count: n), probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
+        var worstInput: Float = 0, worstOutput: Float = 0, next = 0
+        for t in 0..<count {
+            let speech = frames[t * width + width - 1] > 0.5
+            frames.withUnsafeBufferPointer { f in
+                let row = UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)])
+                Self.bands(g, t) { bands in
+                    builder.build(frame: row, melBandsDB: bands, speech: speech, into: &out)
+                    stream.push(frame: row, melBandsDB: bands, speech: speech)
+                }
+            }
+            for i in 0..<n { worstInput = max(worstInput, abs(out[i] - g.inputs.values[t * n + i])) }
+            while next < g.windows.count, g.windows[next].end == t + 1 {
+                let w = g.windows[next]
+                let head = try #require(
+                    stream.score(startFrame: w.start, endFrame: w.end, probabilities: &probabilities))
+                worstOutput = max(worstOutput, abs(head - w.upsetHead))
+                for i in probabilities.indices {
+                    worstOutput = max(worstOutput, abs(probabilities[i] - w.probabilities[i]))
+                }
+                next += 1
+            }
+        }
+        #expect(worstInput < 2e-4, "largest input difference \(worstInput)")
+        #expect(
+            next == g.windows.count && worstOutput < 1e-4, "\(next) windows, largest output difference \(worstOutput)")
+        // Without its bands the network's verdicts move: the bands are really read.
+        let blind = FrameNetStream(net: g.net)
+        for t in 0..<count {
+            frames.withUnsafeBufferPointer { f in
+                blind.push(
+                    frame: UnsafeBufferPointer(rebasing: f[(t * width)..<(t * width + FrameLayout.count)]),
+                    speech: f[t * width + width - 1] > 0.5)
+            }
+        }
+        let last = g.windows[g.windows.count - 1]
+        _ = try #require(blind.score(startFrame: last.start, endFrame: last.end, probabilities: &probabilities))
+        #expect(
+            abs(probabilities[0] - last.probabilities[0]) > 1e-3 || abs(probabilities[4] - last.probabilities[4]) > 1e-3
+        )
+    }
+
+    @Test("the live analyser hands a frame network the mel bands the exporter wrote, and none for a gated-out frame")
+    func analyserMelBands() throws {
+        let g = try Self.golden("frame-net-mel")
+        let bandCount = try #require(g.net.melPrior?.count)
+        let audio = try Fixtures.audio("crema-" + g.clips[0] + ".wav")
+        let analyzer = try StreamingAnalyzer(analyseEveryFrame: g.net.gatedFrames != true)
+        var seen: [Float] = [], missing = 0, frames = 0
+        analyzer.onFrame = { frame, speech in
+            frames += 1
+            if let bands = frame.melBandsDB {
+                seen.append(contentsOf: bands)
+            } else {
+                #expect(!speech, "a speech frame is fully analysed")
+                missing += 1
+                seen.append(contentsOf: [Float](repeating: 0, count: bandCount))
+            }
+        }
+        analyzer.push(audio.samples) { _ in }
+        analyzer.finish { _ in }
+        #expect(frames == g.clipFrames[0] && missing > 0)
+        let expected = Array(try #require(g.melBands).values[0..<(g.clipFrames[0] * bandCount)])
+        var worst: Float = 0
+        for i in 0..<min(seen.count, expected.count) { worst = max(worst, abs(seen[i] - expected[i])) }
+        #expect(seen.count == expected.count && worst < 1e-3, "largest band difference \(worst)")
     }
 
     @Test("inputs built causally match the training script's, frame by frame")
@@ -251,6 +344,13 @@ struct FrameNetTests {
         #expect(net.problem(windowFrames: 150)?.contains("block 1") == true)
         net = try Self.golden().net
         net.attentionScore.bias = PackedFloats([.nan])
+        #expect(net.problem(windowFrames: 150)?.contains("not finite") == true)
+        // A network's inputs and its mel band means go together.
+        net = try Self.golden().net
+        net.melPrior = [Double](repeating: 0, count: 40)
+        #expect(net.problem(windowFrames: 150)?.contains("other inputs") == true)
+        net = try Self.golden("frame-net-mel").net
+        net.melPrior?[3] = .infinity
         #expect(net.problem(windowFrames: 150)?.contains("not finite") == true)
         net = try Self.golden().net
         #expect(net.problem(windowFrames: 150, hopFrames: 50) == nil)

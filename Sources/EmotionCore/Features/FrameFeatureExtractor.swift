@@ -46,10 +46,6 @@ public final class FrameFeatureExtractor {
     private let melPower: UnsafeMutablePointer<Float>  // the same as power (floored at 1e-10)
     private let row: UnsafeMutablePointer<Float>
 
-    /// The mel bands (dB, `config.nMels`) of the frame just handed to `onFrame`: read them inside the
-    /// callback. A frame the speech gate turned down leaves the last analysed frame's bands here.
-    public var melBandsDB: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: melEnergy, count: config.nMels) }
-
     public init(config: FeatureConfig = FeatureConfig()) throws(FeatureConfig.Invalid) {
         try config.validate()
         self.config = config
@@ -134,11 +130,12 @@ public final class FrameFeatureExtractor {
         let n = config.nFFT, hop = config.hopLength
         let gate = needsFullAnalysis  // once per push, not per frame
         while nextFrame * hop + n <= base + count {
-            analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop, gate: gate)
+            let full = analyse(frame: buffer + (nextFrame * hop - base), paddedStart: nextFrame * hop, gate: gate)
             onFrame(
                 FrameView(
                     index: nextFrame, time: Double(nextFrame) * config.frameStep,
-                    values: UnsafeBufferPointer(start: row, count: FrameLayout.count)))
+                    values: UnsafeBufferPointer(start: row, count: FrameLayout.count),
+                    melBandsDB: full ? UnsafeBufferPointer(start: melEnergy, count: config.nMels) : nil))
             nextFrame += 1
         }
         // Keep only what the next frame still needs.
@@ -152,7 +149,8 @@ public final class FrameFeatureExtractor {
 
     // MARK: Per-frame analysis
 
-    private func analyse(frame: UnsafeMutablePointer<Float>, paddedStart: Int, gate: ((Float) -> Bool)?) {
+    /// Analyses one frame into `row`; false when the gate turned it down (only its cheap columns are set).
+    private func analyse(frame: UnsafeMutablePointer<Float>, paddedStart: Int, gate: ((Float) -> Bool)?) -> Bool {
         let n = config.nFFT
         // RMS over the unwindowed frame, zeros as padding (librosa.feature.rms).
         let meanSquare = VectorMath.dot(frame, frame, n) / Float(n)
@@ -211,12 +209,13 @@ public final class FrameFeatureExtractor {
             clear(FrameLayout.chroma)
             clear(FrameLayout.pitchHz..<FrameLayout.flux)
             clear(FrameLayout.lowHighRatio..<FrameLayout.count)
-            return
+            return false
         }
         melAndMFCC()
         chroma()
         spectralShape(magnitudeSum: magnitudeSum)
         pitch()
+        return true
     }
 
     @inline(__always) private func clear(_ range: Range<Int>) {

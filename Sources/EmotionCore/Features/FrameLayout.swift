@@ -41,6 +41,9 @@ public struct FrameView {
     public let time: Double
     /// `FrameLayout.count` values.
     public let values: UnsafeBufferPointer<Float>
+    /// The frame's mel bands in dB (`FeatureConfig.nMels`; the MFCCs are their DCT); nil for a frame the
+    /// speech gate turned down before its full analysis.
+    public let melBandsDB: UnsafeBufferPointer<Float>?
 
     public var rms: Float { values[FrameLayout.rms] }
     public var zcr: Float { values[FrameLayout.zcr] }

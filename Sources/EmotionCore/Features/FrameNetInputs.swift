@@ -7,7 +7,9 @@ import Foundation
 /// Level-free: energy only relative to a decaying peak (and its delta); pitch in semitones, also relative
 /// to a running mean over voiced frames; channel-like features minus a running mean over speech frames
 /// (a cumulative mean with a warm start from the training set, then an exponential one); raw level-free
-/// descriptors. Then standardised with the training set's mean and scale.
+/// descriptors; for a network trained with `--mel`, also each frame's mel bands minus the same kind of
+/// running mean (zero bands on a frame the gate turned down, as the gated export leaves them). Then
+/// standardised with the training set's mean and scale.
 public struct FrameNetInputs: Sendable {
     public static let channelColumns: [(String, Int)] =
         (1..<FeatureConfig.mfccCount).map { ("mfcc\($0)", FrameLayout.mfcc.lowerBound + $0) }
@@ -26,11 +28,17 @@ public struct FrameNetInputs: Sendable {
     static let channelIndices = channelColumns.map(\.1)
     static let rawIndices = rawColumns.map(\.1)
 
-    /// Input names in order, as the network file lists them.
+    /// Input names in order, as the network file lists them (without mel bands).
     public static let names: [String] =
         ["e_rel_peak", "d_energy", "pitch_st", "pitch_st_rel", "d_pitch_st", "voiced"]
         + channelColumns.map { $0.0 + "_cn" } + rawColumns.map(\.0)
     public static var count: Int { names.count }
+
+    /// The names of a network that also reads `melBands` mel bands.
+    public static func names(melBands: Int) -> [String] { names + (0..<melBands).map { "mel\($0)_cn" } }
+
+    /// Inputs per frame: `count` plus the mel bands.
+    public var width: Int { Self.count + melPrior.count }
     /// The pitch inputs, 0 (the mean) on unvoiced frames.
     static let pitchInputs = 2...4
 
@@ -43,6 +51,7 @@ public struct FrameNetInputs: Sendable {
     private let scale: [Float]
     private let pitchPrior: Double
     private let channelPrior: [Double]
+    private let melPrior: [Double]
 
     private var peakDB = -Double.infinity
     private var previousEnergyDB: Double?
@@ -51,18 +60,22 @@ public struct FrameNetInputs: Sendable {
     private var pitchCount: Double
     private var channelMean: [Double]
     private var channelCount: Double
+    private var melMean: [Double]
 
-    public init(mean: [Float], scale: [Float], pitchPrior: Double, channelPrior: [Double]) {
-        precondition(mean.count == Self.count && scale.count == Self.count)
+    /// `melPrior` empty: no mel band inputs.
+    public init(mean: [Float], scale: [Float], pitchPrior: Double, channelPrior: [Double], melPrior: [Double] = []) {
+        precondition(mean.count == Self.count + melPrior.count && scale.count == mean.count)
         precondition(channelPrior.count == Self.channelColumns.count)
         self.mean = mean
         self.scale = scale
         self.pitchPrior = pitchPrior
         self.channelPrior = channelPrior
+        self.melPrior = melPrior
         pitchMean = pitchPrior
         pitchCount = Self.priorFrames
         channelMean = channelPrior
         channelCount = Self.priorFrames
+        melMean = melPrior
     }
 
     /// Back to the warm start: a new leg.
@@ -73,15 +86,18 @@ public struct FrameNetInputs: Sendable {
         pitchMean = pitchPrior
         pitchCount = Self.priorFrames
         for i in channelMean.indices { channelMean[i] = channelPrior[i] }
+        for i in melMean.indices { melMean[i] = melPrior[i] }
         channelCount = Self.priorFrames
     }
 
     @inline(__always)
     private static func step(count: Double) -> Double { max(1 / timeConstantFrames, 1 / count) }
 
-    /// Writes `count` standardised inputs for the next frame (`FrameLayout` values) into `out`.
+    /// Writes `width` standardised inputs for the next frame (`FrameLayout` values, and its mel bands
+    /// when the network reads them: nil for a frame the gate turned down) into `out`.
     public mutating func build(
-        frame: UnsafeBufferPointer<Float>, speech: Bool, into out: UnsafeMutablePointer<Float>
+        frame: UnsafeBufferPointer<Float>, melBandsDB: UnsafeBufferPointer<Float>? = nil, speech: Bool,
+        into out: UnsafeMutablePointer<Float>
     ) {
         let energy = Double(frame[FrameLayout.energyDB])
         peakDB = max(energy, peakDB - Self.peakDecayDB)
@@ -129,9 +145,22 @@ public struct FrameNetInputs: Sendable {
                 k += 1
             }
         }
+        if !melMean.isEmpty {
+            melMean.withUnsafeMutableBufferPointer { means in
+                for i in 0..<means.count {
+                    // The training script's bands are float32, and so is its running mean when subtracted.
+                    let band = melBandsDB.map { i < $0.count ? $0[i] : 0 } ?? 0
+                    let x = Double(band)
+                    means[i] += a * (x - means[i])
+                    out[k] = band - Float(means[i])
+                    k += 1
+                }
+            }
+        }
+        let width = k
         mean.withUnsafeBufferPointer { mean in
             scale.withUnsafeBufferPointer { scale in
-                for i in 0..<Self.count { out[i] = (out[i] - mean[i]) / scale[i] }
+                for i in 0..<width { out[i] = (out[i] - mean[i]) / scale[i] }
             }
         }
         if !voiced { for i in Self.pitchInputs { out[i] = 0 } }

@@ -34,7 +34,9 @@ public final class StreamingAnalyzer {
         if runner.readsFrames {
             // A strong capture: the runner holds nothing of the analyser, so there is no cycle, and an
             // unowned one would cost an atomic retain and release on every frame.
-            onFrame = { [runner] frame, speech in runner.observe(frame: frame.values, speech: speech) }
+            onFrame = { [runner] frame, speech in
+                runner.observe(frame: frame.values, melBandsDB: frame.melBandsDB, speech: speech)
+            }
         }
     }
 

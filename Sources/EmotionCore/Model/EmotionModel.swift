@@ -213,7 +213,9 @@ public struct EmotionModel: Codable, Sendable {
         else { throw LoadError(description: "\(source): calibration or decision values out of range") }
         if let net = decoded.frameNet {
             let hopFrames = Int((decoded.windows.hop / decoded.features.frameStep).rounded())
-            if let problem = net.problem(windowFrames: decoded.framesPerWindow, hopFrames: hopFrames) {
+            if let problem = net.problem(
+                windowFrames: decoded.framesPerWindow, hopFrames: hopFrames, melBands: decoded.features.nMels)
+            {
                 throw LoadError(description: "\(source): \(problem)")
             }
             guard let w = decoded.frameNetWeight, w > 0, w <= 1 else {
@@ -310,8 +312,9 @@ public final class ModelRunner {
 
     /// The leg's next frame, for a model with a frame network (a no-op otherwise).
     @inline(__always)
-    public func observe(frame: UnsafeBufferPointer<Float>, speech: Bool) {
-        frames?.push(frame: frame, speech: speech)
+    public func observe(frame: UnsafeBufferPointer<Float>, melBandsDB: UnsafeBufferPointer<Float>? = nil, speech: Bool)
+    {
+        frames?.push(frame: frame, melBandsDB: melBandsDB, speech: speech)
     }
 
     /// Scores a window of this runner's leg (nil without enough speech); with per-leg normalisation the

@@ -34,6 +34,9 @@ public struct FrameNet: Codable, Sendable, Equatable {
     public var inputScale: PackedFloats
     public var pitchPrior: Double
     public var channelPrior: [Double]
+    /// For a network that also reads the mel bands (`frame_model.py train --mel`): their warm-start
+    /// means, one per band. Nil: no mel band inputs.
+    public var melPrior: [Double]?
     public var blocks: [Block]
     public var attention: DenseLayer
     public var attentionScore: DenseLayer
@@ -62,9 +65,19 @@ public struct FrameNet: Codable, Sendable, Equatable {
 
     /// Shapes and values checked once, at load; nil when the network is usable, else what is wrong.
     /// `hopFrames` (the model's window hop) must fall on the network's stride so every window is scored.
-    public func problem(windowFrames expected: Int, hopFrames: Int? = nil) -> String? {
-        guard inputs == FrameNetInputs.names else {
+    /// `melBands` (the features' mel band count) must match a network that reads the bands.
+    public func problem(windowFrames expected: Int, hopFrames: Int? = nil, melBands: Int? = nil) -> String? {
+        let bands = melPrior?.count ?? 0
+        guard inputs == FrameNetInputs.names(melBands: bands) else {
             return "frame network reads other inputs (\(inputs.count)) than this build computes"
+        }
+        if let melPrior {
+            guard !melPrior.isEmpty, melPrior.allSatisfy(\.isFinite) else {
+                return "frame network's mel band means are empty or not finite"
+            }
+            if let melBands, melBands != bands {
+                return "frame network reads \(bands) mel bands; the model's features have \(melBands)"
+            }
         }
         guard inputMean.values.count == inputs.count, inputScale.values.count == inputs.count,
             inputScale.values.allSatisfy({ $0 > 0 && $0.isFinite }),

@@ -48,7 +48,7 @@ public final class FrameNetStream {
         self.net = net
         inputs = FrameNetInputs(
             mean: net.inputMean.values, scale: net.inputScale.values, pitchPrior: net.pitchPrior,
-            channelPrior: net.channelPrior)
+            channelPrior: net.channelPrior, melPrior: net.melPrior ?? [])
         let chunk = Self.chunk
         let stride0 = net.blocks[0].stride
         var rings: [Ring] = []
@@ -101,15 +101,20 @@ public final class FrameNetStream {
         for _ in 0..<net.context { append(nil, speech: false) }
     }
 
-    /// The leg's next frame (`FrameLayout` values, fully analysed) and the speech gate's verdict on it.
-    public func push(frame: UnsafeBufferPointer<Float>, speech isSpeech: Bool) {
-        append(frame, speech: isSpeech)
+    /// The leg's next frame (`FrameLayout` values, fully analysed), its mel bands (for a network that reads
+    /// them; nil for a frame the gate turned down) and the speech gate's verdict on it.
+    public func push(
+        frame: UnsafeBufferPointer<Float>, melBandsDB: UnsafeBufferPointer<Float>? = nil, speech isSpeech: Bool
+    ) {
+        append(frame, melBandsDB: melBandsDB, speech: isSpeech)
     }
 
-    private func append(_ frame: UnsafeBufferPointer<Float>?, speech isSpeech: Bool) {
+    private func append(
+        _ frame: UnsafeBufferPointer<Float>?, melBandsDB: UnsafeBufferPointer<Float>? = nil, speech isSpeech: Bool
+    ) {
         let row = rings[0].row(framesIn)
         if let frame {
-            inputs.build(frame: frame, speech: isSpeech, into: row)
+            inputs.build(frame: frame, melBandsDB: melBandsDB, speech: isSpeech, into: row)
         } else {
             row.update(repeating: 0, count: rings[0].width)
         }
