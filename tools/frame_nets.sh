@@ -9,18 +9,19 @@
 #     their CV table goes to docs/model-cnn-cv.txt and their golden vectors to the Swift tests.
 #   VARIANT full: networks that read every frame fully analysed (the recipe before 6 Dec 2026), in
 #     .build/model/cnn-full, for the `fusion-leg-full` candidate; nothing in the repository is rewritten.
-#   VARIANT mel: an experiment (7 Dec 2026): gated networks that also read each frame's 40 mel bands
-#     (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
-#     .build/model/cnn-mel; the five folds only (Swift does not serve these inputs yet), one at a time
-#     (each takes about 11 GB at its peak), CV table in .build/model/cnn-mel/model-cnn-cv.txt.
+#   VARIANT mel (7 Dec 2026, the `fusion-leg-mel` candidate): gated networks that also read each frame's
+#     40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
+#     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
+#     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
+#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json.
 set -euo pipefail
 bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
-export=$out/export export_flags=() folds=(0 1 2 3 4 -1) parallel=2
+export=$out/export export_flags=() folds=(0 1 2 3 4 -1) stagger=0
 case $variant in
 gated) nets=$out/cnn flags=(--gated) ;;
 full) nets=$out/cnn-full flags=() ;;
-mel) nets=$out/cnn-mel flags=(--gated --mel) export=$out/export-mel export_flags=(--mel-bands) folds=(0 1 2 3 4) parallel=1 ;;
+mel) nets=$out/cnn-mel flags=(--gated --mel) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
 *) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
@@ -40,18 +41,28 @@ for f in "${folds[@]}"; do
     [ -f "$nets/frame_net_${tag}_s1.json" ] || todo+=("$f")
 done
 if [ ${#todo[@]} -gt 0 ]; then
-    echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), $parallel at a time"
-    printf '%s\n' "${todo[@]}" | xargs -P "$parallel" -I{} sh -c \
-        'python3 training/frame_model.py train '"${flags[*]:-}"' --fold {} --seed 1 --epochs 40 --export '"$export"' --out '"$nets"' > '"$nets"'/log_{}.txt 2>&1 || { tail -5 '"$nets"'/log_{}.txt >&2; exit 255; }'
+    echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
+    train_one() {
+        python3 training/frame_model.py train ${flags[@]+"${flags[@]}"} --fold "$1" --seed 1 --epochs 40 \
+            --export "$export" --out "$nets" > "$nets/log_$1.txt" 2>&1 || { tail -5 "$nets/log_$1.txt" >&2; return 1; }
+    }
+    pids=()
+    for f in "${todo[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 5; done
+        train_one "$f" &
+        pids+=($!)
+        # The next one's input building (the memory peak) after this one's.
+        [ "$stagger" -gt 0 ] && sleep "$stagger"
+    done
+    for p in "${pids[@]}"; do wait "$p" || { echo "make model: a frame network failed to train" >&2; exit 1; }; done
 fi
-if [ "$variant" = gated ]; then
-    report=docs/model-cnn-cv.txt
-else
-    report=$nets/model-cnn-cv.txt
-fi
+case $variant in
+gated) report=docs/model-cnn-cv.txt golden=Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json ;;
+mel) report=docs/model-cnn-mel-cv.txt golden=Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json ;;
+*) report=$nets/model-cnn-cv.txt golden= ;;
+esac
 python3 training/frame_model.py evaluate --seeds 1 --export "$export" --out "$nets" --write-oof \
     --fusion "$out/oof-features.csv" --report "$report" | tail -3
-if [ "$variant" = gated ]; then
-    python3 training/frame_model.py golden --export "$out/export" --net "$nets/frame_net_all_s1.json" \
-        --golden Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json
+if [ -n "$golden" ]; then
+    python3 training/frame_model.py golden --export "$export" --net "$nets/frame_net_all_s1.json" --golden "$golden"
 fi

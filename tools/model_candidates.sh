@@ -16,7 +16,8 @@ for c in $candidates; do
     fusion) extra="--frame-nets $out/cnn" ;;
     fusion-leg) extra="--leg-normalization --frame-nets $out/cnn" ;;
     fusion-leg-full) extra="--leg-normalization --frame-nets $out/cnn-full" ;;
-    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg, fusion-leg-full)" >&2; exit 2 ;;
+    fusion-leg-mel) extra="--leg-normalization --frame-nets $out/cnn-mel" ;;
+    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg, fusion-leg-full, fusion-leg-mel)" >&2; exit 2 ;;
     esac
     embed=()
     [ "$c" = "$shipped" ] && embed=(--embed-swift Sources/EmotionCore/Model/BuiltInModel.swift)
