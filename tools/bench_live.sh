@@ -31,6 +31,8 @@ trap 'rm -f "$config"' EXIT
 printf 'rtp:\n  max_legs: 20000\n' > "$config"
 # BENCH_READ_INTERVAL_MS sets rtp.read_interval_ms (how often each leg's socket is read in full).
 [ -n "${BENCH_READ_INTERVAL_MS:-}" ] && printf '  read_interval_ms: %s\n' "$BENCH_READ_INTERVAL_MS" >> "$config"
+# BENCH_WORKERS sets rtp.workers (RTP worker threads; default one per core).
+[ -n "${BENCH_WORKERS:-}" ] && printf '  workers: %s\n' "$BENCH_WORKERS" >> "$config"
 
 row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %13s %8s %11s %13s\n' "$@"; }
 row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms p99_sent_ms kB/leg socket_drops queue_overflow
