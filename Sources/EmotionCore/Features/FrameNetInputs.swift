@@ -146,12 +146,13 @@ public struct FrameNetInputs: Sendable {
             }
         }
         if !melMean.isEmpty {
+            // A frame the gate turned down (or, defensively, one with fewer bands) reads zero bands.
+            let bands = melBandsDB.flatMap { $0.count >= melMean.count ? $0.baseAddress : nil }
             melMean.withUnsafeMutableBufferPointer { means in
                 for i in 0..<means.count {
                     // The training script's bands are float32, and so is its running mean when subtracted.
-                    let band = melBandsDB.map { i < $0.count ? $0[i] : 0 } ?? 0
-                    let x = Double(band)
-                    means[i] += a * (x - means[i])
+                    let band = bands?[i] ?? 0
+                    means[i] += a * (Double(band) - means[i])
                     out[k] = band - Float(means[i])
                     k += 1
                 }
