@@ -231,7 +231,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EmotionORTPTests",
-            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionSRTP", "EmotionUDP"],
+            dependencies: ["COrtp", "EmotionMedia", "EmotionORTP", "EmotionSRTP", "EmotionUDP", "EmotionTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

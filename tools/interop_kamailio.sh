@@ -130,7 +130,7 @@ out = []
 for spec in sys.argv[1:]:       # N: a block of N consecutive ports (UDP and TCP free); prints the base
     n = int(spec)
     for _ in range(2000):
-        base = random.randrange(20000, 60000 - n) & ~1
+        base = random.randrange(10000, 20000 - n) & ~1  # below the tests' bands (Tests/EmotionTestSupport/TestPorts.swift)
         block = range(base, base + n)
         if not taken.intersection(block) and all(free(p, (socket.SOCK_DGRAM, socket.SOCK_STREAM)) for p in block):
             taken.update(block)

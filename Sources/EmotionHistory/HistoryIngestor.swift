@@ -21,6 +21,9 @@ public final class HistoryIngestor: Sendable {
         public var batchLines = 2000
         /// How long to wait when the log has nothing new.
         public var pollInterval: Duration = .milliseconds(200)
+        /// The first wait after a failed read or write of the store; it doubles with each failure in a
+        /// row, to at most 30 s.
+        public var firstRetryDelay: Duration = .milliseconds(500)
 
         public init(instance: String, logPath: String, logKeep: Int, retentionDays: Int?) {
             self.instance = instance
@@ -70,7 +73,7 @@ public final class HistoryIngestor: Sendable {
                 noteFailure(error, attempt: attempt)
                 attempt += 1
                 if stopRequested() { return }
-                try? await Task.sleep(for: Self.backoff(attempt))
+                try? await Task.sleep(for: Self.backoff(attempt, first: options.firstRetryDelay))
             }
         }
         let tailer = EventLogTailer(path: options.logPath, keep: options.logKeep, from: position)
@@ -118,7 +121,7 @@ public final class HistoryIngestor: Sendable {
                 noteFailure(error, attempt: attempt)
                 attempt += 1
                 if stopRequested() { return }
-                try? await Task.sleep(for: Self.backoff(attempt))
+                try? await Task.sleep(for: Self.backoff(attempt, first: options.firstRetryDelay))
             }
         }
     }
@@ -179,8 +182,8 @@ public final class HistoryIngestor: Sendable {
         }
     }
 
-    /// 0.5 s doubling to 30 s.
-    static func backoff(_ attempt: Int) -> Duration {
-        .milliseconds(min(30_000, 500 << min(attempt, 6)))
+    /// `first` doubling to 30 s.
+    static func backoff(_ attempt: Int, first: Duration) -> Duration {
+        min(.seconds(30), first * (1 << min(attempt, 16)))
     }
 }

@@ -59,6 +59,7 @@ struct HistoryIngestorTests {
     {
         var options = HistoryIngestor.Options(instance: "t", logPath: log, logKeep: 3, retentionDays: nil)
         options.pollInterval = .milliseconds(20)
+        options.firstRetryDelay = .milliseconds(20)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let ingestor = HistoryIngestor(store: store, options: options, logger: logger)

@@ -1,6 +1,7 @@
 import EmotionMedia
 import EmotionORTP
 import EmotionSRTP
+import EmotionTestSupport
 import EmotionUDP
 import Foundation
 import Testing
@@ -9,7 +10,7 @@ import Testing
 struct ReceiveSessionTests {
     /// A PCMU leg's session on a random loopback port, and a socket to send it datagrams.
     static func loopbackLeg() throws -> (RTPReceiveSession, UDPSocket, UDPEndpoint) {
-        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let port = TestPorts.one()
         let session = try RTPReceiveSession(
             host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu))
         return (session, try UDPSocket(), try UDPEndpoint(host: "127.0.0.1", port: UInt16(port)))
@@ -18,7 +19,7 @@ struct ReceiveSessionTests {
     /// An SRTP PCMU leg on a random loopback port (key made from `keySeed`), a socket to send it datagrams,
     /// and the sender's side of the key.
     static func srtpLoopbackLeg(keySeed: UInt8) throws -> (RTPReceiveSession, UDPSocket, UDPEndpoint, SRTPSession) {
-        let port = 32000 + Int.random(in: 0..<2000) * 2
+        let port = TestPorts.one()
         let key = SDESCrypto(suite: .aesCM128HMACSHA1_80, keySalt: (0..<30).map { UInt8($0) &* keySeed &+ 1 })
         let session = try RTPReceiveSession(
             host: "127.0.0.1", port: port, payloadTypes: PayloadTypes(requestedCodec: .pcmu), srtp: key)

@@ -95,7 +95,7 @@ struct SharedStoreTests {
         "a call with its customer on one instance and its agent on another: GET /v1/calls on either covers both legs, and the report has both"
     )
     func twoInstances() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer(band: .blackBox)
         let receiver = try EventReceiver()
         defer { receiver.stop() }
         let a = try ServiceProcess(eventPort: receiver.port, historyStore: server.url, historyInstance: "tap-a")

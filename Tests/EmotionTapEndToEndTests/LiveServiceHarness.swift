@@ -38,9 +38,7 @@ final class ServiceProcess {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = try Self.freeTCPPort()
-        // A random RTP range per test run, so parallel tests never collide.
-        let base = 20000 + Int.random(in: 0..<2000) * 20
-        rtpPorts = base...(base + rtpPortCount - 1)
+        rtpPorts = TestPorts.block(rtpPortCount, band: .blackBox)
         logPath = eventLog.map { URL(fileURLWithPath: $0) } ?? directory.appendingPathComponent("events.jsonl")
         self.token = token
         let staticLegs =

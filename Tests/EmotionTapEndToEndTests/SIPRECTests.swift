@@ -54,7 +54,7 @@ struct SIPRECTests {
     func session() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = 17000 + Int.random(in: 0..<1000) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port,
             extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\", agent_aors: [\"*@agents.example.com\"]}")
@@ -106,7 +106,7 @@ struct SIPRECTests {
     func srtpStream() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = 19600 + Int.random(in: 0..<200) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 3, into: service.directory)
@@ -135,7 +135,7 @@ struct SIPRECTests {
     func mediaTimeout() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = 14000 + Int.random(in: 0..<400) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port, legTimeout: 2, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
         let sipp = try runSipp("siprec-timeout.xml", sipPort: sipPort, localPort: sipPort + 1, in: service.directory)
@@ -154,7 +154,7 @@ struct SIPRECTests {
     func sessionTimer() throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = 14800 + Int.random(in: 0..<100) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port, legTimeout: 30,
             extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\", session_expires: 30, min_session_expires: 2}")
@@ -180,7 +180,7 @@ struct SIPRECTests {
     func badInvites(transport: String) throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let sipPort = (transport == "u1" ? 16000 : 16500) + Int.random(in: 0..<250) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port, extraConfig: "sip: {listen: \"127.0.0.1:\(sipPort)\"}")
         let sipp = try runSipp(
@@ -254,7 +254,7 @@ struct SIPRECTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (certs, cert) = try makeTLSCertificates(in: dir)
-        let sipPort = 15200 + Int.random(in: 0..<300) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port,
             extraConfig: """
@@ -309,7 +309,7 @@ struct SIPRECTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("emotiontap-tls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (certs, cert) = try makeTLSCertificates(in: dir)
-        let sipPort = 15800 + Int.random(in: 0..<100) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
         let service = try ServiceProcess(
             eventPort: receiver.port, legTimeout: 2,
             extraConfig: """

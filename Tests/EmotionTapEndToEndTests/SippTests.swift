@@ -24,7 +24,7 @@ struct SippTests {
         // rtp_stream reads call.wav from the working directory.
         let clip = try Fixtures.repeated("crema-1009_DFA_ANG_XX.wav", times: 2, into: service.directory)
         try FileManager.default.moveItem(at: clip, to: service.directory.appendingPathComponent("call.wav"))
-        let sipPort = 15000 + Int.random(in: 0..<2000) * 2
+        let sipPort = TestPorts.block(2, band: .blackBox).lowerBound
 
         let uas = Process()
         uas.executableURL = URL(fileURLWithPath: Self.sipp!)

@@ -23,9 +23,7 @@ struct InProcessService {
     ) throws {
         directory = try TemporaryDirectory()
         var config = ServerConfig()
-        // A random RTP range per test, so parallel tests never collide.
-        let base = 30000 + Int.random(in: 0..<400) * 20
-        config.rtpPorts = base...(base + rtpPortCount - 1)
+        config.rtpPorts = TestPorts.block(rtpPortCount)
         config.httpPort = 0
         config.eventTargets = ["127.0.0.1:\(eventPort)"]
         config.eventLogPath = directory.url.appendingPathComponent("events.jsonl").path
@@ -148,13 +146,13 @@ struct ControlAPITests {
                 impairments: Impairments(loss: 0.05), fast: true, seed: 7
             ).run()
             #expect(report.dropped > 0)
-            #expect(receiver.wait(seconds: 10) { $0.filter(\.isEmotion).count >= 4 })
+            #expect(await receiver.wait(seconds: 10) { $0.filter(\.isEmotion).count >= 4 })
             let during = try await client.request("GET", "/v1/calls/in-process?format=text&field=legs")
             #expect(during.body == "1")
             let leg = try await client.request("GET", "/v1/legs/\(legID)").json
             #expect(leg["state"] as? String == "active" && leg["codec"] as? String == "pcmu")
             #expect(try await client.request("DELETE", "/v1/legs/\(legID)").status == 200)
-            #expect(receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
+            #expect(await receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
             let events = receiver.events.filter { $0.legID == legID }
             #expect(events.first?.legStart?.codec == .pcmu)
             #expect(events.first?.legStart?.port == port)

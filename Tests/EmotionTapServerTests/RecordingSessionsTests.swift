@@ -32,12 +32,11 @@ struct RecordingSessionsTests {
 
     func service(ports: Int, configure: (inout ServerConfig) -> Void = { _ in }) throws -> EmotionTapService {
         var config = ServerConfig()
-        let base = 34000 + Int.random(in: 0..<300) * 20
-        config.rtpPorts = base...(base + ports - 1)
+        config.rtpPorts = TestPorts.block(ports)
         config.eventTargets = []
         config.eventLogPath = nil
         config.history.store = nil
-        config.sip.listen = "127.0.0.1:\(35000 + Int.random(in: 0..<1000))"
+        config.sip.listen = "127.0.0.1:\(TestPorts.one())"
         configure(&config)
         var logger = Logger(label: "test")
         logger.logLevel = .warning

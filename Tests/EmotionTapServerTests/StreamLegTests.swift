@@ -45,6 +45,11 @@ extension EventReceiver {
         return legEvents(legID).compactMap(\.legEnd).first
     }
 
+    func ended(_ legID: String, within seconds: Double = 10) async -> LegEnd? {
+        _ = await wait(seconds: seconds) { $0.contains { $0.legID == legID && $0.isLegEnd } }
+        return legEvents(legID).compactMap(\.legEnd).first
+    }
+
     func starts(stream kind: String) -> [Event] {
         events.filter { $0.legStart?.stream?.kind == kind }
     }
@@ -142,12 +147,12 @@ struct StreamLegTests {
             }
             #expect(silent, "a connection without a UUID is closed after 5 s")
             #expect(audioFirst, "audio before the UUID closes the connection")
-            #expect(receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
+            #expect(await receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
             let starts = receiver.starts(stream: "audiosocket")
             #expect(starts.count == 1)
             let leg = try #require(starts.first?.leg)
             #expect(leg.callID == uuid.uuidString.lowercased() && leg.role == "customer")
-            #expect(receiver.ended(leg.legID)?.reason == "closed")
+            #expect(await receiver.ended(leg.legID)?.reason == "closed")
             #expect(try await client.request("GET", "/metrics").body.contains(#"stream="audiosocket""#))
         }
     }
@@ -196,7 +201,7 @@ struct StreamLegTests {
                 return ws.receive(timeout: 5)?.opcode == 8
             }
             #expect(viaParameter)
-            #expect(receiver.wait(seconds: 5) { $0.contains { $0.leg?.callID == "tw-param" && $0.isLegEnd } })
+            #expect(await receiver.wait(seconds: 5) { $0.contains { $0.leg?.callID == "tw-param" && $0.isLegEnd } })
             try await onThread {
                 let ws = try WebSocketClient(port: port, path: "/v1/stream/twilio?token=tw-token")
                 try ws.send(text: #"{"event":"connected","protocol":"Call","version":"1.0.0"}"#)
@@ -215,7 +220,9 @@ struct StreamLegTests {
                     text: #"{"event":"stop","sequenceNumber":"\#(seq)","stop":{"accountSid":"AC0","callSid":"CA42"}}"#)
                 _ = ws.connection.closedByPeer(within: 5)
             }
-            #expect(receiver.wait(seconds: 10) { $0.filter { $0.isLegEnd && $0.leg?.callID == "tw-call" }.count == 2 })
+            #expect(
+                await receiver.wait(seconds: 10) { $0.filter { $0.isLegEnd && $0.leg?.callID == "tw-call" }.count == 2 }
+            )
             let starts = receiver.starts(stream: "twilio").filter { $0.leg?.callID == "tw-call" }
             #expect(Set(starts.compactMap { $0.leg?.role }) == ["customer", "agent"])
             for start in starts {
@@ -260,7 +267,7 @@ struct StreamLegTests {
                 return (seen, ws.responseHeaders["sec-websocket-protocol"])
             }
             #expect(subprotocol == "audio.drachtio.org")
-            #expect(receiver.wait(seconds: 10) { $0.filter(\.isLegEnd).count == 2 })
+            #expect(await receiver.wait(seconds: 10) { $0.filter(\.isLegEnd).count == 2 })
             let starts = receiver.starts(stream: "audio-fork")
             #expect(Set(starts.compactMap { $0.leg?.role }) == ["customer", "agent"])
             for start in starts {
@@ -300,7 +307,7 @@ struct StreamLegTests {
                 return ws.responseHeaders["sec-websocket-protocol"]
             }
             #expect(subprotocol == "audio.jambonz.org")
-            #expect(receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
+            #expect(await receiver.wait(seconds: 10) { $0.contains(where: \.isLegEnd) })
             let start = try #require(receiver.starts(stream: "jambonz").first)
             #expect(start.leg?.callID == "jb-1" && start.leg?.role == "customer")
             #expect(receiver.legEvents(start.legID ?? "").filter(\.isEmotion).count >= 4)
@@ -435,7 +442,7 @@ struct StreamLegTests {
             #expect(Set(starts.compactMap { $0.leg?.role }) == ["customer", "agent"])
             for start in starts {
                 #expect(start.leg?.callID == conversation && start.legStart?.stream?.id == session)
-                #expect(receiver.ended(start.legID ?? "")?.reason == "close")
+                #expect(await receiver.ended(start.legID ?? "")?.reason == "close")
             }
         }
     }
@@ -501,7 +508,7 @@ struct StreamLegTests {
             #expect(error["type"] as? String == "disconnect")
             #expect((error["parameters"] as? [String: Any])?["reason"] as? String == "error")
             // Only the gap session made legs (and they end with the error).
-            #expect(receiver.wait(seconds: 5) { $0.filter(\.isLegEnd).count == 2 })
+            #expect(await receiver.wait(seconds: 5) { $0.filter(\.isLegEnd).count == 2 })
             #expect(Set(receiver.events.compactMap(\.legEnd).map(\.reason)) == ["error"])
             #expect(
                 try await client.request("GET", "/metrics").body.contains(
@@ -537,7 +544,7 @@ struct StreamLegTests {
             }
             #expect(closed)
             let start = try #require(receiver.starts(stream: "twilio").first)
-            #expect(receiver.ended(start.legID ?? "")?.reason == "timeout")
+            #expect(await receiver.ended(start.legID ?? "")?.reason == "timeout")
         }
     }
 
@@ -578,7 +585,7 @@ struct StreamLegTests {
                 return failed
             }
             #expect(failures == 0)
-            #expect(receiver.wait(seconds: 30) { $0.filter(\.isLegEnd).count == count })
+            #expect(await receiver.wait(seconds: 30) { $0.filter(\.isLegEnd).count == count })
             let ends = receiver.events.compactMap(\.legEnd)
             #expect(ends.count == count && ends.allSatisfy { $0.reason == "stop" && $0.rtp.queueOverflow == 0 })
             let legsWithEmotion = Set(receiver.events.filter(\.isEmotion).compactMap(\.legID))

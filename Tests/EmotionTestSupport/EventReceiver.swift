@@ -97,6 +97,18 @@ public final class EventReceiver: @unchecked Sendable {
         }
         return condition(events)
     }
+
+    /// The same, for async tests: it sleeps without holding one of the few cooperative threads (two on
+    /// a 2-core machine), which every async test and in-process service shares.
+    @discardableResult
+    public func wait(seconds: Double, until condition: ([Event]) -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition(events) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition(events)
+    }
 }
 
 extension Event {

@@ -22,9 +22,10 @@ public final class PostgresServer {
         public let description: String
     }
 
-    public init() throws {
+    /// A server on a free port of `band` (the test process's).
+    public init(band: TestPorts.Band = .unit) throws {
         guard let bin = Self.binaries else { throw Failure(description: "PostgreSQL is not installed") }
-        port = 25000 + Int.random(in: 0..<5000)
+        port = TestPorts.one(band: band)
         directory = URL(fileURLWithPath: "/tmp/emotiontap-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let asRoot = getuid() == 0
