@@ -87,6 +87,7 @@ typedef struct et_recv_endpoint {
     et_recv_batch *batch;  // the draining thread's; NULL outside a drain (then nothing is read)
     int next, count, more;
     uint64_t syscalls;     // recvmmsg calls, for tests and diagnostics
+    uint64_t datagrams;    // datagrams taken from the socket, whatever oRTP then made of them
 } et_recv_endpoint;
 
 static inline et_recv_batch *et_recv_batch_new(void) { return (et_recv_batch *)calloc(1, sizeof(et_recv_batch)); }
@@ -129,6 +130,7 @@ static inline int et_recv_endpoint_recvfrom(RtpTransport *t, mblk_t *msg, int fl
         if (n <= 0) { e->count = 0; e->more = 0; return -1; }
         e->count = (int)n;
         e->more = n == ET_BATCH;
+        e->datagrams += (uint64_t)n;
     }
     int i = e->next++;
     struct msghdr *h = &b->msgs[i].msg_hdr;

@@ -21,6 +21,8 @@ public final class RTPReceiveSession {
     private let endpoint: UnsafeMutablePointer<et_recv_endpoint>
     /// Reads of the socket so far (one recvmmsg takes up to 16 datagrams).
     public var socketReads: UInt64 { endpoint.pointee.syscalls }
+    /// Datagrams taken from the socket so far, whether or not they came out as packets.
+    public var datagramsRead: UInt64 { endpoint.pointee.datagrams }
     /// oRTP's RTCP transport, parked while RTCP is off (see the shim).
     private let rtcpTransport: UnsafeMutablePointer<RtpTransport>?
 

@@ -14,6 +14,10 @@ protocol LegMediaSource: AnyObject {
     var port: Int { get }
     /// Hands what is due to `handler`; returns how many packets it handed.
     func drain(_ handler: (RTPPacket) -> Void) -> Int
+    /// Datagrams (or stream frames) taken from the source so far, refused ones too (failed SRTP,
+    /// malformed): what the worker's burst rule counts, since a flood of bad ones fills the socket as
+    /// fast as good ones.
+    var datagramsRead: UInt64 { get }
     /// The last read before the leg ends: everything still held.
     func drainAll(_ handler: (RTPPacket) -> Void) -> Int
     func update(payloadTypes: PayloadTypes)

@@ -95,6 +95,8 @@ final class LiveLeg: @unchecked Sendable {
     /// What one read found: how late its oldest packet was read, and the audio skipped as too late.
     struct Read {
         var packets = 0
+        /// Datagrams taken from the source, refused ones too (`LegMediaSource.datagramsRead`).
+        var datagrams = 0
         var oldestDelay = 0.0
         /// When the newest packet read arrived (0 when none was).
         var newestArrival = 0.0
@@ -108,6 +110,7 @@ final class LiveLeg: @unchecked Sendable {
     func drain(now: Double) -> Read {
         applyPendingPayloadTypes()
         var read = Read()
+        let datagramsBefore = media.datagramsRead
         let due = now - maxDelaySeconds
         read.packets = media.drain { packet in
             read.oldestDelay = max(read.oldestDelay, now - packet.arrival)
@@ -119,6 +122,7 @@ final class LiveLeg: @unchecked Sendable {
             }
         }
         if read.packets > 0 { lastPacketAt = now }
+        read.datagrams = Int(truncatingIfNeeded: media.datagramsRead &- datagramsBefore)
         return read
     }
 

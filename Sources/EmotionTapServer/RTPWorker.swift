@@ -208,7 +208,7 @@ final class RTPWorker: @unchecked Sendable {
         // pass's start would analyse audio already too late.
         let now = Self.wallClock()
         let read = self.read(leg, now: now, into: &load)
-        if read.packets > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
+        if read.datagrams > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
         // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
         if index % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
             readPrompt(into: &load)
@@ -219,7 +219,7 @@ final class RTPWorker: @unchecked Sendable {
     private func read(_ leg: LiveLeg, now: Double, into load: inout WorkerLoad) -> LiveLeg.Read {
         let read = leg.drain(now: now)
         take(read, into: &load)
-        leg.schedule.noteRead(packets: read.packets, at: now)
+        leg.schedule.noteRead(packets: read.datagrams, at: now)
         return read
     }
 
@@ -230,7 +230,7 @@ final class RTPWorker: @unchecked Sendable {
     private func enlistIfDue(_ leg: LiveLeg, after read: LiveLeg.Read, now: Double) {
         if leg.schedule.isHot(at: now) {
             enlist(leg, from: now)
-        } else {
+        } else if read.packets > 0 {
             let until = leg.pipeline.secondsUntilNextWindow
             if until < promptHorizon { enlist(leg, from: read.newestArrival + until - Self.tick) }
         }
@@ -396,24 +396,29 @@ struct LegReadSchedule {
     var onPromptList = false
     var promptAt = Double.infinity
 
-    /// A leg whose packets come faster than this (four times a 20 ms stream, twice a 10 ms one) is
+    /// A leg whose datagrams come faster than this (four times a 20 ms stream, twice a 10 ms one) is
     /// bursting: a sender catching up, or one sending a file at full speed. It is read every tick for
-    /// `hotSeconds` after, as new legs are, so that its socket does not overflow between passes.
+    /// `burstHotSeconds` after, so that its socket does not overflow between passes.
     static let burstPacketsPerSecond = 200.0
-    static let hotSeconds = 1.0
+    static let burstHotSeconds = 1.0
+    /// A new leg is read every tick this long: a sender that dumps a file at full speed fills a socket
+    /// (about 290 G.711 datagrams on loopback) in milliseconds, before a full pass would read it. 0.2 s
+    /// saved nothing measurable at 3,000 legs set up at once (service cores 1.246 vs 1.268, p99 the
+    /// same) and lost such a burst when it started later.
+    static let newLegHotSeconds = 1.0
 
     func isHot(at now: Double) -> Bool { now < hotUntil }
 
     /// A new leg is read every tick until its pace is known: a sender may start with a burst.
     mutating func startHot(at now: Double) {
         lastReadAt = now
-        hotUntil = now + Self.hotSeconds
+        hotUntil = now + Self.newLegHotSeconds
     }
 
     /// A read of `packets` at `now`: more than `burstPacketsPerSecond` since the last read makes the leg hot.
     mutating func noteRead(packets: Int, at now: Double) {
         if Double(packets) > Self.burstPacketsPerSecond * max(now - lastReadAt, RTPWorker.tick) {
-            hotUntil = now + Self.hotSeconds
+            hotUntil = now + Self.burstHotSeconds
         }
         lastReadAt = now
     }

@@ -120,6 +120,7 @@ struct ReceiveSessionTests {
         #expect(seen.allSatisfy { $0.0 == 0x1111 && $0.2 == payload }, "decrypted, and only the genuine source")
         #expect(session.srtpAuthFailed == 10)
         #expect(session.libraryStatistics.packet_recv == 30, "oRTP never saw the forged datagrams")
+        #expect(session.datagramsRead == 40, "the forged ones were read all the same (the burst rule counts them)")
     }
 
     @Test(

@@ -39,6 +39,7 @@ final class StreamInbox: LegMediaSource, @unchecked Sendable {
     private var overflowed: UInt64 = 0
     private var malformed: UInt64 = 0
     // Consumer side: the worker's, swapped with the producer's under the lock.
+    private(set) var datagramsRead: UInt64 = 0
     private var drainBytes: [UInt8] = []
     private var drainFrames: [Frame] = []
 
@@ -111,6 +112,7 @@ final class StreamInbox: LegMediaSource, @unchecked Sendable {
         }
         let n = drainFrames.count
         guard n > 0 else { return 0 }
+        datagramsRead &+= UInt64(n)
         drainBytes.withUnsafeBytes { all in
             for f in drainFrames {
                 handler(
