@@ -1,17 +1,30 @@
 #!/bin/bash
-# A corpus left out of training: the shipped recipe (`fusion-leg`: gated frame networks per speaker fold,
-# then `train --leg-normalization --frame-nets`) trained on every other corpus of the manifest, then
+# A corpus left out of training: the shipped recipe (frame networks per speaker fold, then
+# `train --leg-normalization --frame-nets`) trained on every other corpus of the manifest, then
 # `emotiontap eval` on all of the left-out one (speakers and recordings it never heard).
-# About 35 minutes on 2 cores. Usage: tools/model_loco.sh BIN CORPORA CORPUS   (CORPUS: e.g. ravdess)
+# Usage: tools/model_loco.sh BIN CORPORA CORPUS [VARIANT]   (CORPUS: e.g. ravdess)
+#   VARIANT mel (the default; `fusion-leg-mel`, shipped since 7 Dec 2026): gated networks that also read
+#     the 40 mel bands, in .build/model/loco-CORPUS-mel, two at a time started 150 s apart (about 11 GB
+#     each at their peak); about 75 minutes on 2 cores.
+#   VARIANT gated (`fusion-leg`, 6 Dec 2026): in .build/model/loco-CORPUS; about 26 minutes.
 set -euo pipefail
-bin=$1 corpora=$2 left_out=$3
-out=.build/model/loco-$left_out
+bin=$1 corpora=$2 left_out=$3 variant=${4:-mel}
+case $variant in
+mel) out=.build/model/loco-$left_out-mel net_flags=(--gated --mel) export_flags=(--mel-bands) stagger=150 ;;
+gated) out=.build/model/loco-$left_out net_flags=(--gated) export_flags=() stagger=0 ;;
+*) echo "model_loco: unknown variant '$variant' (mel, gated)" >&2; exit 2 ;;
+esac
 mkdir -p "$out/cnn"
-# Networks from before the recipe's gated frames would be kept silently: start again without them.
-if ls "$out"/cnn/frame_net_*.json >/dev/null 2>&1 && ! grep -q '"gatedFrames": true' "$out"/cnn/frame_net_*.json; then
-    echo "model_loco: $out/cnn holds networks of another recipe (not gated): delete it first" >&2
-    exit 2
-fi
+# Networks of another recipe would be kept silently: start again without them.
+for net in "$out"/cnn/frame_net_*.json; do
+    [ -f "$net" ] || continue
+    python3 - "$net" "$variant" <<'PY' || { echo "model_loco: $net is not a $variant network: delete $out/cnn first" >&2; exit 2; }
+import json, sys
+net = json.load(open(sys.argv[1]))
+mel = bool(net.get("melPrior"))
+sys.exit(0 if net.get("gatedFrames") and mel == (sys.argv[2] == "mel") else 1)
+PY
+done
 [ -f "$corpora/manifest.csv" ] || { echo "model_loco: $corpora/manifest.csv not found" >&2; exit 2; }
 # The manifest split by its corpus column.
 python3 - "$corpora/manifest.csv" "$left_out" "$out" <<'PY'
@@ -27,9 +40,19 @@ for name, part in (("train.csv", kept), ("left-out.csv", left)):
         csv.writer(f).writerows([rows[0]] + part)
 PY
 [ -f "$out/export/meta.json" ] || "$bin" export --corpora "$corpora" --manifest "$out/train.csv" --out "$out/export" \
-    --augment 2 --seed 1 --folds 5
-printf '%s\n' 0 1 2 3 4 -1 | xargs -P 2 -I{} sh -c \
-    'tag=$([ {} = -1 ] && echo all || echo f{}); [ -f '"$out"'/cnn/frame_net_${tag}_s1.json ] || python3 training/frame_model.py train --gated --fold {} --seed 1 --epochs 40 --export '"$out"'/export --out '"$out"'/cnn > '"$out"'/cnn/log_{}.txt 2>&1 || { tail -5 '"$out"'/cnn/log_{}.txt >&2; exit 255; }'
+    --augment 2 --seed 1 --folds 5 ${export_flags[@]+"${export_flags[@]}"}
+pids=()
+for f in 0 1 2 3 4 -1; do
+    tag=$([ "$f" = -1 ] && echo all || echo "f$f")
+    [ -f "$out/cnn/frame_net_${tag}_s1.json" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 5; done
+    python3 training/frame_model.py train "${net_flags[@]}" --fold "$f" --seed 1 --epochs 40 --export "$out/export" \
+        --out "$out/cnn" > "$out/cnn/log_$f.txt" 2>&1 &
+    pids+=($!)
+    # The next one's input building (the memory peak) after this one's.
+    if [ "$stagger" -gt 0 ]; then sleep "$stagger"; fi
+done
+for p in ${pids[@]+"${pids[@]}"}; do wait "$p" || { echo "model_loco: a frame network failed to train (logs in $out/cnn)" >&2; exit 1; }; done
 "$bin" train --corpora "$corpora" --manifest "$out/train.csv" --out "$out/fusion-leg.json" --out-of-fold "$out/oof.csv" \
     --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2 \
     --leg-normalization --frame-nets "$out/cnn" > "$out/train.txt"
