@@ -295,8 +295,14 @@ public enum PolicySearch {
     /// entry threshold changes nothing and is skipped.
     public static let escalateLevels: [Double?] = [nil, 0.9, 0.925, 0.95, 0.975]
     /// Seconds of such speech that escalate: the simulated upset stretches last 20-40 s, and at 20 s the
-    /// rule seldom fired on them (3 of 404).
-    public static let escalateSeconds: [Double] = [8, 12, 16, 20]
+    /// rule seldom fired on them (3 of 404). 4 s is searched only as the margin of the 8 s rules
+    /// (`escalationMarginSeconds`): no rule escalating after 4 s can be chosen.
+    public static let escalateSeconds: [Double] = [4, 8, 12, 16, 20]
+    /// A rule is chosen only if the same rule escalating this many seconds sooner raises no false
+    /// escalation either. Without the margin the search took the easiest rule that raised none on the
+    /// folds it saw, the edge of what calm speech reaches, and the folds it had not seen then escalated
+    /// calm speech (3 times in 2.6 h held out, 7 Dec 2026).
+    public static let escalationMarginSeconds = 4.0
     /// Spans those seconds must fall within (a span no longer than the seconds it must hold is skipped).
     /// 20 and 30 s were searched too (41,976 candidates): held out, the same 2 stretch escalations and 0.76
     /// false ones per calm hour as 60 s alone, so the search keeps 60 s (docs/MODEL.md).
@@ -329,11 +335,18 @@ public enum PolicySearch {
     /// The best candidate by the figures given (one entry per candidate, same order as `candidates`): within
     /// the budget and without a false escalation, the most stretches caught, then the most of them
     /// escalated, then the fewest state changes, then the shortest median latency.
-    public static func choose(_ figures: [CallFigures], candidates: [DecisionTuning], budget: Double) -> Int {
+    /// With `escalationMarginSeconds`, a candidate also needs its twin that escalates that much sooner
+    /// (searched too) to raise no false escalation.
+    public static func choose(
+        _ figures: [CallFigures], candidates: [DecisionTuning], budget: Double, escalationMarginSeconds: Double = 0
+    ) -> Int {
+        let marginClear = escalationMarginClear(figures, candidates: candidates, margin: escalationMarginSeconds)
+        func ok(_ i: Int) -> Bool {
+            figures[i].calmShownUpsetShare <= budget && figures[i].falseEscalations == 0 && marginClear[i]
+        }
         func better(_ a: Int, than b: Int) -> Bool {
             let fa = figures[a], fb = figures[b]
-            let okA = fa.calmShownUpsetShare <= budget && fa.falseEscalations == 0
-            let okB = fb.calmShownUpsetShare <= budget && fb.falseEscalations == 0
+            let okA = ok(a), okB = ok(b)
             if okA != okB { return okA }
             if !okA { return fa.calmShownUpsetShare < fb.calmShownUpsetShare }
             if fa.stretchesCaught != fb.stretchesCaught { return fa.stretchesCaught > fb.stretchesCaught }
@@ -346,6 +359,25 @@ public enum PolicySearch {
         var best = 0
         for i in figures.indices.dropFirst() where better(i, than: best) { best = i }
         return best
+    }
+
+    /// For each candidate, whether its twin escalating `margin` seconds sooner was searched and raised no
+    /// false escalation (always true with no margin).
+    static func escalationMarginClear(_ figures: [CallFigures], candidates: [DecisionTuning], margin: Double) -> [Bool]
+    {
+        guard margin > 0 else { return candidates.map { _ in true } }
+        func key(_ c: DecisionTuning, seconds: Double?) -> String {
+            "\(c.smoothing)|\(c.enterUpset)|\(c.exitUpset)|\(c.enterWindows)|\(c.escalateUpset ?? -1)|"
+                + "\(seconds ?? -1)|\(c.escalateWithinSeconds ?? -1)"
+        }
+        var index: [String: Int] = [:]
+        for (i, c) in candidates.enumerated() { index[key(c, seconds: c.escalateUpsetSeconds)] = i }
+        return candidates.map { c in
+            guard let seconds = c.escalateUpsetSeconds,
+                let twin = index[key(c, seconds: seconds - margin)]
+            else { return false }
+            return figures[twin].falseEscalations == 0
+        }
     }
 }
 

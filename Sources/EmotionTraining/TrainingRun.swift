@@ -280,17 +280,21 @@ public enum TrainingRun {
         var choices: [DecisionTuning] = []
         for k in folds.indices {
             let others = folds.indices.filter { $0 != k }
-            let c = PolicySearch.choose(summed(others), candidates: candidates, budget: budget)
+            let c = PolicySearch.choose(
+                summed(others), candidates: candidates, budget: budget,
+                escalationMarginSeconds: PolicySearch.escalationMarginSeconds)
             choices.append(candidates[c])
             heldOut = heldOut + perFold[k][c]
         }
         let all = summed(Array(folds.indices))
-        let c = PolicySearch.choose(all, candidates: candidates, budget: budget)
+        let c = PolicySearch.choose(
+            all, candidates: candidates, budget: budget, escalationMarginSeconds: PolicySearch.escalationMarginSeconds)
         var chosen = candidates[c]
         chosen.chosenFor = String(
-            format: "calm speech shown upset <= %.0f %% on held-out speakers' simulated calls, no false escalation, "
-                + "then the most upset stretches caught, then the most escalated, then the fewest state changes",
-            budget * 100)
+            format: "calm speech shown upset <= %.0f %% on held-out speakers' simulated calls, no false escalation "
+                + "(nor escalating %.0f s sooner), then the most upset stretches caught, then the most escalated, "
+                + "then the fewest state changes",
+            budget * 100, PolicySearch.escalationMarginSeconds)
         let everything = folds.flatMap { $0 }
         let untuned = CallReplay.figures(everything, policy: base.tuned(by: .untuned), calibration: .identity)
         let shipped = base.tuned(by: chosen)

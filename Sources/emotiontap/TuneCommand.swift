@@ -26,12 +26,15 @@ struct TuneCommand: ParsableCommand {
     var model: String?
     @Option(help: "Where to write that model.")
     var out: String?
+    @Option(help: "Also write that model as the Swift source built into the binary (BuiltInModel.swift).")
+    var embedSwift: String?
 
     func validate() throws {
         guard (0.001...0.5).contains(falseAlarmBudget) else {
             throw ValidationError("--false-alarm-budget 0.001...0.5")
         }
         guard (model == nil) == (out == nil) else { throw ValidationError("--model and --out go together") }
+        guard embedSwift == nil || model != nil else { throw ValidationError("--embed-swift needs --model and --out") }
     }
 
     func run() throws {
@@ -59,6 +62,13 @@ struct TuneCommand: ParsableCommand {
             let data = try orExit { try m.encoded() }
             try orExit("\(out): cannot write model") { try data.write(to: URL(fileURLWithPath: out)) }
             StandardError.line("tune: wrote \(out)")
+            if let embedSwift {
+                let command = (["emotiontap"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+                try orExit("\(embedSwift): cannot write") {
+                    try m.swiftSource(ruleCommand: command).write(toFile: embedSwift, atomically: true, encoding: .utf8)
+                }
+                StandardError.line("tune: wrote \(embedSwift)")
+            }
         }
     }
 

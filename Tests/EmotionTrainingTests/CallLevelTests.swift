@@ -96,6 +96,32 @@ struct CallLevelTests {
         #expect(PolicySearch.choose([steady, escalatesStretches], candidates: candidates, budget: 0.1) == 1)
     }
 
+    @Test("an escalation rule is chosen only if the same rule escalating 4 s sooner raises no false escalation either")
+    func escalationMargin() {
+        var clean = CallFigures()
+        clean.calmSpeechSeconds = 100
+        clean.upsetStretches = 10
+        clean.stretchesCaught = 8
+        var escalates = clean
+        escalates.stretchEscalations = 3
+        var falseAlarm = clean
+        falseAlarm.falseEscalations = 1
+        let rules = [8.0, 12, 16].map {
+            DecisionTuning(
+                smoothing: 1, enterUpset: 0.7, exitUpset: 0.6, escalateUpset: 0.95, escalateUpsetSeconds: $0,
+                escalateWithinSeconds: 60, chosenFor: "")
+        }
+        // 12 s escalates the most stretches with no false escalation, but 8 s raises one: 16 s is chosen.
+        let figures = [falseAlarm, escalates, clean]
+        #expect(PolicySearch.choose(figures, candidates: rules, budget: 0.1, escalationMarginSeconds: 4) == 2)
+        #expect(PolicySearch.choose(figures, candidates: rules, budget: 0.1) == 1)
+        // 8 s has no 4 s twin among these: it cannot be chosen with the margin, even when clean.
+        #expect(
+            PolicySearch.choose(
+                [escalates, clean], candidates: Array(rules[0...1]), budget: 0.1,
+                escalationMarginSeconds: 4) == 1)
+    }
+
     @Test(
         "the search's escalation levels: only above the entry threshold, the plain rule for every entry, each with every duration in every span longer than it"
     )
