@@ -310,8 +310,10 @@ struct LoadTests {
         #expect(out.contains("300 legs"))
         #expect(service.process.isRunning, "the service survived")
         #expect(try service.request("GET", "/healthz").0 == 200)
-        let ended = receiver.wait(seconds: 15) { events in events.filter { event in event.isLegEnd }.count >= 300 }
-        #expect(ended)
+        // Ended by loadgen's DELETEs, or by the 30 s media timeout where a DELETE failed on a loaded box (a test
+        // process on 2 cores beside two others): either way every leg ends.
+        let ended = receiver.wait(seconds: 45) { events in events.filter { event in event.isLegEnd }.count >= 300 }
+        #expect(ended, "\(receiver.events.filter(\.isLegEnd).count) of 300 legs ended")
         let events = receiver.parsed
         #expect(events.filter { $0["type"] as? String == "leg.start" }.count == 300)
         #expect(events.filter { $0["type"] as? String == "emotion" }.count >= 300)
