@@ -258,6 +258,7 @@ let package = Package(
             name: "EmotionTrafficTests",
             dependencies: [
                 "EmotionCore", "EmotionMedia", "EmotionProtocol", "EmotionTraffic", "EmotionTestSupport", "EmotionUDP",
+                "CLinux",
             ],
             swiftSettings: swiftSettings
         ),

@@ -34,8 +34,10 @@ printf 'rtp:\n  max_legs: 20000\n' > "$config"
 # BENCH_WORKERS sets rtp.workers (RTP worker threads; default one per core).
 [ -n "${BENCH_WORKERS:-}" ] && printf '  workers: %s\n' "$BENCH_WORKERS" >> "$config"
 
-row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %13s %8s %11s %13s\n' "$@"; }
-row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms p99_sent_ms kB/leg socket_drops queue_overflow
+# p50_ms, p99_ms, p99_sent_ms: to the event datagram's arrival at the listener's socket (the kernel's stamp);
+# p99_read_ms: to when the listener's thread read it (its own scheduling lag on a full box included).
+row() { printf '%-6s %-12s %8s %10s %12s %10s %8s %8s %13s %13s %8s %11s %13s\n' "$@"; }
+row legs way service gen_cores ms/leg-s ev/leg-s p50_ms p99_ms p99_sent_ms p99_read_ms kB/leg socket_drops queue_overflow
 for step in $BENCH_STEPS; do
   IFS=: read -r n codec stream <<< "$step"
   start_service "$config" --event-log none
@@ -50,6 +52,7 @@ for step in $BENCH_STEPS; do
   row "$n" "$codec${stream:+/$stream}" "$cores" "$(get generator_cores)" \
     "$(awk -v c="$cores" -v n="$n" 'BEGIN{printf "%.3f", 1000 * c / n}')" \
     "$(awk -v e="$(get events_per_s)" -v n="$n" 'BEGIN{printf "%.2f", e / n}')" \
-    "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get latency_sent_p99_ms)" "$(get rss_per_leg_kb)" \
+    "$(get latency_p50_ms)" "$(get latency_p99_ms)" "$(get latency_sent_p99_ms)" "$(get latency_read_p99_ms)" \
+    "$(get rss_per_leg_kb)" \
     "$(get socket_drops)" "${overflow:-0}"
 done

@@ -43,6 +43,7 @@ static inline int et_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <netinet/in.h>
 
 /// struct mmsghdr without _GNU_SOURCE (same layout as the kernel's).
@@ -82,5 +83,37 @@ static inline int et_send_batch(int fd, const uint8_t *bytes, const int *offsets
         sent += (int)r;
     }
     return sent;
+}
+
+/// Asks the kernel to stamp each datagram with its arrival time (SO_TIMESTAMPNS, CLOCK_REALTIME).
+static inline int et_enable_receive_timestamps(int fd) {
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+}
+
+/// One datagram into buf (recvmsg), with the kernel's arrival stamp in *sec / *nsec (0 when the socket
+/// gave none). Returns its length, or -1 (errno) as recv does.
+static inline long et_recv_stamped(int fd, void *buf, size_t len, int64_t *sec, int64_t *nsec) {
+    struct iovec iov = { buf, len };
+    uint64_t control[8];
+    struct msghdr h;
+    memset(&h, 0, sizeof h);
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof control;
+    long n = recvmsg(fd, &h, 0);
+    *sec = 0;
+    *nsec = 0;
+    if (n < 0) return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c != NULL; c = CMSG_NXTHDR(&h, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
+            struct timespec t;
+            memcpy(&t, CMSG_DATA(c), sizeof t);
+            *sec = t.tv_sec;
+            *nsec = t.tv_nsec;
+        }
+    }
+    return n;
 }
 #endif

@@ -1,3 +1,4 @@
+import CLinux
 import EmotionProtocol
 import EmotionUDP
 import Foundation
@@ -6,6 +7,10 @@ import Foundation
 /// audio was due to the arrival of its `emotion` datagram, both on the monotonic clock the sender
 /// paces by (the wall clock may be slewed during a run: 0.5 % here once, 100 ms over a 20 s step);
 /// and, where the sender says when that audio actually left (`SendLags`), from then.
+///
+/// Arrival is the kernel's stamp on the datagram (SO_TIMESTAMPNS): when the event reached the
+/// consumer's socket. On a full box the listener's own thread may run tens of ms later; that lag is
+/// the consumer's, and is measured apart (`p99Read`: arrival taken when the listener read it).
 public final class EventListener: @unchecked Sendable {
     // Counters and samples are guarded by `lock`; the socket is read by one thread.
     private let socket: UDPSocket
@@ -17,6 +22,8 @@ public final class EventListener: @unchecked Sendable {
     private var legsWithEmotion = Set<Int>()
     private var latencies: [Double] = []
     private var latenciesFromSend: [Double] = []
+    /// From the schedule to when the listener's thread read the datagram (the measure before kernel stamps).
+    private var latenciesRead: [Double] = []
     private let sendLags: SendLags?
     private var startSeconds = 0.0, legCount = 1
     private var frozen = false
@@ -40,6 +47,7 @@ public final class EventListener: @unchecked Sendable {
         do { socket = try UDPSocket(bindingTo: address, receiveBuffer: 8 << 20) } catch {
             throw TrafficError(error.description)
         }
+        _ = et_enable_receive_timestamps(socket.fileDescriptor)
         thread = Thread { [unowned self] in self.loop() }
         thread?.start()
     }
@@ -60,9 +68,23 @@ public final class EventListener: @unchecked Sendable {
 
     private func loop() {
         var buffer = [UInt8](repeating: 0, count: 4096)
+        var seconds: Int64 = 0, nanoseconds: Int64 = 0
         while lock.withLock({ running }) {
-            guard let n = socket.receive(into: &buffer) else { continue }
-            let arrival = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            let received = buffer.withUnsafeMutableBytes {
+                et_recv_stamped(socket.fileDescriptor, $0.baseAddress, $0.count, &seconds, &nanoseconds)
+            }
+            guard received > 0 else { continue }
+            let n = Int(received)
+            let read = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            // The kernel stamps on the wall clock: moved onto the monotonic one by their offset now (a slew
+            // between the two readings, microseconds apart, is nothing).
+            var arrival = read
+            if seconds > 0 {
+                var wall = timespec()
+                clock_gettime(CLOCK_REALTIME, &wall)
+                let stamp = Double(seconds) + Double(nanoseconds) / 1e9
+                arrival = min(read, read - (Double(wall.tv_sec) + Double(wall.tv_nsec) / 1e9 - stamp))
+            }
             // Nearly every datagram is an emotion event: read its leg and window end without the JSON
             // decoder, which cost a quarter of the generator's CPU (the rarer events are decoded).
             if let (legID, end) = buffer.withUnsafeBufferPointer({ Self.emotionHeadline($0, count: n) }) {
@@ -71,7 +93,7 @@ public final class EventListener: @unchecked Sendable {
                     guard let leg = legIndex[legID] else { return }
                     emotion += 1
                     legsWithEmotion.insert(leg)
-                    measure(leg: leg, end: end, arrival: arrival)
+                    measure(leg: leg, end: end, arrival: arrival, read: read)
                 }
                 continue
             }
@@ -93,7 +115,7 @@ public final class EventListener: @unchecked Sendable {
                     guard let leg = event.leg.flatMap({ legIndex[$0.legID] }) else { break }
                     emotion += 1
                     legsWithEmotion.insert(leg)
-                    measure(leg: leg, end: e.reading.end, arrival: arrival)
+                    measure(leg: leg, end: e.reading.end, arrival: arrival, read: read)
                 default: break
                 }
             }
@@ -104,10 +126,11 @@ public final class EventListener: @unchecked Sendable {
     /// Under `lock`. Leg i's first packet was due at its start offset, and media time runs with the
     /// sender's clock: the window's audio was due to end at offset + end, and ended that plus the lag of
     /// the packet that ends it.
-    private func measure(leg: Int, end: Double, arrival: Double) {
+    private func measure(leg: Int, end: Double, arrival: Double, read: Double) {
         guard !frozen else { return }
         let due = startSeconds + startOffset(leg, legCount) + end
         latencies.append(arrival - due)
+        latenciesRead.append(read - due)
         let second = Int(end.rounded())
         let lag = abs(end - Double(second)) < 0.001 ? sendLags?.lag(leg: leg, second: second) : nil
         latenciesFromSend.append(arrival - due - (lag ?? 0))
@@ -161,18 +184,20 @@ public final class EventListener: @unchecked Sendable {
         /// `p50`/`p99` for a sender that does not report it).
         public var p50FromSend: Double
         public var p99FromSend: Double
+        /// From the schedule to when the listener's thread read the event (its own scheduling lag included).
+        public var p99Read: Double
     }
 
     public func summary() -> Summary {
         lock.withLock {
-            let sorted = latencies.sorted(), fromSend = latenciesFromSend.sorted()
+            let sorted = latencies.sorted(), fromSend = latenciesFromSend.sorted(), read = latenciesRead.sorted()
             func q(_ sorted: [Double], _ p: Double) -> Double {
                 sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
             }
             return Summary(
                 events: events, emotion: emotion, legsWithEmotion: legsWithEmotion.count, legEnds: legEnds,
                 undecodable: undecodable, p50: q(sorted, 0.5), p99: q(sorted, 0.99),
-                p50FromSend: q(fromSend, 0.5), p99FromSend: q(fromSend, 0.99))
+                p50FromSend: q(fromSend, 0.5), p99FromSend: q(fromSend, 0.99), p99Read: q(read, 0.99))
         }
     }
 }

@@ -120,11 +120,11 @@ public struct LoadGenerator {
                 String(
                     format:
                         "loadgen: events %d (%.1f/s; emotion %d, legs with emotion events %d/%d, leg.end %d/%d), "
-                        + "latency window end -> datagram p50 %.1f ms p99 %.1f ms (from the schedule), "
-                        + "p50 %.1f ms p99 %.1f ms (from the actual send)",
+                        + "latency window end -> datagram at the socket p50 %.1f ms p99 %.1f ms (from the schedule), "
+                        + "p50 %.1f ms p99 %.1f ms (from the actual send), p99 %.1f ms to the listener's read",
                     l.events, Double(l.events) / stats.seconds, l.emotion, l.legsWithEmotion, ports.count, l.legEnds,
                     ports.count,
-                    l.p50 * 1000, l.p99 * 1000, l.p50FromSend * 1000, l.p99FromSend * 1000))
+                    l.p50 * 1000, l.p99 * 1000, l.p50FromSend * 1000, l.p99FromSend * 1000, l.p99Read * 1000))
         }
         var growth: Double?
         if !stats.rssSamples.isEmpty {
@@ -153,11 +153,12 @@ public struct LoadGenerator {
                     format:
                         "bench: legs=%d codec=%@ cores=%.3f socket_drops=%d events_per_s=%.1f latency_p50_ms=%.1f "
                         + "latency_p99_ms=%.1f rss_mb=%.1f rss_per_leg_kb=%.1f legs_with_events=%d leg_ends=%d "
-                        + "generator_cores=%.3f latency_sent_p50_ms=%.1f latency_sent_p99_ms=%.1f sender_lag_p99_ms=%.1f",
+                        + "generator_cores=%.3f latency_sent_p50_ms=%.1f latency_sent_p99_ms=%.1f sender_lag_p99_ms=%.1f "
+                        + "latency_read_p99_ms=%.1f",
                     ports.count, codec, cores, drops, Double(l.events) / stats.seconds, l.p50 * 1000,
                     l.p99 * 1000,
                     Double(rssDuring ?? after.rssKB) / 1024, perLeg, l.legsWithEmotion, l.legEnds, generatorCores,
-                    l.p50FromSend * 1000, l.p99FromSend * 1000, stats.lagP99 * 1000)
+                    l.p50FromSend * 1000, l.p99FromSend * 1000, stats.lagP99 * 1000, l.p99Read * 1000)
                     + (growth.map { String(format: " rss_growth_pct=%.2f", $0) } ?? ""))
         }
         return report

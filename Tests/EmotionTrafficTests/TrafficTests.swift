@@ -1,3 +1,4 @@
+import CLinux
 import EmotionCore
 import EmotionMedia
 import EmotionProtocol
@@ -178,5 +179,21 @@ struct EventListenerTests {
         s = waitFor(2)
         #expect(s.emotion == 2)
         #expect(abs(s.p99 - 7) < 0.5 && abs(s.p99FromSend - 5.5) < 0.5, "\(s.p99) \(s.p99FromSend)")
+    }
+
+    @Test("an event's arrival is the kernel's stamp on the datagram, not when a busy listener got round to reading it")
+    func kernelArrivalStamp() throws {
+        let socket = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0))
+        #expect(et_enable_receive_timestamps(socket.fileDescriptor) == 0)
+        _ = try UDPSocket().send("x", to: try UDPEndpoint(host: "127.0.0.1", port: socket.localPort))
+        Thread.sleep(forTimeInterval: 0.3)  // the reader is late
+        var buffer = [UInt8](repeating: 0, count: 16)
+        var seconds: Int64 = 0, nanoseconds: Int64 = 0
+        let n = buffer.withUnsafeMutableBytes {
+            et_recv_stamped(socket.fileDescriptor, $0.baseAddress, $0.count, &seconds, &nanoseconds)
+        }
+        #expect(n == 1)
+        let waited = Date().timeIntervalSince1970 - (Double(seconds) + Double(nanoseconds) / 1e9)
+        #expect(waited > 0.25 && waited < 5, "stamped \(waited) s before the read")
     }
 }
