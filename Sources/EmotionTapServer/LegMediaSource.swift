@@ -14,9 +14,9 @@ protocol LegMediaSource: AnyObject {
     var port: Int { get }
     /// Hands what is due to `handler`; returns how many packets it handed.
     func drain(_ handler: (RTPPacket) -> Void) -> Int
-    /// Datagrams (or stream frames) taken from the source so far, refused ones too (failed SRTP,
-    /// malformed): what the worker's burst rule counts, since a flood of bad ones fills the socket as
-    /// fast as good ones.
+    /// Datagrams taken from the socket so far, refused ones too (failed SRTP, malformed), or the frames a
+    /// stream inbox handed on (its connection refuses bad ones before they are queued): what the worker's
+    /// burst rule counts, since a flood of bad datagrams fills a socket as fast as good ones.
     var datagramsRead: UInt64 { get }
     /// The last read before the leg ends: everything still held.
     func drainAll(_ handler: (RTPPacket) -> Void) -> Int

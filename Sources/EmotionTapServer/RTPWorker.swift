@@ -208,7 +208,11 @@ final class RTPWorker: @unchecked Sendable {
         // pass's start would analyse audio already too late.
         let now = Self.wallClock()
         let read = self.read(leg, now: now, into: &load)
-        if read.datagrams > 0, !leg.schedule.onPromptList { enlistIfDue(leg, after: read, now: now) }
+        // Datagrams without packets: a burst of refused ones. Packets without datagrams: the jitter buffer
+        // released what it held.
+        if read.datagrams > 0 || read.packets > 0, !leg.schedule.onPromptList {
+            enlistIfDue(leg, after: read, now: now)
+        }
         // A full pass over many legs takes milliseconds: the prompt list is not kept waiting for it.
         if index % Self.legsBetweenPromptReads == Self.legsBetweenPromptReads - 1, !prompt.isEmpty {
             readPrompt(into: &load)

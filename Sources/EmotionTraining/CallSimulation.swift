@@ -336,7 +336,9 @@ public enum PolicySearch {
     /// the budget and without a false escalation, the most stretches caught, then the most of them
     /// escalated, then the fewest state changes, then the shortest median latency.
     /// With `escalationMarginSeconds`, a candidate also needs its twin that escalates that much sooner
-    /// (searched too) to raise no false escalation.
+    /// (searched too) to raise no false escalation. When no candidate qualifies: within the budget if any
+    /// is (else the fewest calm speech shown upset), then the fewest false escalations, then clear by the
+    /// margin (a rule searched only as a margin never is), then as above.
     public static func choose(
         _ figures: [CallFigures], candidates: [DecisionTuning], budget: Double, escalationMarginSeconds: Double = 0
     ) -> Int {
@@ -348,7 +350,15 @@ public enum PolicySearch {
             let fa = figures[a], fb = figures[b]
             let okA = ok(a), okB = ok(b)
             if okA != okB { return okA }
-            if !okA { return fa.calmShownUpsetShare < fb.calmShownUpsetShare }
+            if !okA {
+                let inA = fa.calmShownUpsetShare <= budget, inB = fb.calmShownUpsetShare <= budget
+                if inA != inB { return inA }
+                if !inA, fa.calmShownUpsetShare != fb.calmShownUpsetShare {
+                    return fa.calmShownUpsetShare < fb.calmShownUpsetShare
+                }
+                if fa.falseEscalations != fb.falseEscalations { return fa.falseEscalations < fb.falseEscalations }
+                if marginClear[a] != marginClear[b] { return marginClear[a] }
+            }
             if fa.stretchesCaught != fb.stretchesCaught { return fa.stretchesCaught > fb.stretchesCaught }
             // An escalation level that never fires would pass the "no false escalation" test for nothing.
             if fa.stretchEscalations != fb.stretchEscalations { return fa.stretchEscalations > fb.stretchEscalations }

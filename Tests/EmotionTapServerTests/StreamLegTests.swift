@@ -104,7 +104,7 @@ struct StreamLegTests {
                 return c.closedByPeer(within: 5)
             }
             #expect(closed, "the service closes the socket after hangup")
-            let end = try #require(receiver.ended(legID))
+            let end = try #require(await receiver.ended(legID))
             #expect(end.reason == "hangup")
             #expect(end.rtp.malformed == 2)
             #expect(end.rtp.queueOverflow == 0)
@@ -228,7 +228,7 @@ struct StreamLegTests {
             for start in starts {
                 #expect(start.leg?.callID == "tw-call" && start.leg?.agentID == "agent-9")
                 #expect(start.legStart?.stream?.id == "MZ1" && start.legStart?.codec == .pcmu)
-                let end = try #require(receiver.ended(start.legID ?? ""))
+                let end = try #require(await receiver.ended(start.legID ?? ""))
                 #expect(end.reason == "stop")
                 #expect(abs(end.summary.mediaSeconds - Double(ulaw.count) / 8000) < 0.3)
                 #expect(receiver.legEvents(start.legID ?? "").filter(\.isEmotion).count >= 4)
@@ -272,7 +272,7 @@ struct StreamLegTests {
             #expect(Set(starts.compactMap { $0.leg?.role }) == ["customer", "agent"])
             for start in starts {
                 #expect(start.leg?.callID == "fs-call" && start.leg?.agentID == "agent-3")
-                let end = try #require(receiver.ended(start.legID ?? ""))
+                let end = try #require(await receiver.ended(start.legID ?? ""))
                 #expect(end.reason == "closed" && end.rtp.malformed == 1)
                 #expect(abs(end.summary.mediaSeconds - Double(left.count) / 16_000) < 0.3)
             }

@@ -185,6 +185,8 @@ struct EventListenerTests {
     func kernelArrivalStamp() throws {
         let socket = try UDPSocket(bindingTo: try UDPEndpoint(host: "127.0.0.1", port: 0))
         #expect(et_enable_receive_timestamps(socket.fileDescriptor) == 0)
+        // The first socket to ask turns stamping on in the kernel a moment later (deferred work).
+        Thread.sleep(forTimeInterval: 0.2)
         _ = try UDPSocket().send("x", to: try UDPEndpoint(host: "127.0.0.1", port: socket.localPort))
         Thread.sleep(forTimeInterval: 0.3)  // the reader is late
         var buffer = [UInt8](repeating: 0, count: 16)

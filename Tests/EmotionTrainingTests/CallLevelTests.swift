@@ -115,6 +115,16 @@ struct CallLevelTests {
         let figures = [falseAlarm, escalates, clean]
         #expect(PolicySearch.choose(figures, candidates: rules, budget: 0.1, escalationMarginSeconds: 4) == 2)
         #expect(PolicySearch.choose(figures, candidates: rules, budget: 0.1) == 1)
+        // Nothing qualifies (all over the budget but one that escalates falsely): the surest escalation wins
+        // among the ones within the budget, not the quickest rule.
+        var over = clean
+        over.calmShownUpsetSeconds = 50
+        var falseWithin = escalates
+        falseWithin.falseEscalations = 2
+        #expect(
+            PolicySearch.choose(
+                [falseWithin, falseAlarm, over], candidates: rules, budget: 0.1, escalationMarginSeconds: 4)
+                == 1)
         // 8 s has no 4 s twin among these: it cannot be chosen with the margin, even when clean.
         #expect(
             PolicySearch.choose(
