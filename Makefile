@@ -12,8 +12,8 @@ CORPORA ?= ../shared/corpora
 # and final fit (10-20 minutes each): about 2 hours in all.
 MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2
 # Candidates `make model` trains and compares (docs/MODEL.md), and the one built into the binary.
-MODEL_CANDIDATES ?= features features-leg fusion-leg fusion-leg-mel
-SHIPPED_CANDIDATE ?= fusion-leg-mel
+MODEL_CANDIDATES ?= features features-leg fusion-leg fusion-leg-mel fusion-leg-mel-w0.7
+SHIPPED_CANDIDATE ?= fusion-leg-mel-w0.7
 
 all: build
 
@@ -95,7 +95,7 @@ model: build
 	@# The frame networks the candidates fuse: gated ones with the mel bands (the shipped recipe), gated
 	@# ones without them (fusion-leg), full ones for fusion-leg-full.
 	@variants=$$(for c in $(MODEL_CANDIDATES); do case $$c in fusion|fusion-leg) echo gated ;; \
-	   fusion-leg-full) echo full ;; fusion-leg-mel) echo mel ;; esac; done | sort -u); \
+	   fusion-leg-full) echo full ;; fusion-leg-mel|fusion-leg-mel-w0.7) echo mel ;; esac; done | sort -u); \
 	 for v in $$variants; do tools/frame_nets.sh "$(BIN)" "$(CORPORA)" $$v || exit 1; done
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap

@@ -17,7 +17,10 @@ for c in $candidates; do
     fusion-leg) extra="--leg-normalization --frame-nets $out/cnn" ;;
     fusion-leg-full) extra="--leg-normalization --frame-nets $out/cnn-full" ;;
     fusion-leg-mel) extra="--leg-normalization --frame-nets $out/cnn-mel" ;;
-    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg, fusion-leg-full, fusion-leg-mel)" >&2; exit 2 ;;
+    # The same with the network weighted 0.7 against the window ensemble (0.5 above; 0.6 and 0.7 were
+    # tried on 7 Dec, docs/MODEL.md).
+    fusion-leg-mel-w0.7) extra="--leg-normalization --frame-nets $out/cnn-mel --frame-net-weight 0.7" ;;
+    *) echo "make model: unknown candidate '$c' (features, features-leg, fusion, fusion-leg, fusion-leg-full, fusion-leg-mel, fusion-leg-mel-w0.7)" >&2; exit 2 ;;
     esac
     embed=()
     [ "$c" = "$shipped" ] && embed=(--embed-swift Sources/EmotionCore/Model/BuiltInModel.swift)

@@ -58,12 +58,12 @@ struct ReadScheduleTests {
     }
 
     @Test(
-        "a leg read every 500 ms and sent a file 20 times faster than real time for 3 s loses nothing at the socket"
+        "a leg read every second and sent a file 10 times faster than real time for 4 s loses nothing at the socket"
     )
     func burstsAreReadEveryTick() async throws {
         let receiver = try EventReceiver()
         defer { receiver.stop() }
-        let s = try InProcessService(eventPort: receiver.port) { c in c.readIntervalMilliseconds = 500 }
+        let s = try InProcessService(eventPort: receiver.port) { c in c.readIntervalMilliseconds = 1000 }
         try await s.run { client in
             let created = try await client.request(
                 "POST", "/v1/legs",
@@ -71,29 +71,30 @@ struct ReadScheduleTests {
             let legID = try #require(created.json["leg_id"] as? String)
             let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
             let destination = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
-            // 60 s of 16 kHz L16 in about 3 s: 500 ms of it is about 1.1 MB in the kernel, twice the leg's
-            // socket buffer (512 kB), so full passes alone would lose packets. A new leg is read every tick
-            // for its first second; the burst rule keeps it so for the two after. Read every tick, the leg
-            // loses none unless its worker is kept from running for some 200 ms (the margin for a test
-            // machine running three test processes on two cores; at 80 times, 60 ms of that lost packets).
+            // 40 s of 16 kHz L16 in about 4 s (a longer read interval than config allows, to make the burst
+            // overflow one: `rtp.read_interval_ms` stops at 200): a second of it is 500 datagrams, about 1.5
+            // times what the leg's socket buffer (512 kB) holds, so full passes alone lose packets. A new
+            // leg is read every tick for its first second; the burst rule keeps it so for the three after.
+            // Read every tick, the leg loses none unless its worker is kept from running for about 0.7 s
+            // (at 20 times and 500 ms, a 0.35 s stall on a box running five busy processes lost some).
             let sent = try await onThread { () throws -> Int in
                 let socket = try UDPSocket()
                 let payload = [UInt8](repeating: 0x10, count: 640)
                 var sent = 0
-                for i in 0..<3000 {
+                for i in 0..<2000 {
                     let packet = RTPHeader.packet(
                         payloadType: 98, marker: i == 0, sequence: UInt16(i), timestamp: UInt32(i * 320), ssrc: 7,
                         payload: payload)
                     if socket.send(packet, to: destination) { sent += 1 }
-                    if i % 20 == 19 { usleep(20_000) }
+                    if i % 10 == 9 { usleep(20_000) }
                 }
                 return sent
             }
             try await Task.sleep(for: .milliseconds(500))
             _ = try await client.request("DELETE", "/v1/legs/\(legID)")
             let end = try #require(await receiver.ended(legID))
-            #expect(sent == 3000)
-            #expect(end.rtp.received == 3000 && end.rtp.lost == 0, "\(end.rtp)")
+            #expect(sent == 2000)
+            #expect(end.rtp.received == 2000 && end.rtp.lost == 0, "\(end.rtp)")
         }
     }
 }
