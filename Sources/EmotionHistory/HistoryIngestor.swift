@@ -73,7 +73,7 @@ public final class HistoryIngestor: Sendable {
                 noteFailure(error, attempt: attempt)
                 attempt += 1
                 if stopRequested() { return }
-                try? await Task.sleep(for: Self.backoff(attempt - 1, first: options.firstRetryDelay))
+                try? await Task.sleep(for: Self.backoff(failures: attempt, first: options.firstRetryDelay))
             }
         }
         let tailer = EventLogTailer(path: options.logPath, keep: options.logKeep, from: position)
@@ -121,7 +121,7 @@ public final class HistoryIngestor: Sendable {
                 noteFailure(error, attempt: attempt)
                 attempt += 1
                 if stopRequested() { return }
-                try? await Task.sleep(for: Self.backoff(attempt - 1, first: options.firstRetryDelay))
+                try? await Task.sleep(for: Self.backoff(failures: attempt, first: options.firstRetryDelay))
             }
         }
     }
@@ -182,8 +182,9 @@ public final class HistoryIngestor: Sendable {
         }
     }
 
-    /// After the `failures + 1`th failure in a row: `first` doubled that many times, at most 30 s.
-    static func backoff(_ failures: Int, first: Duration) -> Duration {
-        min(.seconds(30), first * (1 << min(max(0, failures), 16)))
+    /// The wait after `failures` failures in a row (1 or more): `first`, doubled for each one after the
+    /// first, at most 30 s.
+    static func backoff(failures: Int, first: Duration) -> Duration {
+        min(.seconds(30), first * (1 << min(max(0, failures - 1), 16)))
     }
 }

@@ -15,7 +15,7 @@ import Metrics
 /// block) once per interval, not once per packet. A leg whose next window ends before the next pass
 /// reaches it goes on the prompt list and is read every tick from when that window's last packet is due, so a
 /// verdict waits at most a tick for its audio, whatever the interval. New legs and bursting ones
-/// (packets faster than real time) are read every tick too, so a burst does not overflow the socket.
+/// (datagrams faster than real time) are read every tick too, so a burst does not overflow the socket.
 final class RTPWorker: @unchecked Sendable {
     // `legs` belongs to the worker thread; `pending*`, `assigned` and `stopReason` are guarded by `lock`.
     private let epoll: Int32
@@ -223,7 +223,7 @@ final class RTPWorker: @unchecked Sendable {
     private func read(_ leg: LiveLeg, now: Double, into load: inout WorkerLoad) -> LiveLeg.Read {
         let read = leg.drain(now: now)
         take(read, into: &load)
-        leg.schedule.noteRead(packets: read.datagrams, at: now)
+        leg.schedule.noteRead(datagrams: read.datagrams, at: now)
         return read
     }
 
@@ -419,9 +419,10 @@ struct LegReadSchedule {
         hotUntil = now + Self.newLegHotSeconds
     }
 
-    /// A read of `packets` at `now`: more than `burstPacketsPerSecond` since the last read makes the leg hot.
-    mutating func noteRead(packets: Int, at now: Double) {
-        if Double(packets) > Self.burstPacketsPerSecond * max(now - lastReadAt, RTPWorker.tick) {
+    /// A read of `datagrams` at `now`: more than `burstPacketsPerSecond` since the last read makes the leg
+    /// hot.
+    mutating func noteRead(datagrams: Int, at now: Double) {
+        if Double(datagrams) > Self.burstPacketsPerSecond * max(now - lastReadAt, RTPWorker.tick) {
             hotUntil = now + Self.burstHotSeconds
         }
         lastReadAt = now

@@ -9,8 +9,9 @@ import Foundation
 /// and, where the sender says when that audio actually left (`SendLags`), from then.
 ///
 /// Arrival is the kernel's stamp on the datagram (SO_TIMESTAMPNS): when the kernel took it in for the
-/// consumer's socket (on loopback, as the service's send handed it over). On a full box the listener's own thread may run tens of ms later; that lag is
-/// the consumer's, and is measured apart (`p99Read`: arrival taken when the listener read it).
+/// consumer's socket (on loopback, as the service's send handed it over). On a full box the listener's
+/// own thread may run tens of ms later; that lag is the consumer's, and is measured apart (`p99Read`:
+/// arrival taken when the listener read it).
 public final class EventListener: @unchecked Sendable {
     // Counters and samples are guarded by `lock`; the socket is read by one thread.
     private let socket: UDPSocket

@@ -376,17 +376,13 @@ public enum PolicySearch {
     static func escalationMarginClear(_ figures: [CallFigures], candidates: [DecisionTuning], margin: Double) -> [Bool]
     {
         guard margin > 0 else { return candidates.map { _ in true } }
-        func key(_ c: DecisionTuning, seconds: Double?) -> String {
-            "\(c.smoothing)|\(c.enterUpset)|\(c.exitUpset)|\(c.enterWindows)|\(c.escalateUpset ?? -1)|"
-                + "\(seconds ?? -1)|\(c.escalateWithinSeconds ?? -1)"
-        }
-        var index: [String: Int] = [:]
-        for (i, c) in candidates.enumerated() { index[key(c, seconds: c.escalateUpsetSeconds)] = i }
+        let index = Dictionary(candidates.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         return candidates.map { c in
-            guard let seconds = c.escalateUpsetSeconds,
-                let twin = index[key(c, seconds: seconds - margin)]
-            else { return false }
-            return figures[twin].falseEscalations == 0
+            guard let seconds = c.escalateUpsetSeconds else { return false }
+            var twin = c
+            twin.escalateUpsetSeconds = seconds - margin
+            guard let i = index[twin] else { return false }
+            return figures[i].falseEscalations == 0
         }
     }
 }

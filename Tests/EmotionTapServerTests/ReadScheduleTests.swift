@@ -16,13 +16,13 @@ struct ReadScheduleTests {
         var schedule = LegReadSchedule()
         schedule.startHot(at: 100)
         #expect(schedule.isHot(at: 100.9) && !schedule.isHot(at: 101.1))
-        schedule.noteRead(packets: 5, at: 101.2)  // 5 packets in 1.2 s: paced
+        schedule.noteRead(datagrams: 5, at: 101.2)  // 5 packets in 1.2 s: paced
         #expect(!schedule.isHot(at: 101.2))
-        schedule.noteRead(packets: 5, at: 101.3)  // 50 a second
+        schedule.noteRead(datagrams: 5, at: 101.3)  // 50 a second
         #expect(!schedule.isHot(at: 101.3))
-        schedule.noteRead(packets: 40, at: 101.4)  // 400 a second
+        schedule.noteRead(datagrams: 40, at: 101.4)  // 400 a second
         #expect(schedule.isHot(at: 102.3) && !schedule.isHot(at: 102.5))
-        schedule.noteRead(packets: 3, at: 101.401)  // 3 within a tick: counted over the tick, 300 a second
+        schedule.noteRead(datagrams: 3, at: 101.401)  // 3 within a tick: counted over the tick, 300 a second
         #expect(schedule.isHot(at: 102.4))
     }
 

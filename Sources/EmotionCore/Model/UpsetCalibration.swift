@@ -24,7 +24,7 @@ public struct UpsetCalibration: Codable, Sendable, Equatable {
 /// How a leg's window verdicts become its `calm`/`upset` state: chosen with the model, on simulated calls
 /// from held-out speakers, for a false-alarm budget (calm speech shown upset at most a set share of the time).
 /// A service config may override each value.
-public struct DecisionTuning: Codable, Sendable, Equatable {
+public struct DecisionTuning: Codable, Sendable, Hashable {
     /// Weight of the newest window in the smoothed upset level.
     public var smoothing: Double
     /// The smoothed (calibrated) level that enters `upset`, and the one below which the leg is `calm` again.

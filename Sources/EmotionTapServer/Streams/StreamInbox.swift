@@ -38,7 +38,7 @@ final class StreamInbox: LegMediaSource, @unchecked Sendable {
     private var timestamp = UInt32.random(in: 0...UInt32.max)
     private var overflowed: UInt64 = 0
     private var malformed: UInt64 = 0
-    // Consumer side: the worker's, swapped with the producer's under the lock.
+    // Consumer side: the worker's. The buffers are swapped with the producer's under the lock.
     private(set) var datagramsRead: UInt64 = 0
     private var drainBytes: [UInt8] = []
     private var drainFrames: [Frame] = []
