@@ -33,6 +33,9 @@ printf 'rtp:\n  max_legs: 20000\n' > "$config"
 [ -n "${BENCH_READ_INTERVAL_MS:-}" ] && printf '  read_interval_ms: %s\n' "$BENCH_READ_INTERVAL_MS" >> "$config"
 # BENCH_WORKERS sets rtp.workers (RTP worker threads; default one per core).
 [ -n "${BENCH_WORKERS:-}" ] && printf '  workers: %s\n' "$BENCH_WORKERS" >> "$config"
+# BENCH_WORKER_NICE sets rtp.worker_nice (e.g. -10: the service's RTP workers before the generator on
+# the shared cores, as media threads are run in production; needs root or CAP_SYS_NICE).
+[ -n "${BENCH_WORKER_NICE:-}" ] && printf '  worker_nice: %s\n' "$BENCH_WORKER_NICE" >> "$config"
 
 # p50_ms, p99_ms, p99_sent_ms: to the event datagram's arrival at the listener's socket (the kernel's stamp);
 # p99_read_ms: to when the listener's thread read it (its own scheduling lag on a full box included).

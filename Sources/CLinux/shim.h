@@ -24,6 +24,16 @@ static inline int et_eventfd_create(void) { return eventfd(0, EFD_NONBLOCK | EFD
 static inline void et_eventfd_signal(int fd) { uint64_t one = 1; (void)!write(fd, &one, sizeof one); }
 static inline void et_eventfd_clear(int fd) { uint64_t n; (void)!read(fd, &n, sizeof n); }
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+/// Names the calling thread as `top -H`, `ps -L` and perf show it (15 bytes at most).
+static inline void et_set_thread_name(const char *name) { (void)prctl(PR_SET_NAME, name, 0, 0, 0); }
+/// Sets the calling thread's nice value (Linux keeps one per thread); 0 or errno.
+static inline int et_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
 #include <malloc.h>
 /// Gives memory glibc's arenas hold free back to the system (after legs end).
 static inline void et_malloc_trim(void) { (void)malloc_trim(0); }

@@ -52,6 +52,7 @@ public final class LegPipeline {
         self.sourcePolicy = sourcePolicy
         runner = ModelRunner(model: model)
         analyzer = try StreamingAnalyzer(for: model, feeding: runner)
+        samplesUntilNextWindow = analyzer.samplesUntilNextWindow
         decisions = LegDecisions(policy: policy, role: identity.role)
         self.emit = emit
     }
@@ -71,8 +72,11 @@ public final class LegPipeline {
     /// Media seconds still to come before the next window's verdict: when a reader should look again
     /// promptly, so that the verdict is not held back by a coarse read interval.
     public var secondsUntilNextWindow: Double {
-        Double(analyzer.samplesUntilNextWindow) / Double(Self.sampleRate)
+        Double(samplesUntilNextWindow) / Double(Self.sampleRate)
     }
+    /// The analyser's count, kept after each push while its state is in cache: the worker asks after
+    /// every read, and asking the analyser then cost a cache miss (1 % of the service at 2,000 legs).
+    private var samplesUntilNextWindow: Int
 
     // MARK: Packets
 
@@ -255,6 +259,7 @@ public final class LegPipeline {
     private func analyse(count: Int) {
         PCM.toFloat(UnsafeBufferPointer(rebasing: pcm[0..<count]), into: floats)
         analyzer.push(UnsafeBufferPointer(rebasing: floats[0..<count])) { window in self.decide(window) }
+        samplesUntilNextWindow = analyzer.samplesUntilNextWindow
     }
 
     private func decide(_ window: WindowFeatures) {

@@ -95,7 +95,8 @@ public final class LegManager: @unchecked Sendable {
                             factory: metrics),
                         windowsSkipped: windowsSkipped),
                     windowHopSeconds: model.windows.hop,
-                    readIntervalSeconds: Double(config.readIntervalMilliseconds) / 1000
+                    readIntervalSeconds: Double(config.readIntervalMilliseconds) / 1000,
+                    nice: config.workerNice
                 ) { leg in
                     box.manager?.ended(leg)
                 })

@@ -30,6 +30,24 @@ struct VectorMathTests {
         #expect(sum.bitPattern == Self.scalarDot(a, ones).bitPattern)
     }
 
+    @Test(
+        "absoluteChange sums |a * scale - previous| in eight lanes and leaves a * scale behind",
+        arguments: [1, 7, 8, 9, 257])
+    func absoluteChangeMatchesScalar(count: Int) {
+        var rng = SeededGenerator(seed: UInt64(count + 11))
+        let a = (0..<count).map { _ in Float.random(in: 0...3, using: &rng) }
+        var previous = (0..<count).map { _ in Float.random(in: 0...0.01, using: &rng) }
+        let scale: Float = 1 / a.reduce(0, +)
+        let shape = a.map { $0 * scale }
+        let differences = zip(shape, previous).map { abs($0 - $1) }
+        let expected = Self.scalarDot(differences, [Float](repeating: 1, count: count))
+        let got = previous.withUnsafeMutableBufferPointer {
+            VectorMath.absoluteChange(a, scale: scale, previous: $0.baseAddress!, count)
+        }
+        #expect(got.bitPattern == expected.bitPattern)
+        #expect(previous == shape)
+    }
+
     @Test("tanhDot is within 2e-7 of libm's tanh, signs, zeros, large and tiny inputs included")
     func tanhDotMatchesLibm() {
         var values: [Float] = [

@@ -66,7 +66,8 @@ struct ConfigTests {
             ("rtp:\n  allow: [\"10.0.0.0/8\", \"lan\"]\n", "rtp.allow (line 2): 'lan' is not an IPv4 CIDR"),
             ("rtp:\n  lock_source: maybe\n", "rtp.lock_source (line 2): must be true or false"),
             ("rtp:\n  max_delay_ms: 10\n", "rtp.max_delay_ms (line 2): must be in 100...60000"),
-            ("rtp:\n  read_interval_ms: 5\n", "rtp.read_interval_ms (line 2): must be in 10...200"),
+            ("rtp:\n  read_interval_ms: 5\n", "rtp.read_interval_ms (line 2): must be in 10...1000"),
+            ("rtp:\n  worker_nice: -30\n", "rtp.worker_nice (line 2): must be in -20...19"),
             ("rtp:\n  max_backlog_ms: soon\n", "rtp.max_backlog_ms (line 2): must be an integer"),
             ("sip:\n  media_address: 0.0.0.0\n", "sip.media_address (line 2): must be a unicast IPv4 address"),
             ("sip:\n  session_expires: 60\n  min_session_expires: 120\n", "sip.min_session_expires"),
@@ -88,9 +89,48 @@ struct ConfigTests {
             yaml: "rtp: {max_delay_ms: 1500, max_backlog_ms: 400, max_worker_busy: 0.9}\n", source: "c.yaml")
         #expect(config.maxDelayMilliseconds == 1500 && config.maxBacklogMilliseconds == 400)
         #expect(config.maxWorkerBusy == 0.9)
-        #expect(ServerConfig().readIntervalMilliseconds == 100)
+        #expect(ServerConfig().readIntervalMilliseconds == 200)
         let interval = try ServerConfig.load(yaml: "rtp: {read_interval_ms: 20}\n", source: "c.yaml")
         #expect(interval.readIntervalMilliseconds == 20)
+        #expect(ServerConfig().workerNice == nil)
+        #expect(try ServerConfig.load(yaml: "rtp: {worker_nice: -10}\n", source: "c.yaml").workerNice == -10)
+    }
+
+    @Test("rtp.worker_nice is the RTP worker threads' own nice value, the process's other threads keep theirs")
+    func workerNice() async throws {
+        // A positive value needs no privilege, so the test runs anywhere.
+        let receiver = try EventReceiver()
+        defer { receiver.stop() }
+        let s = try InProcessService(eventPort: receiver.port) { c in
+            c.workers = 1
+            c.workerNice = 7
+        }
+        try await s.run { _ in
+            var nice: [String: Int] = [:]
+            for _ in 0..<50 {
+                nice = Self.threadNice()
+                if nice["rtp-worker-0"] == 7 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(nice["rtp-worker-0"] == 7, "threads and their nice values: \(nice)")
+            #expect(nice.filter { $0.key != "rtp-worker-0" }.values.allSatisfy { $0 != 7 })
+        }
+    }
+
+    /// This process's threads by name, with their nice values (/proc/self/task/*/stat, field 19).
+    static func threadNice() -> [String: Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        var out: [String: Int] = [:]
+        for task in tasks {
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")"), let open = stat.firstIndex(of: "(")
+            else { continue }
+            let name = String(stat[stat.index(after: open)..<close])
+            // Fields after the name start at field 3 (state); nice is field 19.
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            if fields.count > 16, let value = Int(fields[16]) { out[name] = value }
+        }
+        return out
     }
 
     @Test(

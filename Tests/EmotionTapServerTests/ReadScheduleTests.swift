@@ -71,8 +71,8 @@ struct ReadScheduleTests {
             let legID = try #require(created.json["leg_id"] as? String)
             let port = try #require((created.json["rtp"] as? [String: Any])?["port"] as? Int)
             let destination = try UDPEndpoint(host: "127.0.0.1", port: UInt16(port))
-            // 40 s of 16 kHz L16 in about 4 s (a longer read interval than config allows, to make the burst
-            // overflow one: `rtp.read_interval_ms` stops at 200): a second of it is 500 datagrams, about 1.5
+            // 40 s of 16 kHz L16 in about 4 s (read every second, five times the default interval, so that
+            // the burst would overflow the socket between passes): a second of it is 500 datagrams, about 1.5
             // times what the leg's socket buffer (512 kB) holds, so full passes alone lose packets. A new
             // leg is read every tick for its first second; the burst rule keeps it so for the three after.
             // Read every tick, the leg loses none unless its worker is kept from running for about 0.7 s

@@ -286,13 +286,8 @@ public final class FrameFeatureExtractor {
 
     /// Half the L1 distance to the previous frame's normalised magnitude spectrum (kept for the next frame).
     private func spectralFlux(magnitudeSum: Float) {
-        var flux: Float = 0
         let scale: Float = magnitudeSum > 0 ? 1 / magnitudeSum : 0
-        for k in 0..<bins {
-            let shape = magnitude[k] * scale
-            flux += abs(shape - previousShape[k])
-            previousShape[k] = shape
-        }
+        let flux = VectorMath.absoluteChange(magnitude, scale: scale, previous: previousShape, bins)
         row[FrameLayout.flux] = hasPrevious ? flux / 2 : 0
         hasPrevious = true
     }

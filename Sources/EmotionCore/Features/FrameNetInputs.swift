@@ -48,7 +48,8 @@ public struct FrameNetInputs: Sendable {
     static let timeConstantFrames = 125.0
 
     private let mean: [Float]
-    private let scale: [Float]
+    /// 1 / the training set's scale: a multiply per input instead of a divide.
+    private let inverseScale: [Float]
     private let pitchPrior: Double
     private let channelPrior: [Double]
     private let melPrior: [Double]
@@ -67,7 +68,7 @@ public struct FrameNetInputs: Sendable {
         precondition(mean.count == Self.count + melPrior.count && scale.count == mean.count)
         precondition(channelPrior.count == Self.channelColumns.count)
         self.mean = mean
-        self.scale = scale
+        inverseScale = scale.map { 1 / $0 }
         self.pitchPrior = pitchPrior
         self.channelPrior = channelPrior
         self.melPrior = melPrior
@@ -160,8 +161,8 @@ public struct FrameNetInputs: Sendable {
         }
         let width = k
         mean.withUnsafeBufferPointer { mean in
-            scale.withUnsafeBufferPointer { scale in
-                for i in 0..<width { out[i] = (out[i] - mean[i]) / scale[i] }
+            inverseScale.withUnsafeBufferPointer { inverseScale in
+                for i in 0..<width { out[i] = (out[i] - mean[i]) * inverseScale[i] }
             }
         }
         if !voiced { for i in Self.pitchInputs { out[i] = 0 } }

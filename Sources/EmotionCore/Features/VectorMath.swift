@@ -112,6 +112,31 @@ public enum VectorMath {
         while i < n { out[i] = a[i] * b[i]; i += 1 }
     }
 
+    /// `sum(|a[i] * scale - previous[i]|)`, then `previous[i] = a[i] * scale`: the spectral flux against
+    /// the previous frame's normalised spectrum, eight lanes at a time (the scalar loop's running sum is
+    /// one dependency chain, and its store to `previous` keeps it from vectorising).
+    @inline(__always)
+    public static func absoluteChange(
+        _ a: UnsafePointer<Float>, scale: Float, previous: UnsafeMutablePointer<Float>, _ n: Int
+    ) -> Float {
+        var lanes = SIMD8<Float>()
+        var i = 0
+        while i &+ 8 <= n {
+            let shape = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) * scale
+            let difference = shape - UnsafeRawPointer(previous + i).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += difference.replacing(with: -difference, where: difference .< 0)
+            UnsafeMutableRawPointer(previous + i).storeBytes(of: shape, as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < n {
+            let shape = a[i] * scale
+            lanes[0] += abs(shape - previous[i])
+            previous[i] = shape
+            i &+= 1
+        }
+        return pairwiseSum(lanes)
+    }
+
     /// How many `i` in `from..<to` have `a[i - 1]` and `a[i]` on different sides of `threshold`
     /// (below it counts as negative): the zero-crossing count, eight neighbours at a time.
     @inline(__always)
