@@ -11,6 +11,10 @@ public struct SimulatedCall: Sendable {
         case calm
         /// 40 s upset.
         case upset
+        /// 20 s calm, 100 s upset, 20 s calm: a caller who stays upset, what the escalation is for (the
+        /// 20-40 s stretches above are shorter than the rules worth searching). Planned after the others,
+        /// so their calls stay as they were.
+        case calmLongUpsetCalm = "calm-long-upset-calm"
     }
 
     public var kind: Kind
@@ -66,6 +70,7 @@ public enum CallSimulation {
                         case .calmUpsetCalm: [(false, 20), (true, 20), (false, 20)]
                         case .calm: [(false, 60)]
                         case .upset: [(true, 40)]
+                        case .calmLongUpsetCalm: [(false, 20), (true, 100), (false, 20)]
                         }
                     var segments: [[Int]] = []
                     for (upset, seconds) in shape {
@@ -208,7 +213,12 @@ public enum CallReplay {
     /// A stretch counts as caught if the leg is shown upset by a window ending within it or up to this
     /// long after it (a window reports the 3 s before its end).
     public static let catchGrace = 3.0
-    /// An escalation this long after a stretch's end still belongs to it; later ones are false.
+    /// An escalation belongs to the stretch whose windows (those touching it) hold at least this share of
+    /// the upset speech it counted; otherwise calm speech raised it and it is false. Judged by time alone
+    /// (raised within a stretch or 15 s after), calm speech that nearly escalated before a stretch was
+    /// credited to the stretch its first upset window tipped over (7 Dec 2026: 2 such of 3).
+    public static let escalationShare = 0.5
+    /// The headroom table's calm windows end more than this after a stretch (`EscalationHeadroom`).
     public static let escalationGrace = 15.0
 
     public static func figures(
@@ -229,6 +239,8 @@ public enum CallReplay {
         var caught = [Bool](repeating: false, count: stretches.count)
         var flagged = false
         var previousEnd = 0.0
+        /// The stretch each window touches, by window end (nil: calm speech only).
+        var stretchOfWindow: [Double: Int] = [:]
         for w in scored.windows {
             let window = WindowFeatures(
                 start: w.start, end: w.end, speechFraction: 0, speechSeconds: w.speechSeconds, vector: nil)
@@ -242,7 +254,9 @@ public enum CallReplay {
             let newSpeech =
                 scores == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1)
             previousEnd = w.end
-            let touchesUpset = stretches.contains { w.start < $0.end && w.end > $0.start }
+            let touched = stretches.firstIndex { w.start < $0.end && w.end > $0.start }
+            stretchOfWindow[w.end] = touched
+            let touchesUpset = touched != nil
             let insideUpset = stretches.contains { w.start >= $0.start && w.end <= $0.end }
             let upsetNow = decisions.mood == .upset
             if insideUpset {
@@ -264,7 +278,13 @@ public enum CallReplay {
             }
             for output in outputs {
                 guard case .escalate = output else { continue }
-                if stretches.contains(where: { w.end > $0.start && w.end <= $0.end + escalationGrace }) {
+                var byStretch = [Double](repeating: 0, count: stretches.count)
+                var counted = 0.0
+                for (end, seconds) in decisions.escalationSpan {
+                    counted += seconds
+                    if let k = stretchOfWindow[end] ?? nil { byStretch[k] += seconds }
+                }
+                if counted > 0, (byStretch.max() ?? 0) >= escalationShare * counted {
                     f.stretchEscalations += 1
                 } else {
                     f.falseEscalations += 1
@@ -294,15 +314,15 @@ public enum PolicySearch {
     /// Levels for the escalation's own threshold (nil: all upset speech counts); a level at or below the
     /// entry threshold changes nothing and is skipped.
     public static let escalateLevels: [Double?] = [nil, 0.9, 0.925, 0.95, 0.975]
-    /// Seconds of such speech that escalate: the simulated upset stretches last 20-40 s, and at 20 s the
-    /// rule seldom fired on them (3 of 404). 4 s is searched only as the margin of the 8 s rules
-    /// (`escalationMarginSeconds`): no rule escalating after 4 s can be chosen.
-    public static let escalateSeconds: [Double] = [4, 8, 12, 16, 20]
+    /// Seconds of such speech that escalate: up to 32 s, measurable on the 100 s stretches of the
+    /// long-stretch calls (on 20-40 s stretches a 20 s rule seldom fired: 3 of 404). 4 and 8 s are searched
+    /// only as the margin of the 12 and 16 s rules (`escalationMarginSeconds`): neither can be chosen.
+    public static let escalateSeconds: [Double] = [4, 8, 12, 16, 20, 24, 28, 32]
     /// A rule is chosen only if the same rule escalating this many seconds sooner raises no false
     /// escalation either. Without the margin the search took the easiest rule that raised none on the
     /// folds it saw, the edge of what calm speech reaches, and the folds it had not seen then escalated
-    /// calm speech (3 times in 2.6 h held out, 7 Dec 2026).
-    public static let escalationMarginSeconds = 4.0
+    /// calm speech (3 times in 2.6 h held out, 7 Dec 2026); with 4 s, once (docs/MODEL.md).
+    public static let escalationMarginSeconds = 8.0
     /// Spans those seconds must fall within (a span no longer than the seconds it must hold is skipped).
     /// 20 and 30 s were searched too (41,976 candidates): held out, the same 2 stretch escalations and 0.76
     /// false ones per calm hour as 60 s alone, so the search keeps 60 s (docs/MODEL.md).

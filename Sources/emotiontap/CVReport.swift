@@ -32,7 +32,8 @@ enum CVReport {
     static func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
 
     static func callHeader(calls: Int, what: String) -> String {
-        var out = "\nSimulated calls \(what) (\(calls) calls: calm-upset-calm, calm, upset; phone channel with loss)\n"
+        var out = "\nSimulated calls \(what) (\(calls) calls: calm-upset-calm, calm, upset, calm-long-upset-calm; "
+        out += "phone channel with loss)\n"
         out += "policy                            calm shown  caught    median     p90  calm calls  false esc  "
         out += "stretch   upset calls\n"
         out += "                                     upset   stretches  onset->   state   flagged    per calm h  "

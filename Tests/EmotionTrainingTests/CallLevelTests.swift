@@ -61,6 +61,29 @@ struct CallLevelTests {
         #expect(both.calls == 2 && both.upsetStretches == 1 && both.calmCalls == 1)
     }
 
+    @Test(
+        "an escalation belongs to a stretch only when its speech raised it: calm speech that tips over as one begins is false"
+    )
+    func escalationAttribution() {
+        var policy = LegPolicy()
+        policy.smoothing = 1
+        policy.enterUpset = 0.7
+        policy.exitUpset = 0.5
+        policy.escalateUpsetSeconds = 12
+        // Each window adds 2/3 s of new speech: 12 s is 18 windows.
+        // Calm speech heard as upset from 6 s: the escalation comes at 24 s, two windows into the stretch
+        // (22-42 s) but resting on 16 windows of calm speech.
+        let calmRaised = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(22, 42)]) { $0 >= 6 ? 0.95 : 0.1 }
+        let a = CallReplay.figures(calmRaised, policy: policy, calibration: .identity)
+        #expect(a.falseEscalations == 1 && a.stretchEscalations == 0)
+        // Calm speech heard as calm: the stretch's own windows raise it.
+        let stretchRaised = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(22, 42)]) {
+            $0 > 22 && $0 <= 44 ? 0.95 : 0.1
+        }
+        let b = CallReplay.figures(stretchRaised, policy: policy, calibration: .identity)
+        #expect(b.falseEscalations == 0 && b.stretchEscalations == 1)
+    }
+
     @Test("the policy search keeps to the false-alarm budget, then catches the most, then flickers least")
     func search() {
         var within = CallFigures()

@@ -81,6 +81,10 @@ public struct LegDecisions: Sendable {
     /// Upset speech seconds in the rule's current span.
     public var upsetSecondsInSpan: Double { upsetSpans.reduce(0) { $0 + $1.seconds } }
 
+    /// The windows of the rule's current span, by end time, with the upset speech each counted: what an
+    /// escalation raised now rests on (offline judging asks whose speech that was).
+    public var escalationSpan: [(end: Double, seconds: Double)] { upsetSpans }
+
     /// What a supervisor reads after the call.
     public struct Summary: Sendable, Equatable {
         public var speechSeconds: Double
