@@ -69,6 +69,7 @@ final class RTPWorker: @unchecked Sendable {
     ) {
         self.metrics = metrics
         self.nice = nice
+        self.index = index
         readInterval = max(Self.tick, readIntervalSeconds)
         promptHorizon = readInterval
         samplesPerWindow = max(1, windowHopSeconds * 8000)
@@ -112,13 +113,14 @@ final class RTPWorker: @unchecked Sendable {
 
     /// `rtp.worker_nice`, set by the thread on itself when it starts.
     private let nice: Int?
+    private let index: Int
 
     private func run() {
         if let nice {
             let error = et_set_thread_nice(Int32(nice))
-            if error != 0 {
+            if error != 0, index == 0 {  // one warning, not one per worker
                 logger.warning(
-                    "rtp.worker_nice not applied (it needs CAP_SYS_NICE): the RTP worker runs at the process's priority",
+                    "rtp.worker_nice not applied (it needs CAP_SYS_NICE or RLIMIT_NICE): the RTP workers run at the process's priority",
                     metadata: ["rtp.worker_nice": "\(nice)", "error": "\(String(cString: strerror(error)))"])
             }
         }

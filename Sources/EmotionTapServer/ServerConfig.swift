@@ -47,9 +47,10 @@ public struct ServerConfig: Sendable, Equatable {
     /// 10 % less CPU than 100 ms at 2,000 G.711 legs, latency unchanged (docs/CAPACITY.md).
     public var readIntervalMilliseconds = 200
     public var workers = 0
-    /// The RTP worker threads' nice value (nil: the process's own). Negative puts them before other
-    /// work on the box, as rtpengine's `priority` and FreeSWITCH's `-rp` do for their media threads;
-    /// it needs CAP_SYS_NICE (without it the service says so at start and runs them as they are).
+    /// The RTP worker threads' nice value (nil: the process's own). Negative puts them before the
+    /// process's other threads and other processes of its scheduling group (a systemd unit's cgroup,
+    /// or the session's autogroup), as rtpengine's `priority` option does for its threads; it needs
+    /// CAP_SYS_NICE or RLIMIT_NICE (without either the service says so at start and runs them as they are).
     public var workerNice: Int?
     public var telephoneEventPayloadType: UInt8 = 101
     /// Playout delay that puts packets overtaken in the network back in order (oRTP's jitter buffer);
@@ -149,7 +150,7 @@ public struct ServerConfig: Sendable, Equatable {
                         config.maxBacklogMilliseconds = try r.optionalInt(v, "rtp.max_backlog_ms", 10...60000)
                     case "max_delay_ms": config.maxDelayMilliseconds = try r.int(v, "rtp.max_delay_ms", 100...60000)
                     case "read_interval_ms":
-                        config.readIntervalMilliseconds = try r.int(v, "rtp.read_interval_ms", 10...1000)
+                        config.readIntervalMilliseconds = try r.int(v, "rtp.read_interval_ms", 10...500)
                     case "workers": config.workers = try r.int(v, "rtp.workers", 0...256)
                     case "worker_nice": config.workerNice = try r.optionalInt(v, "rtp.worker_nice", -20...19)
                     case "jitter_buffer_ms":
@@ -159,6 +160,14 @@ public struct ServerConfig: Sendable, Equatable {
                             try r.int(v, "rtp.telephone_event_payload_type", 96...127))
                     default: throw r.unhandled(k, "rtp")
                     }
+                }
+                // A full pass reads audio up to a read interval old: a mark below that sheds (or refuses) in
+                // normal running.
+                if config.maxDelayMilliseconds <= config.readIntervalMilliseconds {
+                    throw r.fail(value, "rtp.max_delay_ms", "must exceed rtp.read_interval_ms")
+                }
+                if let backlog = config.maxBacklogMilliseconds, backlog <= config.readIntervalMilliseconds {
+                    throw r.fail(value, "rtp.max_backlog_ms", "must exceed rtp.read_interval_ms")
                 }
             case "events":
                 try r.object(

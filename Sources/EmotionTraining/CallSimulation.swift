@@ -239,7 +239,7 @@ public enum CallReplay {
         var caught = [Bool](repeating: false, count: stretches.count)
         var flagged = false
         var previousEnd = 0.0
-        /// The stretch each window touches, by window end (nil: calm speech only).
+        // The stretch each window touches, by window end (calm windows have no entry).
         var stretchOfWindow: [Double: Int] = [:]
         for w in scored.windows {
             let window = WindowFeatures(
@@ -282,7 +282,7 @@ public enum CallReplay {
                 var counted = 0.0
                 for (end, seconds) in decisions.escalationSpan {
                     counted += seconds
-                    if let k = stretchOfWindow[end] ?? nil { byStretch[k] += seconds }
+                    if let k = stretchOfWindow[end] { byStretch[k] += seconds }
                 }
                 if counted > 0, (byStretch.max() ?? 0) >= escalationShare * counted {
                     f.stretchEscalations += 1

@@ -28,7 +28,7 @@ public struct EscalationHeadroom: Sendable {
                 if i >= windows - 1 { means.append((w.end, sum / Double(windows))) }
             }
             let upset = scored.call.upsetStretches
-            // A window reports the 3 s before its end; escalations up to the grace after a stretch are its own.
+            // A window reports the 3 s before its end; calm segments start the grace after a stretch.
             let calmMeans = means.filter { m in
                 !upset.contains { m.end - 3 < $0.end + CallReplay.escalationGrace && m.end > $0.start }
             }

@@ -198,7 +198,7 @@ struct EvalCommand: ParsableCommand {
         discussion: """
             Clip figures: accuracy, macro F1, balanced accuracy, calm and upset recall and ROC AUC, each beside the \
             majority baseline, overall and per corpus. Call figures: calls of each kind (calm, upset, calm -> upset \
-            -> calm) per speaker, through a random phone channel with loss, streamed through the live decision \
+            -> calm, calm -> 100 s upset -> calm) per speaker, through a random phone channel with loss, streamed through the live decision \
             layer with the model's own state policy. On clips the model was trained on, both are optimistic: \
             `train --cv` gives the speaker-independent figures.
             """
