@@ -68,8 +68,6 @@ final class RTPWorker: @unchecked Sendable {
         onEnded: @escaping @Sendable (LiveLeg) -> Void
     ) {
         self.metrics = metrics
-        self.nice = nice
-        self.index = index
         readInterval = max(Self.tick, readIntervalSeconds)
         promptHorizon = readInterval
         samplesPerWindow = max(1, windowHopSeconds * 8000)
@@ -82,7 +80,9 @@ final class RTPWorker: @unchecked Sendable {
         let t = Thread { [weak self] in
             // Foundation's name is not the kernel's: set that one too, for top -H and ps -L.
             et_set_thread_name(name)
-            self?.run()
+            guard let self else { return }
+            if let nice { self.setNice(nice, warn: index == 0) }  // one warning, not one per worker
+            self.run()
         }
         t.name = name
         thread = t
@@ -111,19 +111,16 @@ final class RTPWorker: @unchecked Sendable {
         done.wait()
     }
 
-    /// `rtp.worker_nice`, set by the thread on itself when it starts.
-    private let nice: Int?
-    private let index: Int
+    /// `rtp.worker_nice`, set by the thread on itself as it starts.
+    private func setNice(_ nice: Int, warn: Bool) {
+        let error = et_set_thread_nice(Int32(nice))
+        guard error != 0, warn else { return }
+        logger.warning(
+            "rtp.worker_nice not applied (it needs CAP_SYS_NICE or RLIMIT_NICE): the RTP workers run at the process's priority",
+            metadata: ["rtp.worker_nice": "\(nice)", "error": "\(String(cString: strerror(error)))"])
+    }
 
     private func run() {
-        if let nice {
-            let error = et_set_thread_nice(Int32(nice))
-            if error != 0, index == 0 {  // one warning, not one per worker
-                logger.warning(
-                    "rtp.worker_nice not applied (it needs CAP_SYS_NICE or RLIMIT_NICE): the RTP workers run at the process's priority",
-                    metadata: ["rtp.worker_nice": "\(nice)", "error": "\(String(cString: strerror(error)))"])
-            }
-        }
         var ready = [Int32](repeating: 0, count: 1024)
         var lastHousekeeping = 0.0
         var wokeAt = monotonicSeconds()

@@ -25,12 +25,18 @@ struct CallLevelTests {
             windows: windows)
     }
 
-    @Test("an upset stretch is caught with its delay; calm around it is not shown upset; calm calls count apart")
-    func replay() {
+    /// Unsmoothed: upset from the first window at 0.7, calm again below 0.5.
+    static func unsmoothedPolicy() -> LegPolicy {
         var policy = LegPolicy()
         policy.smoothing = 1
         policy.enterUpset = 0.7
         policy.exitUpset = 0.5
+        return policy
+    }
+
+    @Test("an upset stretch is caught with its delay; calm around it is not shown upset; calm calls count apart")
+    func replay() {
+        let policy = Self.unsmoothedPolicy()
         let stretchCall = Self.call(kind: .calmUpsetCalm, seconds: 60, stretches: [(20, 40)]) {
             $0 > 24 && $0 <= 41 ? 0.9 : 0.1
         }
@@ -65,10 +71,7 @@ struct CallLevelTests {
         "an escalation belongs to a stretch only when its speech raised it: calm speech that tips over as one begins is false"
     )
     func escalationAttribution() {
-        var policy = LegPolicy()
-        policy.smoothing = 1
-        policy.enterUpset = 0.7
-        policy.exitUpset = 0.5
+        var policy = Self.unsmoothedPolicy()
         policy.escalateUpsetSeconds = 12
         // Each window adds 2/3 s of new speech: 12 s is 18 windows.
         // Calm speech heard as upset from 6 s: the escalation comes at 24 s, two windows into the stretch
