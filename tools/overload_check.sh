@@ -3,16 +3,16 @@
 # holds, against one service. Passes when no leg is lost under the overload (each gets events and its
 # leg.end), resident memory stays under OVERLOAD_MAX_KB_PER_LEG per leg, the service says it is behind
 # (backlog, skipped windows), and afterwards events flow again at normal latency with memory back.
-#   OVERLOAD_LEGS=2500 OVERLOAD_SECONDS=60 RECOVER_LEGS=400 RECOVER_SECONDS=20 tools/overload_check.sh
+#   OVERLOAD_LEGS=6000 OVERLOAD_SECONDS=60 RECOVER_LEGS=400 RECOVER_SECONDS=20 tools/overload_check.sh
 # (fails when the overload step was not one: no window skipped. Raise OVERLOAD_LEGS on a faster box)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/emotiontap}
-OVER=${OVERLOAD_LEGS:-2500}
+OVER=${OVERLOAD_LEGS:-6000}
 OVER_S=${OVERLOAD_SECONDS:-60}
 CALM=${RECOVER_LEGS:-400}
 CALM_S=${RECOVER_SECONDS:-20}
-MAX_KB=${OVERLOAD_MAX_KB_PER_LEG:-250}
+MAX_KB=${OVERLOAD_MAX_KB_PER_LEG:-200}
 . tools/lib/load_service.sh
 config=$(mktemp)
 samples=$(mktemp)
