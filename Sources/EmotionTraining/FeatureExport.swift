@@ -68,7 +68,7 @@ public enum FeatureExport {
 
     public static func run(
         entries: [ManifestEntry], corpora: URL, out: URL, features: FeatureConfig, windows: WindowConfig,
-        augmentedCopies: Int, seed: UInt64, folds: Int, melBands: Bool = false,
+        augmentedCopies: Int, seed: UInt64, folds: Int, foldSeed: UInt64 = 1, melBands: Bool = false,
         log: @escaping @Sendable (String) -> Void
     ) throws -> (clips: Int, frames: Int, windows: Int, skipped: [(String, String)]) {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -79,7 +79,7 @@ public enum FeatureExport {
         let melWriter =
             melBands ? try NpyWriter(url: out.appendingPathComponent("frames_mel.npy"), columns: features.nMels) : nil
         // The folds `train --cv` uses, so that a trainer elsewhere holds out exactly the same speakers.
-        let fold = TrainingRun.speakerFolds(entries, folds: max(1, folds), seed: seed)
+        let fold = TrainingRun.speakerFolds(entries, folds: max(1, folds), seed: foldSeed)
         var csv =
             "row,entry,variant,channel,path,corpus,speaker,emotion,upset,fold,frame_offset,frames,window_offset,windows\n"
         var frameCount = 0, windowCount = 0, row = 0
@@ -154,7 +154,7 @@ public enum FeatureExport {
             "frame_columns": frameColumns, "window_columns": WindowVector.names,
             "window_span_columns": ["start_s", "end_s", "speech_s"],
             "frame_step_s": features.frameStep, "sample_rate": features.sampleRate,
-            "augmented_copies": augmentedCopies, "seed": seed, "folds": folds,
+            "augmented_copies": augmentedCopies, "seed": seed, "folds": folds, "fold_seed": foldSeed,
         ]
         if melBands { meta["mel_bands"] = features.nMels }
         let data = try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys, .prettyPrinted])

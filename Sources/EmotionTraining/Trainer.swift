@@ -12,6 +12,10 @@ public struct TrainerConfig: Sendable, Codable, Equatable {
     /// Weight of the upset loss against the 7-way loss.
     public var upsetLossWeight: Float = 1
     public var ensemble = 3
+    /// Share of the 7-way target spread evenly over the classes (label smoothing; 0 = one-hot). Acted
+    /// emotions overlap (disgust and anger, fear and surprise): a one-hot target pushes the network to
+    /// be sure where the speakers themselves were not.
+    public var labelSmoothing: Float = 0
 
     public init() {}
 
@@ -19,6 +23,7 @@ public struct TrainerConfig: Sendable, Codable, Equatable {
         let layers = hidden.map(String.init).joined(separator: "x")
         return "MLP \(layers) ReLU, dropout \(dropout), AdamW lr \(learningRate) wd \(weightDecay), "
             + "\(epochs) epochs, batch \(batchSize), class-balanced, ensemble of \(ensemble)"
+            + (labelSmoothing > 0 ? ", label smoothing \(labelSmoothing)" : "")
     }
 }
 
@@ -63,6 +68,8 @@ public struct Trainer {
         var upsetHead = layer(sizes.last!, 1)
 
         let keep = 1 - config.dropout
+        let offTarget = config.labelSmoothing / Float(k)
+        let onTarget = 1 - config.labelSmoothing + offTarget
         let depth = hidden.count
         var activations = sizes.map { [Float](repeating: 0, count: $0) }
         var masks = config.hidden.map { [Float](repeating: 1, count: $0) }
@@ -107,7 +114,9 @@ public struct Trainer {
                     let we = s.weight * emotionWeight[s.emotion]
                     let wu = s.weight * upsetWeight[s.upset ? 1 : 0] * config.upsetLossWeight
                     batchWeight += s.weight
-                    for c in 0..<k { probabilities[c] = we * (probabilities[c] - (c == s.emotion ? 1 : 0)) }
+                    for c in 0..<k {
+                        probabilities[c] = we * (probabilities[c] - (c == s.emotion ? onTarget : offTarget))
+                    }
                     upsetDelta[0] = wu * (q - (s.upset ? 1 : 0))
                     for l in 0...depth { for j in 0..<upstream[l].count { upstream[l][j] = 0 } }
                     head.backward(input: activations[depth], delta: probabilities, inputGradient: &upstream[depth])

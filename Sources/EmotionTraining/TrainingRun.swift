@@ -7,6 +7,10 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 1
     /// Speaker-grouped cross-validation folds; 0 or 1 skips cross-validation.
     public var folds = 0
+    /// Seed of the speaker partition into folds, apart from `seed`: the frame networks' fold copies were
+    /// trained on an export's partition (`export --fold-seed`, 1 in `make model`), so another training
+    /// seed must keep it, or each fold's network would have heard that fold's speakers.
+    public var foldSeed: UInt64 = 1
     /// Channel-simulated copies of each clip added to the training data.
     public var augmentedCopies = 2
     public var features = FeatureConfig()
@@ -144,7 +148,7 @@ public enum TrainingRun {
         _ clips: [ClipWindows], entries: [ManifestEntry], options: TrainingOptions,
         log: @escaping @Sendable (String) -> Void
     ) -> CrossValidationResult {
-        let fold = speakerFolds(entries, folds: options.folds, seed: options.seed)
+        let fold = speakerFolds(entries, folds: options.folds, seed: options.foldSeed)
         let predictions = PredictionSlots(count: entries.count)
         let foldCalls = IndexedResults<[ScoredCall]>(count: options.folds)
         DispatchQueue.concurrentPerform(iterations: options.folds) { k in

@@ -21,8 +21,11 @@ struct ExportCommand: ParsableCommand {
     var augment: Int = 0
     @Option(help: "Random seed for the channel copies (the same seed as `train` gives the same copies).")
     var seed: UInt64 = 1
-    @Option(help: "Speaker-grouped folds written to clips.csv's fold column (the ones `train --cv K --seed S` uses).")
+    @Option(
+        help: "Speaker-grouped folds written to clips.csv's fold column (the ones `train --cv K --fold-seed S` uses).")
     var folds: Int = 5
+    @Option(help: "Seed of the speaker partition into folds (the same as `train --fold-seed` gives the same folds).")
+    var foldSeed: UInt64 = 1
     @Flag(help: "Also write frames_mel.npy: each frame's mel bands in dB (inputs the shipped model does not read yet).")
     var melBands = false
     @OptionGroup var features: FeatureOptions
@@ -38,7 +41,7 @@ struct ExportCommand: ParsableCommand {
             try FeatureExport.run(
                 entries: entries, corpora: corpus.corporaURL, out: URL(fileURLWithPath: out),
                 features: features.config, windows: WindowConfig(), augmentedCopies: augment, seed: seed, folds: folds,
-                melBands: melBands
+                foldSeed: foldSeed, melBands: melBands
             ) { StandardError.line("export: \($0)") }
         }
         for (path, why) in result.skipped.prefix(20) { StandardError.line("export: skipped \(path): \(why)") }

@@ -42,6 +42,11 @@ struct TrainCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Speaker-grouped K-fold cross-validation before the final fit (0 = none).")
     var cv: Int = 0
+    @Option(
+        help: ArgumentHelp(
+            "Seed of the speaker partition into folds, apart from --seed: frame networks (--frame-nets) were "
+                + "trained on their export's partition (`export --fold-seed`, 1 in make model) and need the same one."))
+    var foldSeed: UInt64 = 1
     @Option(help: "Channel-simulated copies of each clip (Opus/G.711, loss, gain, noise).")
     var augment: Int = 2
     @Option(help: "Training epochs.")
@@ -54,6 +59,8 @@ struct TrainCommand: ParsableCommand {
     var dropout: Float = 0.2
     @Option(help: "Decoupled weight decay.")
     var weightDecay: Float = 1e-4
+    @Option(help: "Share of the 7-way target spread over all classes (label smoothing; 0: one-hot targets).")
+    var labelSmoothing: Float = 0
     @Option(help: "Simulated calls per held-out speaker and call kind in cross-validation (0: clip figures only).")
     var calls: Int = 2
     @Option(help: "Share of calm speech the chosen state policy may show upset on held-out calls.")
@@ -94,6 +101,7 @@ struct TrainCommand: ParsableCommand {
         guard (0..<0.95).contains(dropout), (0...1).contains(weightDecay) else {
             throw ValidationError("--dropout 0..<0.95, --weight-decay 0...1")
         }
+        guard (0..<0.5).contains(labelSmoothing) else { throw ValidationError("--label-smoothing 0..<0.5") }
     }
 
     var hiddenSizes: [Int]? {
@@ -106,6 +114,7 @@ struct TrainCommand: ParsableCommand {
         var options = TrainingOptions(corpora: corpus.corporaURL, manifest: corpus.manifestURL)
         options.seed = seed
         options.folds = cv
+        options.foldSeed = foldSeed
         options.augmentedCopies = augment
         options.features = features.config
         options.trainer.epochs = epochs
@@ -113,6 +122,7 @@ struct TrainCommand: ParsableCommand {
         options.trainer.hidden = hiddenSizes!
         options.trainer.dropout = dropout
         options.trainer.weightDecay = weightDecay
+        options.trainer.labelSmoothing = labelSmoothing
         options.callsPerKind = calls
         options.legNormalization = legNormalization ? LegNormalization.defaultTracked : nil
         options.falseAlarmBudget = falseAlarmBudget

@@ -105,6 +105,67 @@ struct TrainingTests {
         #expect(a.training.clips == 3)
     }
 
+    @Test("label smoothing keeps the 7-way head from certainty on what it learns; without it the head is sure")
+    func labelSmoothingBoundsConfidence() {
+        // Seven separable clusters: one-hot targets drive the probabilities toward 1, smoothed ones toward
+        // 1 - 0.3 + 0.3 / 7 (about 0.74).
+        var rng = SplitMix64(seed: 3)
+        let samples = (0..<280).map { i -> TrainingSample in
+            let emotion = i % 7
+            var x = (0..<7).map { _ in 0.1 * gaussian(&rng) }
+            x[emotion] += 3
+            return TrainingSample(x: x, emotion: emotion, upset: emotion < 3, weight: 1)
+        }
+        func meanTopProbability(smoothing: Float) -> Float {
+            var config = TrainerConfig()
+            config.hidden = [16]
+            config.epochs = 200
+            config.dropout = 0
+            config.labelSmoothing = smoothing
+            let network = Trainer(config: config).fit(samples, seed: 1)
+            var a = [Float](repeating: 0, count: 16), b = a, p = [Float](repeating: 0, count: 7)
+            var sum: Float = 0
+            for s in samples {
+                _ = network.forward(s.x, scratchA: &a, scratchB: &b, emotions: &p)
+                sum += p.max()!
+            }
+            return sum / Float(samples.count)
+        }
+        let sure = meanTopProbability(smoothing: 0)
+        let smoothed = meanTopProbability(smoothing: 0.3)
+        #expect(sure > 0.95, "\(sure) (smoothed \(smoothed))")
+        #expect(smoothed > 0.6 && smoothed < 0.8, "\(smoothed)")
+    }
+
+    @Test("export's folds follow the fold seed, not the training seed: frame networks keep their held-out speakers")
+    func foldsFollowTheFoldSeed() throws {
+        // Twelve speakers (one fixture clip each, reused), three folds.
+        let dir = try TemporaryDirectory()
+        let files = ["crema-1009_DFA_ANG_XX.wav", "crema-1011_IEO_NEU_XX.wav", "crema-1015_ITH_SAD_XX.wav"]
+        let rows =
+            ["path,corpus,speaker,emotion,intensity,upset,duration_s"]
+            + (0..<12).map { i in
+                "\(files[i % 3]),crema-d,\(2000 + i),\(i % 3 == 1 ? "neutral,unspecified,0" : "angry,unspecified,1"),2.0"
+            }
+        let manifest = try dir.write("manifest.csv", Array(rows.joined(separator: "\n").utf8))
+        let entries = try Manifest.read(manifest)
+        let seedOne = TrainingRun.speakerFolds(entries, folds: 3, seed: 1)
+        try #require(
+            seedOne != TrainingRun.speakerFolds(entries, folds: 3, seed: 2), "the test needs partitions that differ")
+        func exportedFolds(seed: UInt64, foldSeed: UInt64) throws -> [Int] {
+            let out = dir.url.appendingPathComponent("export-\(seed)-\(foldSeed)")
+            _ = try FeatureExport.run(
+                entries: entries, corpora: Fixtures.directory, out: out, features: FeatureConfig(),
+                windows: WindowConfig(), augmentedCopies: 0, seed: seed, folds: 3, foldSeed: foldSeed
+            ) { _ in }
+            let lines = try String(contentsOf: out.appendingPathComponent("clips.csv"), encoding: .utf8)
+                .split(separator: "\n").dropFirst()
+            return lines.map { Int($0.split(separator: ",")[9])! }
+        }
+        #expect(try exportedFolds(seed: 2, foldSeed: 1) == seedOne)
+        #expect(try exportedFolds(seed: 1, foldSeed: 2) == TrainingRun.speakerFolds(entries, folds: 3, seed: 2))
+    }
+
     @Test("a model file round-trips and predicts the same; a wrong file is refused with a reason")
     func roundTrip() throws {
         let (dir, manifest) = try Self.tinyCorpus()
