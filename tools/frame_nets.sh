@@ -32,7 +32,7 @@ python3 -c "import torch, numpy" 2>/dev/null || {
 }
 mkdir -p "$nets"
 if [ ! -f "$export/meta.json" ]; then
-    # The folds and channel copies of `train --seed 1 --cv 5`.
+    # The folds of `train --cv 5` (`--fold-seed 1`, the default of both) and the channel copies of `--seed 1`.
     "$bin" export --corpora "$corpora" --out "$export" --augment 2 --seed 1 --folds 5 ${export_flags[@]+"${export_flags[@]}"}
 fi
 todo=()
