@@ -68,7 +68,7 @@ public enum FeatureExport {
 
     public static func run(
         entries: [ManifestEntry], corpora: URL, out: URL, features: FeatureConfig, windows: WindowConfig,
-        augmentedCopies: Int, seed: UInt64, folds: Int, foldSeed: UInt64 = 1, melBands: Bool = false,
+        augmentedCopies: Int, seed: UInt64, folds: Int, foldSeed: UInt64, melBands: Bool = false,
         log: @escaping @Sendable (String) -> Void
     ) throws -> (clips: Int, frames: Int, windows: Int, skipped: [(String, String)]) {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
