@@ -80,7 +80,7 @@ struct TuneCommand: ParsableCommand {
         out += "and per upset stretch\n"
         out += "K    calm segments: 50 %   90 %   99 %    max | stretches: 10 %   50 %   90 % | stretches above "
         out += "the calm 99 % / max\n"
-        for k in [5, 10, 15, 20] {
+        for k in [5, 10, 15, 20, 30, 40] {
             let h = EscalationHeadroom(calls, calibration: calibration, windows: k)
             let q = EscalationHeadroom.quantile
             let calm99 = q(h.calmPeaks, 0.99), calmMax = h.calmPeaks.last ?? .nan

@@ -1,4 +1,4 @@
-import EmotionCore
+@testable import EmotionCore
 import EmotionTestSupport
 import Foundation
 import Testing
@@ -13,6 +13,28 @@ struct BuiltInModelTests {
         #expect(!model.training.command.isEmpty)
         #expect(model.training.clips > 1000)
         #expect(!model.metrics.isEmpty)
+    }
+
+    @Test(
+        "the shipped escalation rule can fire for an upset caller who speaks half the time, as one side of a conversation does"
+    )
+    func escalatesInAConversation() throws {
+        let policy = LegPolicy().tuned(by: try EmotionModel.builtIn().decision)
+        var decisions = LegDecisions(policy: policy, role: "customer")
+        var upset = [Float](repeating: 0, count: Emotion.allCases.count)
+        upset[Emotion.angry.index] = 1
+        let scores = EmotionScores(probabilities: upset, upset: 1)
+        var escalatedAt: Double?
+        // A window every second, each with half a second of new speech: the agent talks the rest.
+        for second in 3...240 {
+            let end = Double(second)
+            let window = WindowFeatures(start: end - 3, end: end, speechFraction: 0.5, speechSeconds: 1.5, vector: [])
+            for case .escalate in decisions.add(window: window, scores: scores) where escalatedAt == nil {
+                escalatedAt = end
+            }
+        }
+        let at = try #require(escalatedAt, "\(policy): never escalated")
+        #expect(at <= 2 * policy.escalateUpsetSeconds + 10, "\(policy): escalated only at \(at) s")
     }
 
     @Test("an angry clip comes out more upset than a neutral one")
