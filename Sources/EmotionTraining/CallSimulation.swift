@@ -224,56 +224,96 @@ public enum CallReplay {
     public static func figures(
         _ calls: [ScoredCall], policy: LegPolicy, calibration: UpsetCalibration
     ) -> CallFigures {
-        var total = CallFigures()
-        for call in calls { total = total + figures(call, policy: policy, calibration: calibration) }
-        return total
+        figures(calls.map { Prepared($0, calibration: calibration) }, policy: policy)
     }
 
     public static func figures(_ scored: ScoredCall, policy: LegPolicy, calibration: UpsetCalibration) -> CallFigures {
+        figures(Prepared(scored, calibration: calibration), policy: policy)
+    }
+
+    public static func figures(_ calls: [Prepared], policy: LegPolicy) -> CallFigures {
+        var total = CallFigures()
+        for call in calls { total = total + figures(call, policy: policy) }
+        return total
+    }
+
+    /// A scored call with what no rule changes worked out once (calibrated scores, each window's new
+    /// speech and the stretch it touches): the policy search replays each call under every candidate rule.
+    public struct Prepared: Sendable {
+        let kind: SimulatedCall.Kind
+        let stretches: [(start: Double, end: Double)]
+        let windows: [WindowFeatures]
+        let scores: [EmotionScores?]
+        /// The speech new in each window, as `LegDecisions` counts it (0 without a verdict).
+        let newSpeech: [Double]
+        /// The stretch each window touches, and by window end for the escalation span's windows.
+        let touched: [Int?]
+        let stretchOfEnd: [Double: Int]
+        let insideUpset: [Bool]
+
+        public init(_ scored: ScoredCall, calibration: UpsetCalibration) {
+            kind = scored.call.kind
+            let stretches = scored.call.upsetStretches
+            self.stretches = stretches
+            var windows: [WindowFeatures] = [], scores: [EmotionScores?] = [], newSpeech: [Double] = []
+            var touched: [Int?] = [], insideUpset: [Bool] = [], stretchOfEnd: [Double: Int] = [:]
+            var previousEnd = 0.0
+            for w in scored.windows {
+                windows.append(
+                    WindowFeatures(
+                        start: w.start, end: w.end, speechFraction: 0, speechSeconds: w.speechSeconds, vector: nil))
+                let score = w.rawUpset.map {
+                    EmotionScores(probabilities: w.probabilities, upset: calibration.apply($0))
+                }
+                scores.append(score)
+                let span = w.end - w.start
+                let newStart = max(w.start, previousEnd)
+                newSpeech.append(
+                    score == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1))
+                previousEnd = w.end
+                let k = stretches.firstIndex { w.start < $0.end && w.end > $0.start }
+                touched.append(k)
+                stretchOfEnd[w.end] = k
+                insideUpset.append(stretches.contains { w.start >= $0.start && w.end <= $0.end })
+            }
+            self.windows = windows
+            self.scores = scores
+            self.newSpeech = newSpeech
+            self.touched = touched
+            self.stretchOfEnd = stretchOfEnd
+            self.insideUpset = insideUpset
+        }
+    }
+
+    public static func figures(_ call: Prepared, policy: LegPolicy) -> CallFigures {
         var f = CallFigures()
         f.calls = 1
-        let stretches = scored.call.upsetStretches
+        let stretches = call.stretches
         f.upsetStretches = stretches.count
-        if scored.call.kind == .calm { f.calmCalls = 1 }
+        if call.kind == .calm { f.calmCalls = 1 }
         var decisions = LegDecisions(policy: policy, role: policy.escalateRoles.first ?? "customer")
         var caught = [Bool](repeating: false, count: stretches.count)
         var flagged = false
-        var previousEnd = 0.0
-        // The stretch each window touches, by window end (calm windows have no entry).
-        var stretchOfWindow: [Double: Int] = [:]
-        for w in scored.windows {
-            let window = WindowFeatures(
-                start: w.start, end: w.end, speechFraction: 0, speechSeconds: w.speechSeconds, vector: nil)
-            let scores = w.rawUpset.map {
-                EmotionScores(probabilities: w.probabilities, upset: calibration.apply($0))
-            }
-            let outputs = decisions.add(window: window, scores: scores)
-            // The speech new in this window, as LegDecisions counts it.
-            let span = w.end - w.start
-            let newStart = max(w.start, previousEnd)
-            let newSpeech =
-                scores == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1)
-            previousEnd = w.end
-            let touched = stretches.firstIndex { w.start < $0.end && w.end > $0.start }
-            stretchOfWindow[w.end] = touched
-            let touchesUpset = touched != nil
-            let insideUpset = stretches.contains { w.start >= $0.start && w.end <= $0.end }
+        for i in call.windows.indices {
+            let window = call.windows[i]
+            let outputs = decisions.add(window: window, scores: call.scores[i])
+            let newSpeech = call.newSpeech[i]
             let upsetNow = decisions.mood == .upset
-            if insideUpset {
+            if call.insideUpset[i] {
                 f.upsetSpeechSeconds += newSpeech
                 if upsetNow { f.upsetShownUpsetSeconds += newSpeech }
             }
             for output in outputs {
                 if case .stateChanged = output { f.stateChanges += 1 }
             }
-            if !touchesUpset {
+            if call.touched[i] == nil {
                 f.calmSpeechSeconds += newSpeech
                 if upsetNow { f.calmShownUpsetSeconds += newSpeech; flagged = true }
             }
             for (k, s) in stretches.enumerated() where !caught[k] && upsetNow {
-                if w.end > s.start, w.end <= s.end + catchGrace {
+                if window.end > s.start, window.end <= s.end + catchGrace {
                     caught[k] = true
-                    f.latencies.append(max(0, w.end - s.start))
+                    f.latencies.append(max(0, window.end - s.start))
                 }
             }
             for output in outputs {
@@ -282,7 +322,7 @@ public enum CallReplay {
                 var counted = 0.0
                 for (end, seconds) in decisions.escalationSpan {
                     counted += seconds
-                    if let k = stretchOfWindow[end] { byStretch[k] += seconds }
+                    if let k = call.stretchOfEnd[end] { byStretch[k] += seconds }
                 }
                 if counted > 0, (byStretch.max() ?? 0) >= escalationShare * counted {
                     f.stretchEscalations += 1
@@ -292,8 +332,8 @@ public enum CallReplay {
             }
         }
         f.stretchesCaught = caught.filter { $0 }.count
-        if scored.call.kind == .calm, flagged { f.calmCallsFlagged = 1 }
-        if scored.call.kind == .upset {
+        if call.kind == .calm, flagged { f.calmCallsFlagged = 1 }
+        if call.kind == .upset {
             f.upsetCalls = 1
             f.upsetCallsCaught = f.stretchesCaught > 0 ? 1 : 0
         }

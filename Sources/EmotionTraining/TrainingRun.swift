@@ -270,11 +270,8 @@ public enum TrainingRun {
         let base = LegPolicy()
         let table = IndexedResults<[CallFigures]>(count: folds.count)
         DispatchQueue.concurrentPerform(iterations: folds.count) { k in
-            table.set(
-                k,
-                candidates.map {
-                    CallReplay.figures(folds[k], policy: base.tuned(by: $0), calibration: calibration)
-                })
+            let calls = folds[k].map { CallReplay.Prepared($0, calibration: calibration) }
+            table.set(k, candidates.map { CallReplay.figures(calls, policy: base.tuned(by: $0)) })
         }
         let perFold = table.all.map { $0 ?? [] }
         func summed(_ ks: [Int]) -> [CallFigures] {

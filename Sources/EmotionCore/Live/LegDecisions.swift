@@ -63,7 +63,12 @@ public struct LegDecisions: Sendable {
         if mood == .upset { upsetSpeechSeconds += newSpeech }
         let countsForEscalation = mood == .upset && smoothed >= (policy.escalateUpset ?? 0)
         upsetSpans.append((window.end, countsForEscalation ? newSpeech : 0))
-        upsetSpans.removeAll { $0.end <= window.end - policy.escalateWithinSeconds }
+        // A leg's window ends only grow, so what fell out of the span is a prefix: no scan of the rest
+        // (the policy search replays every call under each of its rules).
+        let cutoff = window.end - policy.escalateWithinSeconds
+        var expired = 0
+        while expired < upsetSpans.count, upsetSpans[expired].end <= cutoff { expired += 1 }
+        upsetSpans.removeFirst(expired)
         let inSpan = upsetSpans.reduce(0) { $0 + $1.seconds }
         if watchedForEscalation {
             if !escalated, inSpan >= policy.escalateUpsetSeconds {
