@@ -167,6 +167,8 @@ public struct CallFigures: Sendable, Equatable {
     public var stateChanges = 0
     public var falseEscalations = 0
     public var stretchEscalations = 0
+    /// Seconds from the onset of the stretch an escalation belongs to until it was raised.
+    public var escalationLatencies: [Double] = []
 
     public init() {}
 
@@ -177,6 +179,7 @@ public struct CallFigures: Sendable, Equatable {
     }
     public var medianLatency: Double? { Self.quantile(latencies, 0.5) }
     public var p90Latency: Double? { Self.quantile(latencies, 0.9) }
+    public var medianEscalationLatency: Double? { Self.quantile(escalationLatencies, 0.5) }
     public var falseEscalationsPerCalmHour: Double {
         calmSpeechSeconds > 0 ? Double(falseEscalations) / (calmSpeechSeconds / 3600) : 0
     }
@@ -198,6 +201,7 @@ public struct CallFigures: Sendable, Equatable {
         s.stateChanges += b.stateChanges
         s.falseEscalations += b.falseEscalations
         s.stretchEscalations += b.stretchEscalations
+        s.escalationLatencies += b.escalationLatencies
         return s
     }
 
@@ -324,8 +328,11 @@ public enum CallReplay {
                     counted += seconds
                     if let k = call.stretchOfEnd[end] { byStretch[k] += seconds }
                 }
-                if counted > 0, (byStretch.max() ?? 0) >= escalationShare * counted {
+                if counted > 0, let k = byStretch.indices.max(by: { byStretch[$0] < byStretch[$1] }),
+                    byStretch[k] >= escalationShare * counted
+                {
                     f.stretchEscalations += 1
+                    f.escalationLatencies.append(max(0, window.end - stretches[k].start))
                 } else {
                     f.falseEscalations += 1
                 }

@@ -49,7 +49,7 @@ enum CVReport {
             "calm_calls": f.calmCalls, "calm_calls_flagged": f.calmCallsFlagged,
             "false_escalations": f.falseEscalations, "false_escalations_per_calm_hour": f.falseEscalationsPerCalmHour,
             "stretch_escalations": f.stretchEscalations, "upset_speech_shown_upset": f.upsetShownUpsetShare,
-            "state_changes": f.stateChanges,
+            "state_changes": f.stateChanges, "median_escalation_s": f.medianEscalationLatency ?? NSNull(),
         ]
     }
 
@@ -65,6 +65,9 @@ enum CVReport {
             + String(
                 format: "upset speech shown upset %.1f %%, %d state changes in %d calls", f.upsetShownUpsetShare * 100,
                 f.stateChanges, f.calls)
+            + (f.medianEscalationLatency.map {
+                String(format: ", stretches escalated a median %.0f s after their onset", $0)
+            } ?? "")
     }
 
     static func calls(_ r: CallResults) -> String {

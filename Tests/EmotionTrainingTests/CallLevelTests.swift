@@ -85,6 +85,10 @@ struct CallLevelTests {
         }
         let b = CallReplay.figures(stretchRaised, policy: policy, calibration: .identity)
         #expect(b.falseEscalations == 0 && b.stretchEscalations == 1)
+        // 18 windows of the stretch's speech from its onset at 22 s: raised about 18 s in.
+        #expect(a.escalationLatencies.isEmpty && a.medianEscalationLatency == nil)
+        #expect(b.escalationLatencies.count == 1)
+        #expect((17...20).contains(b.medianEscalationLatency ?? 0), "\(b.escalationLatencies)")
     }
 
     @Test("the policy search keeps to the false-alarm budget, then catches the most, then flickers least")
