@@ -244,48 +244,47 @@ public enum CallReplay {
     /// A scored call with what no rule changes worked out once (calibrated scores, each window's new
     /// speech and the stretch it touches): the policy search replays each call under every candidate rule.
     public struct Prepared: Sendable {
+        struct Step: Sendable {
+            var window: WindowFeatures
+            var scores: EmotionScores?
+            /// The speech new in this window, as `LegDecisions` counts it (0 without a verdict).
+            var newSpeech: Double
+            var touchesUpset: Bool
+            var insideUpset: Bool
+        }
         let kind: SimulatedCall.Kind
         let stretches: [(start: Double, end: Double)]
-        let windows: [WindowFeatures]
-        let scores: [EmotionScores?]
-        /// The speech new in each window, as `LegDecisions` counts it (0 without a verdict).
-        let newSpeech: [Double]
-        /// The stretch each window touches, and by window end for the escalation span's windows.
-        let touched: [Int?]
+        let steps: [Step]
+        /// The stretch each window touches, by window end: whose speech an escalation's span holds.
         let stretchOfEnd: [Double: Int]
-        let insideUpset: [Bool]
 
         public init(_ scored: ScoredCall, calibration: UpsetCalibration) {
             kind = scored.call.kind
             let stretches = scored.call.upsetStretches
             self.stretches = stretches
-            var windows: [WindowFeatures] = [], scores: [EmotionScores?] = [], newSpeech: [Double] = []
-            var touched: [Int?] = [], insideUpset: [Bool] = [], stretchOfEnd: [Double: Int] = [:]
+            var steps: [Step] = [], stretchOfEnd: [Double: Int] = [:]
             var previousEnd = 0.0
             for w in scored.windows {
-                windows.append(
-                    WindowFeatures(
-                        start: w.start, end: w.end, speechFraction: 0, speechSeconds: w.speechSeconds, vector: nil))
-                let score = w.rawUpset.map {
+                let scores = w.rawUpset.map {
                     EmotionScores(probabilities: w.probabilities, upset: calibration.apply($0))
                 }
-                scores.append(score)
                 let span = w.end - w.start
                 let newStart = max(w.start, previousEnd)
-                newSpeech.append(
-                    score == nil ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1))
                 previousEnd = w.end
-                let k = stretches.firstIndex { w.start < $0.end && w.end > $0.start }
-                touched.append(k)
-                stretchOfEnd[w.end] = k
-                insideUpset.append(stretches.contains { w.start >= $0.start && w.end <= $0.end })
+                let touched = stretches.firstIndex { w.start < $0.end && w.end > $0.start }
+                stretchOfEnd[w.end] = touched
+                steps.append(
+                    Step(
+                        window: WindowFeatures(
+                            start: w.start, end: w.end, speechFraction: 0, speechSeconds: w.speechSeconds, vector: nil),
+                        scores: scores,
+                        newSpeech: scores == nil
+                            ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1),
+                        touchesUpset: touched != nil,
+                        insideUpset: stretches.contains { w.start >= $0.start && w.end <= $0.end }))
             }
-            self.windows = windows
-            self.scores = scores
-            self.newSpeech = newSpeech
-            self.touched = touched
+            self.steps = steps
             self.stretchOfEnd = stretchOfEnd
-            self.insideUpset = insideUpset
         }
     }
 
@@ -298,19 +297,19 @@ public enum CallReplay {
         var decisions = LegDecisions(policy: policy, role: policy.escalateRoles.first ?? "customer")
         var caught = [Bool](repeating: false, count: stretches.count)
         var flagged = false
-        for i in call.windows.indices {
-            let window = call.windows[i]
-            let outputs = decisions.add(window: window, scores: call.scores[i])
-            let newSpeech = call.newSpeech[i]
+        for step in call.steps {
+            let window = step.window
+            let outputs = decisions.add(window: window, scores: step.scores)
+            let newSpeech = step.newSpeech
             let upsetNow = decisions.mood == .upset
-            if call.insideUpset[i] {
+            if step.insideUpset {
                 f.upsetSpeechSeconds += newSpeech
                 if upsetNow { f.upsetShownUpsetSeconds += newSpeech }
             }
             for output in outputs {
                 if case .stateChanged = output { f.stateChanges += 1 }
             }
-            if call.touched[i] == nil {
+            if !step.touchesUpset {
                 f.calmSpeechSeconds += newSpeech
                 if upsetNow { f.calmShownUpsetSeconds += newSpeech; flagged = true }
             }
