@@ -13,7 +13,10 @@
 #     40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
 #     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
 #     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
-#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json.
+#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. Since 7 Dec 2026 afternoon
+#     the weights are averaged over 12 more epochs at a constant rate (`--swa-epochs 12`); the
+#     schedule's last weights stay beside them in .build/model/cnn-mel/before-swa.
+# FRAME_NET_FLAGS adds words to every `frame_model.py train` (an experiment, e.g. "--upset-w 1").
 set -euo pipefail
 bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
@@ -21,7 +24,7 @@ export=$out/export export_flags=() folds=(0 1 2 3 4 -1) stagger=0
 case $variant in
 gated) nets=$out/cnn flags=(--gated) ;;
 full) nets=$out/cnn-full flags=() ;;
-mel) nets=$out/cnn-mel flags=(--gated --mel) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
+mel) nets=$out/cnn-mel flags=(--gated --mel --swa-epochs 12 --swa-lr 5e-4) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
 *) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
@@ -43,7 +46,8 @@ done
 if [ ${#todo[@]} -gt 0 ]; then
     echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
     train_one() {
-        python3 training/frame_model.py train ${flags[@]+"${flags[@]}"} --fold "$1" --seed 1 --epochs 40 \
+        # shellcheck disable=SC2086 # FRAME_NET_FLAGS is split into words on purpose
+        python3 training/frame_model.py train ${flags[@]+"${flags[@]}"} ${FRAME_NET_FLAGS:-} --fold "$1" --seed 1 --epochs 40 \
             --export "$export" --out "$nets" > "$nets/log_$1.txt" 2>&1 || { tail -5 "$nets/log_$1.txt" >&2; return 1; }
     }
     pids=()

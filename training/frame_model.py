@@ -344,7 +344,18 @@ def cmd_train(args):
         opt, lambda s: (s + 1) / warm if s < warm else
         0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     nvar = 3
-    for ep in range(args.epochs):
+    # Stochastic weight averaging (Izmailov et al. 2018): after the schedule, args.swa_epochs more at a
+    # constant learning rate, averaging the weights at each epoch's end. The average is one network of
+    # the same shape (no dearer to run live), written to <out>; the schedule's last weights go to
+    # <out>/before-swa/ (the recipe before 7 Dec 2026 afternoon, for the comparison).
+    swa = torch.optim.swa_utils.AveragedModel(model) if args.swa_epochs > 0 else None
+    tag = f"f{args.fold}_s{args.seed}" if args.fold >= 0 else f"all_s{args.seed}"
+    for ep in range(args.epochs + args.swa_epochs):
+        if ep == args.epochs:
+            for group in opt.param_groups:
+                group["lr"] = args.swa_lr
+            save_net(model, os.path.join(args.out, "before-swa"), clips, X, speech, lens, stats, names, args, tag,
+                     tag, nparam)
         model.train()
         te = time.time()
         perm = rng.permutation(tr_entries)
@@ -364,9 +375,12 @@ def cmd_train(args):
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            sched.step()
+            if ep < args.epochs:
+                sched.step()
             tot += loss.item()
-        msg = f"epoch {ep + 1}/{args.epochs} loss {tot / steps_per_epoch:.4f} {time.time() - te:.1f}s"
+        if ep >= args.epochs:
+            swa.update_parameters(model)
+        msg = f"epoch {ep + 1}/{args.epochs + args.swa_epochs} loss {tot / steps_per_epoch:.4f} {time.time() - te:.1f}s"
         if args.monitor and ((ep + 1) % 10 == 0 or ep + 1 == args.epochs):
             te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] == 0))[0]
             pe, pu = predict(model, X, speech, lens, te_idx)
@@ -376,20 +390,29 @@ def cmd_train(args):
         print(msg, flush=True)
         if args.max_epochs_run and ep + 1 >= args.max_epochs_run:
             break
-    os.makedirs(args.out, exist_ok=True)
-    tag = f"f{args.fold}_s{args.seed}" if args.fold >= 0 else f"all_s{args.seed}"
+    if swa is None or swa.n_averaged.item() == 0:  # no SWA, or --max-epochs-run stopped before it
+        save_net(model, args.out, clips, X, speech, lens, stats, names, args, tag, tag, nparam)
+    else:
+        save_net(swa.module, args.out, clips, X, speech, lens, stats, names, args, tag,
+                 f"{tag}, then {args.swa_epochs} epochs at lr {args.swa_lr:g} with their weights averaged", nparam)
+    print(f"total {time.time() - t0:.0f}s", flush=True)
+
+
+def save_net(model, out, clips, X, speech, lens, stats, names, args, tag, label, nparam):
+    """One trained network: its held-out predictions (a fold's), its weights and its Swift JSON."""
+    os.makedirs(out, exist_ok=True)
     if args.fold >= 0:
         te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] <= 1))[0]
         pe, pu = predict(model, X, speech, lens, te_idx)
-        fn = os.path.join(args.out, f"pred_{tag}.npz")
+        fn = os.path.join(out, f"pred_{tag}.npz")
         np.savez(fn, entry=clips["entry"][te_idx], variant=clips["variant"][te_idx], pe=pe, pu=pu,
                  epochs=args.epochs, nparam=nparam)
         print(f"wrote {fn}", flush=True)
-    torch.save(model.state_dict(), os.path.join(args.out, f"model_{tag}.pt"))
-    net = os.path.join(args.out, f"frame_net_{tag}.json")
+    torch.save(model.state_dict(), os.path.join(out, f"model_{tag}.pt"))
+    net = os.path.join(out, f"frame_net_{tag}.json")
     with open(net, "w") as fh:
-        json.dump(net_json(model, stats, names, args, tag), fh, sort_keys=True)
-    print(f"wrote {net}; total {time.time() - t0:.0f}s", flush=True)
+        json.dump(net_json(model, stats, names, args, label), fh, sort_keys=True)
+    print(f"wrote {net}", flush=True)
 
 # ----------------------------------------------------------------------- Swift interchange
 
@@ -431,7 +454,7 @@ def net_json(model, stats, names, args, tag):
         "hidden": dense(model.fc[0]), "emotionHead": dense(model.emo), "upsetHead": dense(model.ups),
         "gatedFrames": bool(args.gated),
         "training": f"frame_model.py train --fold {args.fold} --seed {args.seed} --epochs {args.epochs} "
-                    f"--ch {args.ch}{' --gated' if args.gated else ''} ({tag})"}
+                    f"--ch {args.ch}{' --gated' if args.gated else ''}{' --mel' if args.mel else ''} ({tag})"}
 
 
 def stream_windows(model, x, speech):
@@ -691,8 +714,12 @@ def main():
                     help="train on frames as the speech gate leaves them (the live path then skips the "
                          "full analysis of silent frames)")
     ap.add_argument("--mel", action="store_true",
-                    help="experimental: also read frames_mel.npy (export --mel-bands), leg-normalised; no Swift "
-                         "inference reads these inputs yet")
+                    help="also read frames_mel.npy (export --mel-bands), leg-normalised (the shipped recipe)")
+    ap.add_argument("--swa-epochs", type=int, default=0,
+                    help="after the schedule, this many epochs at --swa-lr with the weights averaged at each "
+                         "epoch's end (stochastic weight averaging): the network written to <out>; the "
+                         "schedule's last weights go to <out>/before-swa/")
+    ap.add_argument("--swa-lr", type=float, default=5e-4)
     ap.add_argument("--upset-w", type=float, default=0.5)
     ap.add_argument("--monitor", action="store_true")
     ap.add_argument("--max-epochs-run", type=int, default=0)

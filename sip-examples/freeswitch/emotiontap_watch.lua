@@ -26,7 +26,7 @@ API on loopback without auth_token for this script (see ../README.md, security).
 ]==]
 
 local EMOTIONTAP_URL = "http://127.0.0.1:8088"
-local POLL_MS = 3000           -- how often the watcher asks; escalation needs 44 s of upset speech anyway
+local POLL_MS = 3000           -- how often the watcher asks; escalation needs 40 s of upset speech anyway
 local MAX_HOURS = 4            -- safety stop for a watcher whose channel never reports gone
 local DEFAULT_ESCALATE_TO = "emotiontap_supervisor XML default"
 
