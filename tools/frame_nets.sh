@@ -34,6 +34,16 @@ python3 -c "import torch, numpy" 2>/dev/null || {
     exit 2
 }
 mkdir -p "$nets"
+if [ "$variant" = mel ]; then
+    # Networks from before the averaged recipe would be kept silently: ask for them to go.
+    for net in "$nets"/frame_net_*.json; do
+        [ -f "$net" ] || continue
+        grep -q "weights averaged" "$net" || {
+            echo "make model: $net is from before the averaged recipe (--swa-epochs): delete $nets first" >&2
+            exit 2
+        }
+    done
+fi
 if [ ! -f "$export/meta.json" ]; then
     # The folds of `train --cv 5` (`--fold-seed 1`, the default of both) and the channel copies of `--seed 1`.
     "$bin" export --corpora "$corpora" --out "$export" --augment 2 --seed 1 --folds 5 ${export_flags[@]+"${export_flags[@]}"}
