@@ -422,7 +422,7 @@ def packed(a):
     return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode()
 
 
-def net_json(model, stats, names, args, tag):
+def net_json(model, stats, names, args, label):
     """The network and its input statistics as Swift's `FrameNet` decodes them. Convolution weights
     as [out, tap * in + in_channel] (the im2col layout the Swift GEMM reads)."""
     model.eval()
@@ -454,7 +454,7 @@ def net_json(model, stats, names, args, tag):
         "hidden": dense(model.fc[0]), "emotionHead": dense(model.emo), "upsetHead": dense(model.ups),
         "gatedFrames": bool(args.gated),
         "training": f"frame_model.py train --fold {args.fold} --seed {args.seed} --epochs {args.epochs} "
-                    f"--ch {args.ch}{' --gated' if args.gated else ''}{' --mel' if args.mel else ''} ({tag})"}
+                    f"--ch {args.ch}{' --gated' if args.gated else ''}{' --mel' if args.mel else ''} ({label})"}
 
 
 def stream_windows(model, x, speech):

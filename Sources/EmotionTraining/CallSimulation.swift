@@ -249,7 +249,8 @@ public enum CallReplay {
             var scores: EmotionScores?
             /// The speech new in this window, as `LegDecisions` counts it (0 without a verdict).
             var newSpeech: Double
-            var touchesUpset: Bool
+            /// The upset stretch the window overlaps, if any (calm windows have none).
+            var stretch: Int?
             var insideUpset: Bool
         }
         let kind: SimulatedCall.Kind
@@ -280,7 +281,7 @@ public enum CallReplay {
                         scores: scores,
                         newSpeech: scores == nil
                             ? 0 : w.speechSeconds * (span > 0 ? max(0, min(1, (w.end - newStart) / span)) : 1),
-                        touchesUpset: touched != nil,
+                        stretch: touched,
                         insideUpset: stretches.contains { w.start >= $0.start && w.end <= $0.end }))
             }
             self.steps = steps
@@ -309,7 +310,7 @@ public enum CallReplay {
             for output in outputs {
                 if case .stateChanged = output { f.stateChanges += 1 }
             }
-            if !step.touchesUpset {
+            if step.stretch == nil {
                 f.calmSpeechSeconds += newSpeech
                 if upsetNow { f.calmShownUpsetSeconds += newSpeech; flagged = true }
             }
