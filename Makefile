@@ -100,11 +100,13 @@ model: build
 	tools/model_candidates.sh "$(BIN)" "$(CORPORA)" "$(MODEL_FLAGS)" "$(SHIPPED_CANDIDATE)" "$(MODEL_CANDIDATES)"
 	$(SWIFT) build -c $(CONFIG) --product emotiontap
 
-# Only the shipped recipe's frame networks (training/, PyTorch CPU: pip install -r training/requirements.txt):
-# the Swift core's frames exported, one gated network per speaker fold and one on all clips (40 epochs each,
-# two at a time), their CV table in docs/model-cnn-cv.txt and the golden vectors for the Swift tests.
+# Only frame networks (training/, PyTorch CPU: pip install -r training/requirements.txt), the shipped
+# recipe's by default (FRAME_NET_VARIANT=mel; gated or full for the older candidates'): the Swift core's
+# frames exported, one network per speaker fold and one on all clips (two at a time), their CV table in
+# docs/ and the golden vectors for the Swift tests (tools/frame_nets.sh says which files).
+FRAME_NET_VARIANT ?= mel
 model-cnn: build
-	tools/frame_nets.sh "$(BIN)" "$(CORPORA)"
+	tools/frame_nets.sh "$(BIN)" "$(CORPORA)" "$(FRAME_NET_VARIANT)"
 
 eval: build
 	$(BIN) eval --corpora $(CORPORA)

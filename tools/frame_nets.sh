@@ -13,9 +13,9 @@
 #     40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
 #     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
 #     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
-#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. Since 7 Dec 2026 afternoon
-#     the weights are averaged over 12 more epochs at a constant rate (`--swa-epochs 12`); the
-#     schedule's last weights stay beside them in .build/model/cnn-mel/before-swa.
+#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. Since 7 Dec 2026 evening
+#     the weights are averaged over 36 more epochs at a constant rate (`--swa-epochs 36`; 12 that
+#     afternoon, whose average stays beside them in swa-12/, as the schedule's last weights do in before-swa/).
 # FRAME_NET_FLAGS adds words to every `frame_model.py train` (an experiment, e.g. "--upset-w 1").
 set -euo pipefail
 bin=$1 corpora=$2 variant=${3:-gated}
@@ -24,7 +24,7 @@ export=$out/export export_flags=() folds=(0 1 2 3 4 -1) stagger=0
 case $variant in
 gated) nets=$out/cnn flags=(--gated) ;;
 full) nets=$out/cnn-full flags=() ;;
-mel) nets=$out/cnn-mel flags=(--gated --mel --swa-epochs 12 --swa-lr 5e-4) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
+mel) nets=$out/cnn-mel flags=(--gated --mel --swa-epochs 36 --swa-lr 5e-4 --swa-snapshots 12) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
 *) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
@@ -34,16 +34,15 @@ python3 -c "import torch, numpy" 2>/dev/null || {
     exit 2
 }
 mkdir -p "$nets"
-if [ "$variant" = mel ]; then
-    # Networks from before the averaged recipe would be kept silently: ask for them to go.
-    for net in "$nets"/frame_net_*.json; do
-        [ -f "$net" ] || continue
-        grep -q "weights averaged" "$net" || {
-            echo "make model: $net is from before the averaged recipe (--swa-epochs): delete $nets first" >&2
-            exit 2
-        }
-    done
-fi
+# Networks of another recipe would be kept silently: ask for them to go.
+for net in "$nets"/frame_net_*.json; do
+    [ -f "$net" ] || continue
+    # shellcheck disable=SC2086 # FRAME_NET_FLAGS is split into words on purpose
+    python3 training/frame_model.py check-net --net "$net" ${flags[@]+"${flags[@]}"} ${FRAME_NET_FLAGS:-} || {
+        echo "make model: delete $nets to train the networks again with this recipe" >&2
+        exit 2
+    }
+done
 if [ ! -f "$export/meta.json" ]; then
     # The folds of `train --cv 5` (`--fold-seed 1`, the default of both) and the channel copies of `--seed 1`.
     "$bin" export --corpora "$corpora" --out "$export" --augment 2 --seed 1 --folds 5 ${export_flags[@]+"${export_flags[@]}"}

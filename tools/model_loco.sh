@@ -4,14 +4,14 @@
 # `emotiontap eval` on all of the left-out one (speakers and recordings it never heard).
 # Usage: tools/model_loco.sh BIN CORPORA CORPUS [VARIANT]   (CORPUS: e.g. ravdess)
 #   VARIANT mel (the default; `fusion-leg-mel-w0.7`, shipped since 7 Dec 2026): gated networks that also
-#     read the 40 mel bands, their weights averaged over 12 more epochs (`--swa-epochs 12`, since 7 Dec
-#     2026 afternoon), weighted 0.7 in the fusion, in .build/model/loco-CORPUS-mel, two at a time started
-#     150 s apart (about 11 GB each at their peak); about 50 minutes on 2 cores.
+#     read the 40 mel bands, their weights averaged over 36 more epochs (`--swa-epochs 36`, since 7 Dec
+#     2026 evening; 12 that afternoon), weighted 0.7 in the fusion, in .build/model/loco-CORPUS-mel, two
+#     at a time started 150 s apart (about 11 GB each at their peak); about an hour on 2 cores.
 #   VARIANT gated (`fusion-leg`, 6 Dec 2026): in .build/model/loco-CORPUS; about 26 minutes.
 set -euo pipefail
 bin=$1 corpora=$2 left_out=$3 variant=${4:-mel}
 case $variant in
-mel) out=.build/model/loco-$left_out-mel net_flags=(--gated --mel --swa-epochs 12 --swa-lr 5e-4)
+mel) out=.build/model/loco-$left_out-mel net_flags=(--gated --mel --swa-epochs 36 --swa-lr 5e-4)
     export_flags=(--mel-bands) stagger=150 weight=0.7 ;;
 gated) out=.build/model/loco-$left_out net_flags=(--gated) export_flags=() stagger=0 weight=0.5 ;;
 *) echo "model_loco: unknown variant '$variant' (mel, gated)" >&2; exit 2 ;;
@@ -20,13 +20,8 @@ mkdir -p "$out/cnn"
 # Networks of another recipe would be kept silently: start again without them.
 for net in "$out"/cnn/frame_net_*.json; do
     [ -f "$net" ] || continue
-    python3 - "$net" "$variant" <<'PY' || { echo "model_loco: $net is not a $variant network: delete $out/cnn first" >&2; exit 2; }
-import json, sys
-net = json.load(open(sys.argv[1]))
-mel = bool(net.get("melPrior"))
-averaged = "weights averaged" in net.get("training", "")
-sys.exit(0 if net.get("gatedFrames") and mel == (sys.argv[2] == "mel") and averaged == mel else 1)
-PY
+    python3 training/frame_model.py check-net --net "$net" "${net_flags[@]}" ||
+        { echo "model_loco: delete $out/cnn to train its networks again with this recipe" >&2; exit 2; }
 done
 [ -f "$corpora/manifest.csv" ] || { echo "model_loco: $corpora/manifest.csv not found" >&2; exit 2; }
 # The manifest split by its corpus column.

@@ -11,6 +11,7 @@ Subcommands
   evaluate  [--fusion FILE]                  merge per-fold predictions, print the CV table,
                                              write oof_cnn.csv (and fusion figures)
   bench                                      time one epoch (sizing the runs)
+  check-net --net FILE [train's recipe flags]  exit 1 unless FILE was trained with those flags
 """
 import argparse
 import csv
@@ -18,8 +19,10 @@ import glob
 import json
 import math
 import os
+import re
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -243,9 +246,11 @@ class FrameNet(nn.Module):
 
 # ------------------------------------------------------------------------------- training
 
-def make_batch(X, speech, lens, idx, rng, train):
+def make_batch(X, speech, lens, idx, rng, train, mel_warp=None):
     """Rows of CONTEXT history frames (zeros before the clip starts, as a live leg primes its
-    history) and one WIN-frame window starting at an even frame (live windows start every 50)."""
+    history) and one WIN-frame window starting at an even frame (live windows start every 50).
+    mel_warp (first mel input, width): in training, each row's mel bands resampled along the band axis
+    by a factor drawn from 1 +- width (vocal tract length perturbation: other speakers' formants)."""
     B = len(idx)
     D = X.shape[2]
     R = CONTEXT + WIN
@@ -278,6 +283,17 @@ def make_batch(X, speech, lens, idx, rng, train):
                 w = rng.integers(0, 6)
                 f0 = rng.integers(0, D - w + 1)
                 xb[j, :, f0:f0 + w] = 0.0
+    if train and mel_warp is not None and mel_warp[1] > 0:
+        m0, width = mel_warp
+        bands = D - m0
+        grid = np.arange(bands, dtype=np.float32)
+        for j in range(B):
+            pos = np.clip(grid * rng.uniform(1 - width, 1 + width), 0, bands - 1)
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, bands - 1)
+            frac = (pos - lo).astype(np.float32)
+            mel = xb[j, :, m0:]
+            xb[j, :, m0:] = mel[:, lo] * (1 - frac) + mel[:, hi] * frac
     m = sb & vb
     # As the live path counts: a window with under 5 speech outputs (frame pairs) pools over all of them.
     few = m[:, CONTEXT:].reshape(B, WIN // 2, 2).any(2).sum(1) < 5
@@ -344,18 +360,23 @@ def cmd_train(args):
         opt, lambda s: (s + 1) / warm if s < warm else
         0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     nvar = 3
+    mel_warp = None
+    if args.mel_warp > 0:
+        if "mel0_cn" not in names:
+            sys.exit("--mel-warp needs --mel")
+        mel_warp = (names.index("mel0_cn"), args.mel_warp)
     # Stochastic weight averaging (Izmailov et al. 2018): after the schedule, args.swa_epochs more at a
     # constant learning rate, averaging the weights at each epoch's end. The average is one network of
     # the same shape (no dearer to run live), written to <out>; the schedule's last weights go to
     # <out>/before-swa/ (the recipe before 7 Dec 2026 afternoon, for the comparison).
     swa = torch.optim.swa_utils.AveragedModel(model) if args.swa_epochs > 0 else None
     tag = f"f{args.fold}_s{args.seed}" if args.fold >= 0 else f"all_s{args.seed}"
+    run = Run(clips, X, speech, lens, stats, names, args, tag, nparam)
     for ep in range(args.epochs + args.swa_epochs):
         if ep == args.epochs:
             for group in opt.param_groups:
                 group["lr"] = args.swa_lr
-            save_net(model, os.path.join(args.out, "before-swa"), clips, X, speech, lens, stats, names, args, tag,
-                     tag, nparam)
+            save_net(model, os.path.join(args.out, "before-swa"), run, tag)
         model.train()
         te = time.time()
         perm = rng.permutation(tr_entries)
@@ -364,7 +385,7 @@ def cmd_train(args):
         tot = 0.0
         for b in range(steps_per_epoch):
             idx = idx_all[b * args.bs:(b + 1) * args.bs]
-            xb, mb = make_batch(X, speech, lens, idx, rng, True)
+            xb, mb = make_batch(X, speech, lens, idx, rng, True, mel_warp)
             ye = torch.from_numpy(emo[idx])
             yu = torch.from_numpy(ups[idx]).float()
             le, lu = model(xb, mb)
@@ -380,6 +401,11 @@ def cmd_train(args):
             tot += loss.item()
         if ep >= args.epochs:
             swa.update_parameters(model)
+            averaged = ep + 1 - args.epochs
+            if averaged in args.swa_snapshots and averaged < args.swa_epochs:
+                # the running average so far, beside the final one: how many epochs the average needs
+                save_net(swa.module, os.path.join(args.out, f"swa-{averaged}"), run,
+                         averaged_label(tag, averaged, args.swa_lr))
         msg = f"epoch {ep + 1}/{args.epochs + args.swa_epochs} loss {tot / steps_per_epoch:.4f} {time.time() - te:.1f}s"
         if args.monitor and ((ep + 1) % 10 == 0 or ep + 1 == args.epochs):
             te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] == 0))[0]
@@ -391,15 +417,34 @@ def cmd_train(args):
         if args.max_epochs_run and ep + 1 >= args.max_epochs_run:
             break
     if swa is None or swa.n_averaged.item() == 0:  # no SWA, or --max-epochs-run stopped before it
-        save_net(model, args.out, clips, X, speech, lens, stats, names, args, tag, tag, nparam)
+        save_net(model, args.out, run, tag)
     else:
-        save_net(swa.module, args.out, clips, X, speech, lens, stats, names, args, tag,
-                 f"{tag}, then {args.swa_epochs} epochs at lr {args.swa_lr:g} with their weights averaged", nparam)
+        save_net(swa.module, args.out, run, averaged_label(tag, args.swa_epochs, args.swa_lr))
     print(f"total {time.time() - t0:.0f}s", flush=True)
 
 
-def save_net(model, out, clips, X, speech, lens, stats, names, args, tag, label, nparam):
+class Run(NamedTuple):
+    """What a training run predicts with and records: the clips and their inputs, the input statistics,
+    the command's arguments, its file tag (f0_s1, all_s1) and the network's parameter count."""
+    clips: dict
+    X: np.ndarray
+    speech: np.ndarray
+    lens: np.ndarray
+    stats: dict
+    names: list
+    args: argparse.Namespace
+    tag: str
+    nparam: int
+
+
+def averaged_label(tag, epochs, lr):
+    """The note a network with averaged weights carries (`check-net` reads it back)."""
+    return f"{tag}, then {epochs} epochs at lr {lr:g} with their weights averaged"
+
+
+def save_net(model, out, run, label):
     """One trained network: its held-out predictions (a fold's), its weights and its Swift JSON."""
+    clips, X, speech, lens, stats, names, args, tag, nparam = run
     os.makedirs(out, exist_ok=True)
     if args.fold >= 0:
         te_idx = np.where((clips["fold"] == args.fold) & (clips["variant"] <= 1))[0]
@@ -454,7 +499,8 @@ def net_json(model, stats, names, args, label):
         "hidden": dense(model.fc[0]), "emotionHead": dense(model.emo), "upsetHead": dense(model.ups),
         "gatedFrames": bool(args.gated),
         "training": f"frame_model.py train --fold {args.fold} --seed {args.seed} --epochs {args.epochs} "
-                    f"--ch {args.ch}{' --gated' if args.gated else ''}{' --mel' if args.mel else ''} ({label})"}
+                    f"--ch {args.ch}{' --gated' if args.gated else ''}{' --mel' if args.mel else ''}"
+                    f"{f' --mel-warp {args.mel_warp:g}' if args.mel_warp else ''} ({label})"}
 
 
 def stream_windows(model, x, speech):
@@ -693,14 +739,53 @@ def cmd_evaluate(args):
         open(args.report, "w").write(txt + "\n")
 
 
+def cmd_check_net(args):
+    """Exit 1, saying why, unless --net was trained with the recipe flags given here (--gated, --mel,
+    --swa-epochs, --swa-lr): the recipe scripts keep networks already on disk only if they pass."""
+    try:
+        with open(args.net) as fh:
+            net = json.load(fh)
+    except (OSError, ValueError) as e:
+        sys.exit(f"{args.net}: not a readable network file ({e})")
+    training = net.get("training", "") if isinstance(net, dict) else ""
+    if not training:
+        sys.exit(f"{args.net}: not a network file of frame_model.py (no training note)")
+    found = re.search(r"then (\d+) epochs at lr (\S+) with their weights averaged", training)
+    have_swa = (int(found.group(1)), float(found.group(2))) if found else None
+    want_swa = (args.swa_epochs, args.swa_lr) if args.swa_epochs else None
+    problems = []
+    if bool(net.get("gatedFrames")) != args.gated:
+        problems.append("gated frames" if args.gated else "not gated frames")
+    if bool(net.get("melPrior")) != args.mel:
+        problems.append("the mel bands" if args.mel else "no mel bands")
+    if have_swa != want_swa:
+        problems.append(f"weights averaged over {args.swa_epochs} epochs at lr {args.swa_lr:g}" if want_swa
+                        else "weights not averaged")
+    if "--mel-warp" in training:
+        problems.append("no mel warp")
+    if problems:
+        sys.exit(f"{args.net}: not the recipe asked for (wanted: {', '.join(problems)}); it says: {training}")
+
+
 def cmd_bench(args):
     args.max_epochs_run = 1
     cmd_train(args)
 
 
+def epoch_counts(text):
+    """--swa-snapshots: comma-separated positive epoch counts."""
+    try:
+        counts = {int(x) for x in text.split(",") if x.strip()}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of epoch counts like 12,24") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': epoch counts are 1 or more")
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("cmd", choices=["train", "evaluate", "bench", "golden"])
+    ap.add_argument("cmd", choices=["train", "evaluate", "bench", "golden", "check-net"])
     ap.add_argument("--export", default=".build/model/export")
     ap.add_argument("--out", default=".build/model/cnn")
     ap.add_argument("--fold", type=int, default=0)
@@ -720,6 +805,10 @@ def main():
                          "epoch's end (stochastic weight averaging): the network written to <out>; the "
                          "schedule's last weights go to <out>/before-swa/")
     ap.add_argument("--swa-lr", type=float, default=5e-4)
+    ap.add_argument("--swa-snapshots", type=epoch_counts, default=set(),
+                    help="also write the average after these many SWA epochs to <out>/swa-N/ (e.g. 12,24)")
+    ap.add_argument("--mel-warp", type=float, default=0.0,
+                    help="training only: resample each row's mel bands by a factor in 1 +- this (e.g. 0.1)")
     ap.add_argument("--upset-w", type=float, default=0.5)
     ap.add_argument("--monitor", action="store_true")
     ap.add_argument("--max-epochs-run", type=int, default=0)
@@ -732,7 +821,11 @@ def main():
     ap.add_argument("--golden", default="Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json")
     ap.add_argument("--clips", default="1009_DFA_ANG_XX,1011_IEO_NEU_XX,1015_ITH_SAD_XX,1022_IWW_NEU_XX")
     args = ap.parse_args()
-    {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "golden": cmd_golden}[args.cmd](args)
+    if not 0 <= args.mel_warp < 0.5:
+        ap.error("--mel-warp must be in [0, 0.5)")
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench, "golden": cmd_golden,
+                "check-net": cmd_check_net}
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":
