@@ -356,7 +356,11 @@ public enum PolicySearch {
     public static let enters: [Double] =
         stride(from: 0.5, through: 0.9001, by: 0.025).map { $0 }
         + stride(from: 0.91, through: 0.9901, by: 0.01).map { $0 }
-    public static let gaps: [Double] = [0.05, 0.1, 0.2]
+    /// Exit at least 0.1 under the entry: with a 0.05 gap allowed (7 Dec 2026 evening: exit 0.80 under enter
+    /// 0.85) the demo's angry caller fell back to calm on one window at 0.78 between 0.80 and 0.87, and held
+    /// out the same model's calls changed state 5,734 times (4,831 without it) and flagged 131 of 202 calm
+    /// calls (112), for 2 more of 606 upset stretches caught (docs/MODEL.md).
+    public static let gaps: [Double] = [0.1, 0.2]
     public static let enterWindows = [1, 2, 3]
     /// Levels for the escalation's own threshold (nil: all upset speech counts); a level at or below the
     /// entry threshold changes nothing and is skipped.
