@@ -283,7 +283,7 @@ def make_batch(X, speech, lens, idx, rng, train, mel_warp=None):
                 w = rng.integers(0, 6)
                 f0 = rng.integers(0, D - w + 1)
                 xb[j, :, f0:f0 + w] = 0.0
-    if train and mel_warp is not None and mel_warp[1] > 0:
+    if train and mel_warp is not None:
         m0, width = mel_warp
         bands = D - m0
         grid = np.arange(bands, dtype=np.float32)
@@ -438,8 +438,14 @@ class Run(NamedTuple):
 
 
 def averaged_label(tag, epochs, lr):
-    """The note a network with averaged weights carries (`check-net` reads it back)."""
+    """The note a network with averaged weights carries (`averaged_from` reads it back)."""
     return f"{tag}, then {epochs} epochs at lr {lr:g} with their weights averaged"
+
+
+def averaged_from(training):
+    """(epochs, lr) from a network's training note written with averaged_label, or None."""
+    found = re.search(r"then (\d+) epochs at lr (\S+) with their weights averaged", training)
+    return (int(found.group(1)), float(found.group(2))) if found else None
 
 
 def save_net(model, out, run, label):
@@ -750,8 +756,7 @@ def cmd_check_net(args):
     training = net.get("training", "") if isinstance(net, dict) else ""
     if not training:
         sys.exit(f"{args.net}: not a network file of frame_model.py (no training note)")
-    found = re.search(r"then (\d+) epochs at lr (\S+) with their weights averaged", training)
-    have_swa = (int(found.group(1)), float(found.group(2))) if found else None
+    have_swa = averaged_from(training)
     want_swa = (args.swa_epochs, args.swa_lr) if args.swa_epochs else None
     problems = []
     if bool(net.get("gatedFrames")) != args.gated:
