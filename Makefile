@@ -10,7 +10,8 @@ CORPORA ?= ../shared/corpora
 # prints each candidate's clip and call tables: first the frame networks the fusion candidates need
 # (tools/frame_nets.sh, PyTorch CPU, about an hour on 2 cores), then each candidate's cross-validation
 # and final fit (10-20 minutes each): about 2 hours in all.
-MODEL_FLAGS ?= --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2
+# The fusion's flags come from tools/lib/model_recipe.sh, which tools/model_loco.sh reads too.
+MODEL_FLAGS ?= $(shell bash -c '. tools/lib/model_recipe.sh && echo "$$fusion_flags"')
 # Candidates `make model` trains and compares (docs/MODEL.md), and the one built into the binary.
 MODEL_CANDIDATES ?= features features-leg fusion-leg fusion-leg-mel fusion-leg-mel-w0.7
 SHIPPED_CANDIDATE ?= fusion-leg-mel-w0.7

@@ -9,8 +9,8 @@
 #     their CV table goes to docs/model-cnn-cv.txt and their golden vectors to the Swift tests.
 #   VARIANT full: networks that read every frame fully analysed (the recipe before 6 Dec 2026), in
 #     .build/model/cnn-full, for the `fusion-leg-full` candidate; nothing in the repository is rewritten.
-#   VARIANT mel (7 Dec 2026, the `fusion-leg-mel` candidate): gated networks that also read each frame's
-#     40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
+#   VARIANT mel (7 Dec 2026, the `fusion-leg-mel` candidate, flags from tools/lib/model_recipe.sh): gated
+#     networks that also read each frame's 40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
 #     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
 #     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
 #     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. Since 7 Dec 2026 evening
@@ -18,13 +18,14 @@
 #     afternoon, whose average stays beside them in swa-12/, as the schedule's last weights do in before-swa/).
 # FRAME_NET_FLAGS adds words to every `frame_model.py train` (an experiment, e.g. "--upset-w 1").
 set -euo pipefail
+. "$(dirname "$0")/lib/model_recipe.sh"
 bin=$1 corpora=$2 variant=${3:-gated}
 out=.build/model
 export=$out/export export_flags=() folds=(0 1 2 3 4 -1) stagger=0
 case $variant in
-gated) nets=$out/cnn flags=(--gated) ;;
-full) nets=$out/cnn-full flags=() ;;
-mel) nets=$out/cnn-mel flags=(--gated --mel --swa-epochs 36 --swa-lr 5e-4 --swa-snapshots 12) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
+gated) nets=$out/cnn flags=(--gated --epochs 40) ;;
+full) nets=$out/cnn-full flags=(--epochs 40) ;;
+mel) nets=$out/cnn-mel flags=("${shipped_net_flags[@]}" --swa-snapshots 12) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
 *) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }
@@ -56,7 +57,7 @@ if [ ${#todo[@]} -gt 0 ]; then
     echo "make model: training $variant frame networks for folds ${todo[*]} (-1 = all clips), two at a time"
     train_one() {
         # shellcheck disable=SC2086 # FRAME_NET_FLAGS is split into words on purpose
-        python3 training/frame_model.py train ${flags[@]+"${flags[@]}"} ${FRAME_NET_FLAGS:-} --fold "$1" --seed 1 --epochs 40 \
+        python3 training/frame_model.py train ${flags[@]+"${flags[@]}"} ${FRAME_NET_FLAGS:-} --fold "$1" --seed 1 \
             --export "$export" --out "$nets" > "$nets/log_$1.txt" 2>&1 || { tail -5 "$nets/log_$1.txt" >&2; return 1; }
     }
     pids=()

@@ -3,17 +3,19 @@
 # `train --leg-normalization --frame-nets`) trained on every other corpus of the manifest, then
 # `emotiontap eval` on all of the left-out one (speakers and recordings it never heard).
 # Usage: tools/model_loco.sh BIN CORPORA CORPUS [VARIANT]   (CORPUS: e.g. ravdess)
-#   VARIANT mel (the default; `fusion-leg-mel-w0.7`, shipped since 7 Dec 2026): gated networks that also
-#     read the 40 mel bands, their weights averaged over 36 more epochs (`--swa-epochs 36`, since 7 Dec
-#     2026 evening; 12 that afternoon), weighted 0.7 in the fusion, in .build/model/loco-CORPUS-mel, two
-#     at a time started 150 s apart (about 11 GB each at their peak); about an hour on 2 cores.
+#   VARIANT mel (the default; `fusion-leg-mel-w0.7`, shipped since 7 Dec 2026, spelled for this script and
+#     `make model` in tools/lib/model_recipe.sh): gated networks that also read the 40 mel bands, their
+#     weights averaged over 36 more epochs (since 7 Dec 2026 evening; 12 that afternoon), weighted 0.7 in
+#     the fusion, in .build/model/loco-CORPUS-mel, two at a time started 150 s apart (about 11 GB each at
+#     their peak); about an hour on 2 cores.
 #   VARIANT gated (`fusion-leg`, 6 Dec 2026): in .build/model/loco-CORPUS; about 26 minutes.
 set -euo pipefail
+. "$(dirname "$0")/lib/model_recipe.sh"
 bin=$1 corpora=$2 left_out=$3 variant=${4:-mel}
 case $variant in
-mel) out=.build/model/loco-$left_out-mel net_flags=(--gated --mel --swa-epochs 36 --swa-lr 5e-4)
-    export_flags=(--mel-bands) stagger=150 weight=0.7 ;;
-gated) out=.build/model/loco-$left_out net_flags=(--gated) export_flags=() stagger=0 weight=0.5 ;;
+mel) out=.build/model/loco-$left_out-mel net_flags=("${shipped_net_flags[@]}")
+    export_flags=(--mel-bands) stagger=150 weight=$shipped_net_weight ;;
+gated) out=.build/model/loco-$left_out net_flags=(--gated --epochs 40) export_flags=() stagger=0 weight=0.5 ;;
 *) echo "model_loco: unknown variant '$variant' (mel, gated)" >&2; exit 2 ;;
 esac
 mkdir -p "$out/cnn"
@@ -44,16 +46,16 @@ for f in 0 1 2 3 4 -1; do
     tag=$([ "$f" = -1 ] && echo all || echo "f$f")
     [ -f "$out/cnn/frame_net_${tag}_s1.json" ] && continue
     while [ "$(jobs -rp | wc -l)" -ge 2 ]; do sleep 5; done
-    python3 training/frame_model.py train "${net_flags[@]}" --fold "$f" --seed 1 --epochs 40 --export "$out/export" \
+    python3 training/frame_model.py train "${net_flags[@]}" --fold "$f" --seed 1 --export "$out/export" \
         --out "$out/cnn" > "$out/cnn/log_$f.txt" 2>&1 &
     pids+=($!)
     # The next one's input building (the memory peak) after this one's.
     if [ "$stagger" -gt 0 ]; then sleep "$stagger"; fi
 done
 for p in ${pids[@]+"${pids[@]}"}; do wait "$p" || { echo "model_loco: a frame network failed to train (logs in $out/cnn)" >&2; exit 1; }; done
+# shellcheck disable=SC2086 # fusion_flags is split into words on purpose
 "$bin" train --corpora "$corpora" --manifest "$out/train.csv" --out "$out/fusion-leg.json" --out-of-fold "$out/oof.csv" \
-    --seed 1 --cv 5 --augment 4 --epochs 25 --ensemble 3 --hidden 128 --dropout 0.5 --calls 2 \
-    --leg-normalization --frame-nets "$out/cnn" --frame-net-weight "$weight" > "$out/train.txt"
+    $fusion_flags --leg-normalization --frame-nets "$out/cnn" --frame-net-weight "$weight" > "$out/train.txt"
 "$bin" eval --corpora "$corpora" --manifest "$out/left-out.csv" --model "$out/fusion-leg.json" --calls 2 > "$out/eval.txt"
 cat "$out/eval.txt"
 echo "model_loco: reports in $out/train.txt (cross-validation without $left_out) and $out/eval.txt ($left_out)"

@@ -746,8 +746,8 @@ def cmd_evaluate(args):
 
 
 def cmd_check_net(args):
-    """Exit 1, saying why, unless --net was trained with the recipe flags given here (--gated, --mel,
-    --swa-epochs, --swa-lr): the recipe scripts keep networks already on disk only if they pass."""
+    """Exit 1, saying why, unless --net was trained with the recipe flags given here (--epochs, --gated,
+    --mel, --swa-epochs, --swa-lr): the recipe scripts keep networks already on disk only if they pass."""
     try:
         with open(args.net) as fh:
             net = json.load(fh)
@@ -759,6 +759,9 @@ def cmd_check_net(args):
     have_swa = averaged_from(training)
     want_swa = (args.swa_epochs, args.swa_lr) if args.swa_epochs else None
     problems = []
+    schedule = re.search(r"--epochs (\d+)", training)
+    if schedule is None or int(schedule.group(1)) != args.epochs:
+        problems.append(f"a {args.epochs}-epoch schedule")
     if bool(net.get("gatedFrames")) != args.gated:
         problems.append("gated frames" if args.gated else "not gated frames")
     if bool(net.get("melPrior")) != args.mel:
