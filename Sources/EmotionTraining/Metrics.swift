@@ -15,6 +15,8 @@ public struct ClassificationReport: Sendable, Equatable {
     /// confusion[true][predicted]
     public var confusion: [[Int]]
     public var accuracy: Double
+    /// Predictions that were right (accuracy's numerator).
+    public var correct: Int
     public var macroF1: Double
     public var macroPrecision: Double
     public var macroRecall: Double
@@ -52,7 +54,8 @@ public struct ClassificationReport: Sendable, Equatable {
         weightedPrecision = rows.reduce(0) { $0 + $1.precision * Double($1.support) } / totalSupport
         weightedRecall = rows.reduce(0) { $0 + $1.recall * Double($1.support) } / totalSupport
         weightedF1 = rows.reduce(0) { $0 + $1.f1 * Double($1.support) } / totalSupport
-        accuracy = Double((0..<k).reduce(0) { $0 + confusion[$1][$1] }) / totalSupport
+        correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
+        accuracy = Double(correct) / totalSupport
     }
 
     /// The familiar text table, then the confusion matrix (rows = truth, columns = predicted).

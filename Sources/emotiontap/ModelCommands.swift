@@ -151,12 +151,17 @@ struct TrainCommand: ParsableCommand {
             )
             print(cv.overall.emotion.formatted(title: "Seven emotions"))
             print(cv.overall.upset.formatted(title: "Upset / not upset"))
-            print("Per corpus                 upset acc  upset F1   7-class acc  7-class F1  clips")
+            // Clips judged right beside the accuracy: a mark missed by a few clips shows as such.
+            print(
+                "Per corpus                 upset acc  judged right  upset F1  calm rec  upset rec   7-class acc  "
+                    + "7-class F1  clips")
             for (corpus, r) in cv.perCorpus + [("through a phone channel", cv.channel), ("all", cv.overall)] {
                 print(
                     corpus.padding(toLength: 26, withPad: " ", startingAt: 0)
                         + String(
-                            format: " %9.3f %9.3f %12.3f %11.3f %6d", r.upset.accuracy, r.upset.macroF1,
+                            format: " %9.3f %13d %9.3f %9.3f %10.3f %13.3f %11.3f %6d", r.upset.accuracy,
+                            r.upset.correct,
+                            r.upset.macroF1, r.upset.classes[0].recall, r.upset.classes[1].recall,
                             r.emotion.accuracy, r.emotion.macroF1, r.emotion.total))
             }
             print(

@@ -43,6 +43,7 @@ struct LabelAndReportTests {
             names: ["a", "b", "c"], truth: [0, 0, 0, 1, 1, 2], predicted: [0, 0, 1, 1, 2, 2])
         #expect(r.confusion == [[2, 1, 0], [0, 1, 1], [0, 0, 1]])
         #expect(abs(r.accuracy - 4.0 / 6) < 1e-12)
+        #expect(r.correct == 4)
         #expect(abs(r.classes[0].precision - 1) < 1e-12)
         #expect(abs(r.classes[0].recall - 2.0 / 3) < 1e-12)
         #expect(abs(r.classes[0].f1 - 0.8) < 1e-12)
