@@ -13,9 +13,9 @@
 #     networks that also read each frame's 40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
 #     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
 #     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
-#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. Since 7 Dec 2026 evening
-#     the weights are averaged over 36 more epochs at a constant rate (`--swa-epochs 36`; 12 that
-#     afternoon, whose average stays beside them in swa-12/, as the schedule's last weights do in before-swa/).
+#     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. The weights are averaged over
+#     48 more epochs at a constant rate (since 7 Dec 2026 night; 36 that evening, 12 that afternoon);
+#     the average after 36 stays beside them in swa-36/, as the schedule's last weights do in before-swa/.
 # FRAME_NET_FLAGS adds words to every `frame_model.py train` (an experiment, e.g. "--upset-w 1").
 set -euo pipefail
 . "$(dirname "$0")/lib/model_recipe.sh"
@@ -25,7 +25,7 @@ export=$out/export export_flags=() folds=(0 1 2 3 4 -1) stagger=0
 case $variant in
 gated) nets=$out/cnn flags=(--gated --epochs 40) ;;
 full) nets=$out/cnn-full flags=(--epochs 40) ;;
-mel) nets=$out/cnn-mel flags=("${shipped_net_flags[@]}" --swa-snapshots 12) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
+mel) nets=$out/cnn-mel flags=("${shipped_net_flags[@]}" --swa-snapshots 36) export=$out/export-mel export_flags=(--mel-bands) stagger=150 ;;
 *) echo "make model: unknown frame network variant '$variant' (gated, full, mel)" >&2; exit 2 ;;
 esac
 [ -f "$corpora/manifest.csv" ] || { echo "make model: $corpora/manifest.csv not found (set CORPORA=...)" >&2; exit 2; }

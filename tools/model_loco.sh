@@ -5,9 +5,9 @@
 # Usage: tools/model_loco.sh BIN CORPORA CORPUS [VARIANT]   (CORPUS: e.g. ravdess)
 #   VARIANT mel (the default; `fusion-leg-mel-w0.7`, shipped since 7 Dec 2026, spelled for this script and
 #     `make model` in tools/lib/model_recipe.sh): gated networks that also read the 40 mel bands, their
-#     weights averaged over 36 more epochs (since 7 Dec 2026 evening; 12 that afternoon), weighted 0.7 in
-#     the fusion, in .build/model/loco-CORPUS-mel, two at a time started 150 s apart (about 11 GB each at
-#     their peak); about an hour on 2 cores.
+#     weights averaged over 48 more epochs (since 7 Dec 2026 night; 36 that evening, 12 that afternoon),
+#     weighted 0.7 in the fusion, in .build/model/loco-CORPUS-mel, two at a time started 150 s apart
+#     (about 11 GB each at their peak); about 75 minutes on 2 cores.
 #   VARIANT gated (`fusion-leg`, 6 Dec 2026): in .build/model/loco-CORPUS; about 26 minutes.
 set -euo pipefail
 . "$(dirname "$0")/lib/model_recipe.sh"
