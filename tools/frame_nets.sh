@@ -10,9 +10,10 @@
 #   VARIANT full: networks that read every frame fully analysed (the recipe before 6 Dec 2026), in
 #     .build/model/cnn-full, for the `fusion-leg-full` candidate; nothing in the repository is rewritten.
 #   VARIANT mel (7 Dec 2026, the `fusion-leg-mel` candidate, flags from tools/lib/model_recipe.sh): gated
-#     networks that also read each frame's 40 mel bands (leg-normalised), from an export with `--mel-bands` in .build/model/export-mel, in
-#     .build/model/cnn-mel; two at a time, each started 150 s after the one before (building its inputs
-#     takes about 11 GB at its peak); CV table in docs/model-cnn-mel-cv.txt, golden vectors in
+#     networks that also read each frame's 40 mel bands (leg-normalised), from an export with
+#     `--mel-bands` in .build/model/export-mel, in .build/model/cnn-mel; two at a time, each started
+#     150 s after the one before (building its inputs takes about 11 GB at its peak); CV table in
+#     docs/model-cnn-mel-cv.txt, golden vectors in
 #     Tests/EmotionTestSupport/Goldens/frame-network/frame-net-mel.json. The weights are averaged over
 #     48 more epochs at a constant rate (since 7 Dec 2026 night; 36 that evening, 12 that afternoon);
 #     the average after 36 stays beside them in swa-36/, as the schedule's last weights do in before-swa/.
