@@ -448,6 +448,12 @@ def averaged_from(training):
     return (int(found.group(1)), float(found.group(2))) if found else None
 
 
+def schedule_from(training):
+    """The schedule's epoch count from a network's training note (`net_json` writes `--epochs N`), or None."""
+    found = re.search(r"--epochs (\d+)", training)
+    return int(found.group(1)) if found else None
+
+
 def save_net(model, out, run, label):
     """One trained network: its held-out predictions (a fold's), its weights and its Swift JSON."""
     clips, X, speech, lens, stats, names, args, tag, nparam = run
@@ -759,8 +765,7 @@ def cmd_check_net(args):
     have_swa = averaged_from(training)
     want_swa = (args.swa_epochs, args.swa_lr) if args.swa_epochs else None
     problems = []
-    schedule = re.search(r"--epochs (\d+)", training)
-    if schedule is None or int(schedule.group(1)) != args.epochs:
+    if schedule_from(training) != args.epochs:
         problems.append(f"a {args.epochs}-epoch schedule")
     if bool(net.get("gatedFrames")) != args.gated:
         problems.append("gated frames" if args.gated else "not gated frames")
