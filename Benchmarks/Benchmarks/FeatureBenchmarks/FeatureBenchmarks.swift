@@ -225,37 +225,50 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: Frame network, one leg-second (the shipped architecture; weights from the golden vectors' network)
+    // MARK: Frame network, one leg-second (weights from the golden vectors' networks: the gated one of
+    // `fusion-leg`, and the shipped one, which also reads each frame's mel bands)
     do {
-        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "../../../Tests/EmotionTestSupport/Goldens/frame-network/frame-net.json")
         struct Golden: Decodable { var net: FrameNet }
-        let net = try! JSONDecoder().decode(Golden.self, from: try! Data(contentsOf: golden)).net
-        // 10 s of fully analysed frames with the speech gate's verdicts, as a live leg feeds them.
+        func goldenNet(_ file: String) -> FrameNet {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+                "../../../Tests/EmotionTestSupport/Goldens/frame-network/" + file)
+            return try! JSONDecoder().decode(Golden.self, from: try! Data(contentsOf: url)).net
+        }
+        let net = goldenNet("frame-net.json")
+        // 10 s of fully analysed frames with their mel bands and the speech gate's verdicts, as a live leg
+        // feeds them.
         let analyzer = try! StreamingAnalyzer(analyseEveryFrame: true)
-        var frames: [[Float]] = [], speech: [Bool] = []
+        var frames: [[Float]] = [], mels: [[Float]] = [], speech: [Bool] = []
         analyzer.onFrame = { frame, isSpeech in
             frames.append(Array(frame.values))
+            mels.append(frame.melBandsDB.map(Array.init) ?? [])
             speech.append(isSpeech)
         }
         analyzer.push(synthesizeSpeechLike(seconds: 10, sampleRate: 8000)) { _ in }
-        let stream = FrameNetStream(net: net)
         var probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
-        var next = 0
-        // One iteration: a second of a leg (50 frames in, the window ending there scored), as the live
-        // path does it; the leg wraps to a fresh one after 10 s, so the reset is counted too.
-        Benchmark("Frame network, one leg-second", configuration: .init(timeUnits: .microseconds)) { benchmark in
-            for _ in benchmark.scaledIterations {
-                if next + 50 > frames.count {
-                    next = 0
-                    stream.reset()
+        for (name, legNet) in [("gated", net), ("shipped, with mel bands", goldenNet("frame-net-mel.json"))] {
+            let stream = FrameNetStream(net: legNet)
+            var next = 0
+            // One iteration: a second of a leg (50 frames in, the window ending there scored), as the live
+            // path does it; the leg wraps to a fresh one after 10 s, so the reset is counted too.
+            Benchmark("Frame network (\(name)), one leg-second", configuration: .init(timeUnits: .microseconds)) {
+                benchmark in
+                for _ in benchmark.scaledIterations {
+                    if next + 50 > frames.count {
+                        next = 0
+                        stream.reset()
+                    }
+                    for t in next..<(next + 50) {
+                        frames[t].withUnsafeBufferPointer { frame in
+                            mels[t].withUnsafeBufferPointer { bands in
+                                stream.push(frame: frame, melBandsDB: bands, speech: speech[t])
+                            }
+                        }
+                    }
+                    next += 50
+                    let start = max(0, next - legNet.windowFrames)
+                    blackHole(stream.score(startFrame: start, endFrame: next, probabilities: &probabilities))
                 }
-                for t in next..<(next + 50) {
-                    frames[t].withUnsafeBufferPointer { stream.push(frame: $0, speech: speech[t]) }
-                }
-                next += 50
-                let start = max(0, next - net.windowFrames)
-                blackHole(stream.score(startFrame: start, endFrame: next, probabilities: &probabilities))
             }
         }
 
