@@ -234,7 +234,7 @@ let benchmarks: @Sendable () -> Void = {
                 "../../../Tests/EmotionTestSupport/Goldens/frame-network/" + file)
             return try! JSONDecoder().decode(Golden.self, from: try! Data(contentsOf: url)).net
         }
-        let net = goldenNet("frame-net.json")
+        let gatedNet = goldenNet("frame-net.json")
         // 10 s of fully analysed frames with their mel bands and the speech gate's verdicts, as a live leg
         // feeds them.
         let analyzer = try! StreamingAnalyzer(analyseEveryFrame: true)
@@ -246,8 +246,8 @@ let benchmarks: @Sendable () -> Void = {
         }
         analyzer.push(synthesizeSpeechLike(seconds: 10, sampleRate: 8000)) { _ in }
         var probabilities = [Float](repeating: 0, count: Emotion.allCases.count)
-        for (name, legNet) in [("gated", net), ("shipped, with mel bands", goldenNet("frame-net-mel.json"))] {
-            let stream = FrameNetStream(net: legNet)
+        for (name, net) in [("gated", gatedNet), ("shipped, with mel bands", goldenNet("frame-net-mel.json"))] {
+            let stream = FrameNetStream(net: net)
             var next = 0
             // One iteration: a second of a leg (50 frames in, the window ending there scored), as the live
             // path does it; the leg wraps to a fresh one after 10 s, so the reset is counted too.
@@ -266,18 +266,19 @@ let benchmarks: @Sendable () -> Void = {
                         }
                     }
                     next += 50
-                    let start = max(0, next - legNet.windowFrames)
+                    let start = max(0, next - net.windowFrames)
                     blackHole(stream.score(startFrame: start, endFrame: next, probabilities: &probabilities))
                 }
             }
         }
 
-        // 200 legs, one second of each per iteration (divide the time by 200 for one leg-second): each leg's
-        // convolutions run on its own, or all legs' together every 50 ms as an RTP worker does (FrameNetBatch).
+        // 200 legs of the gated network, one second of each per iteration (divide the time by 200 for one
+        // leg-second): each leg's convolutions run on its own, as the RTP worker runs them, or all legs'
+        // together (FrameNetBatch, which measured slower here, so the worker does not batch).
         let legs = 200
-        let streams = (0..<legs).map { _ in FrameNetStream(net: net) }
-        let batch = FrameNetBatch(net: net)
-        // Batches every 5, 10 (what RTPWorker does) or 100 ticks of 10 ms; 0 = each leg alone.
+        let streams = (0..<legs).map { _ in FrameNetStream(net: gatedNet) }
+        let batch = FrameNetBatch(net: gatedNet)
+        // Batches every 5, 10 or 100 ticks of 10 ms; 0 = each leg alone.
         for ticks in [0, 5, 10, 100] {
             var second = 0
             let name =
@@ -305,7 +306,8 @@ let benchmarks: @Sendable () -> Void = {
                     for s in streams {
                         blackHole(
                             s.score(
-                                startFrame: max(0, end - net.windowFrames), endFrame: end, probabilities: &probabilities
+                                startFrame: max(0, end - gatedNet.windowFrames), endFrame: end,
+                                probabilities: &probabilities
                             ))
                     }
                 }
